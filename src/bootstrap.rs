@@ -1,0 +1,139 @@
+//! First start: create the data dir, open the store and, only when it is
+//! empty, seed user `admin` with every role and the first signing key. A
+//! store that already holds data is never re-seeded, whatever the
+//! environment says.
+
+use anyhow::{Context, bail};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::config::Settings;
+use crate::domain::{Password, Roles, Username};
+use crate::password::Hasher;
+use crate::store::{Opened, Store, new_user_record};
+use crate::{tokens, unix_now};
+
+pub const ADMIN_USERNAME: &str = "admin";
+pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
+
+/// Opens the store in `settings.data_dir`, seeding it if it is empty.
+pub fn open_store(settings: &Settings, hasher: &Hasher) -> anyhow::Result<Store> {
+    let dir = &settings.data_dir;
+    if dir.exists() && !dir.is_dir() {
+        bail!("data dir {} exists but is not a directory", dir.display());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    let (store, opened) = Store::open(dir, settings.cache_capacity_bytes)?;
+    if opened == Opened::Empty {
+        seed(&store, settings, hasher)?;
+    }
+    Ok(store)
+}
+
+fn seed(store: &Store, settings: &Settings, hasher: &Hasher) -> anyhow::Result<()> {
+    let (password, generated) = initial_admin_password(settings)?;
+    let hash = hasher.hash_blocking(&password)?;
+    let now = unix_now();
+    let username = Username::parse(ADMIN_USERNAME).map_err(anyhow::Error::msg)?;
+    let admin = new_user_record(&username, hash, Roles::ALL, now);
+    let key = tokens::new_key_record(now)?;
+    // The file is written before the seed commits: a crash in between
+    // leaves an empty store, and the next start writes a new file.
+    let file = if generated {
+        Some(write_secret_file(&settings.data_dir, password.expose())?)
+    } else {
+        None
+    };
+    store.initialize(&admin, &key)?;
+    match file {
+        Some(path) => log::warn!(
+            "seeded user \"admin\" with a generated password; it is in {} (mode 0600): log in and change it",
+            path.display()
+        ),
+        None => log::info!("seeded user \"admin\" with the configured initial password"),
+    }
+    Ok(())
+}
+
+/// The first admin's password: `ENGINE_AUTH_ADMIN_PASSWORD`, then
+/// `--admin-password-file`, then systemd's
+/// `$CREDENTIALS_DIRECTORY/admin-password`, else a generated one
+/// (returned with `true`).
+fn initial_admin_password(settings: &Settings) -> anyhow::Result<(Password, bool)> {
+    let given = if let Some(p) = &settings.admin_password {
+        Some((p.clone(), "ENGINE_AUTH_ADMIN_PASSWORD".to_string()))
+    } else if let Some(f) = &settings.admin_password_file {
+        Some((read_password_file(f)?, f.display().to_string()))
+    } else {
+        match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(d) if Path::new(&d).join("admin-password").exists() => {
+                let f = Path::new(&d).join("admin-password");
+                Some((read_password_file(&f)?, f.display().to_string()))
+            }
+            _ => None,
+        }
+    };
+    match given {
+        Some((p, source)) => {
+            let p = Password::parse(p)
+                .map_err(|m| anyhow::anyhow!("initial admin password from {source}: {m}"))?;
+            Ok((p, false))
+        }
+        None => Ok((generate_password()?, true)),
+    }
+}
+
+/// Reads a password file, dropping one trailing line break (editors and
+/// `echo` add one); nothing else is trimmed.
+pub fn read_password_file(path: &Path) -> anyhow::Result<String> {
+    let mut s = fs::read_to_string(path)
+        .with_context(|| format!("cannot read password file {}", path.display()))?;
+    if s.ends_with('\n') {
+        s.pop();
+        if s.ends_with('\r') {
+            s.pop();
+        }
+    }
+    Ok(s)
+}
+
+/// 24 characters from a 62-letter alphabet: about 143 bits.
+pub fn generate_password() -> anyhow::Result<Password> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(24);
+    while out.len() < 24 {
+        let mut buf = [0u8; 32];
+        getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
+        // 248 = 4 * 62: rejecting larger bytes keeps every letter equally likely.
+        for b in buf.into_iter().filter(|b| *b < 248) {
+            if out.len() < 24 {
+                out.push(ALPHABET[(b % 62) as usize] as char);
+            }
+        }
+    }
+    Password::parse(out).map_err(anyhow::Error::msg)
+}
+
+/// Writes `<data-dir>/initial-admin-password` with mode 0600 and syncs it.
+pub fn write_secret_file(data_dir: &Path, secret: &str) -> anyhow::Result<PathBuf> {
+    let path = data_dir.join(INITIAL_PASSWORD_FILE);
+    let tmp = data_dir.join(format!(".{INITIAL_PASSWORD_FILE}.tmp"));
+    let _ = fs::remove_file(&tmp);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(secret.as_bytes())?;
+    f.write_all(b"\n")?;
+    f.sync_all()?;
+    fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}

@@ -1,0 +1,237 @@
+//! Domain values parsed once at the boundary: usernames, passwords and role
+//! profiles. Once a value of these types exists it is valid everywhere, so
+//! handlers and the store never re-validate.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Longest accepted username, in characters.
+pub const USERNAME_MAX_CHARS: usize = 256;
+/// Shortest accepted password, in characters (the API schema's `minLength: 8`).
+pub const PASSWORD_MIN_CHARS: usize = 8;
+/// Longest accepted password, in bytes of UTF-8 (bounds the work of one hash).
+pub const PASSWORD_MAX_BYTES: usize = 1024;
+
+/// A validated username: 1 to 256 characters, no control characters, no
+/// leading or trailing whitespace. Stored and listed exactly as given;
+/// uniqueness is decided on [`Username::folded`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Username(String);
+
+impl Username {
+    pub fn parse(s: &str) -> Result<Username, String> {
+        let chars = s.chars().count();
+        if chars == 0 {
+            return Err("username must not be empty".into());
+        }
+        if chars > USERNAME_MAX_CHARS {
+            return Err(format!(
+                "username must be at most {USERNAME_MAX_CHARS} characters"
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err("username must not contain control characters".into());
+        }
+        if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+            return Err("username must not start or end with whitespace".into());
+        }
+        Ok(Username(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The case-insensitive key that makes usernames unique. Upper-casing
+    /// first maps e.g. `ß` to `SS`, so `straße` and `STRASSE` collide, which
+    /// plain lower-casing would miss.
+    pub fn folded(&self) -> String {
+        fold(&self.0)
+    }
+}
+
+/// Case-folds any string the way [`Username::folded`] does; used for lookups
+/// by a name that may not be a valid username at all.
+pub fn fold(s: &str) -> String {
+    s.to_uppercase().to_lowercase()
+}
+
+impl fmt::Debug for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Username {
+    /// Debug-quoted so that a username can never forge a log line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// A password that meets the length rules. Its `Debug` never prints it.
+#[derive(Clone)]
+pub struct Password(String);
+
+impl Password {
+    /// Passwords are compared exactly: no trimming, no case folding, no
+    /// Unicode normalisation.
+    pub fn parse(s: String) -> Result<Password, String> {
+        if s.chars().count() < PASSWORD_MIN_CHARS {
+            return Err(format!(
+                "password must be at least {PASSWORD_MIN_CHARS} characters"
+            ));
+        }
+        if s.len() > PASSWORD_MAX_BYTES {
+            return Err(format!(
+                "password must be at most {PASSWORD_MAX_BYTES} bytes"
+            ));
+        }
+        Ok(Password(s))
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// The six role flags of the API. All six are required in every request
+/// body that carries a role profile, and unknown flags are refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Roles {
+    pub admin: bool,
+    pub flows: bool,
+    pub configure: bool,
+    pub subscribe: bool,
+    pub write: bool,
+    pub read: bool,
+}
+
+impl Roles {
+    pub const READ: u8 = 1;
+    pub const WRITE: u8 = 2;
+    pub const SUBSCRIBE: u8 = 4;
+    pub const CONFIGURE: u8 = 8;
+    pub const FLOWS: u8 = 16;
+    pub const ADMIN: u8 = 128;
+
+    pub const ALL: Roles = Roles {
+        admin: true,
+        flows: true,
+        configure: true,
+        subscribe: true,
+        write: true,
+        read: true,
+    };
+
+    /// The token's bitmask: read=1, write=2, subscribe=4, configure=8,
+    /// flows=16, admin=128 (so all six flags are 159, as the original issues).
+    pub fn bits(self) -> u8 {
+        let mut b = 0;
+        for (on, bit) in [
+            (self.read, Self::READ),
+            (self.write, Self::WRITE),
+            (self.subscribe, Self::SUBSCRIBE),
+            (self.configure, Self::CONFIGURE),
+            (self.flows, Self::FLOWS),
+            (self.admin, Self::ADMIN),
+        ] {
+            if on {
+                b |= bit;
+            }
+        }
+        b
+    }
+
+    /// Decodes a bitmask; bits 5 and 6 (set by older releases' 255) are
+    /// ignored.
+    pub fn from_bits(b: u8) -> Roles {
+        Roles {
+            read: b & Self::READ != 0,
+            write: b & Self::WRITE != 0,
+            subscribe: b & Self::SUBSCRIBE != 0,
+            configure: b & Self::CONFIGURE != 0,
+            flows: b & Self::FLOWS != 0,
+            admin: b & Self::ADMIN != 0,
+        }
+    }
+
+    /// Parses the CLI form: a comma-separated list of flag names, `all` or
+    /// `none`.
+    pub fn parse_list(s: &str) -> Result<Roles, String> {
+        let mut bits = 0u8;
+        for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            bits |= match name {
+                "all" => Roles::ALL.bits(),
+                "none" => 0,
+                "admin" => Self::ADMIN,
+                "flows" => Self::FLOWS,
+                "configure" => Self::CONFIGURE,
+                "subscribe" => Self::SUBSCRIBE,
+                "write" => Self::WRITE,
+                "read" => Self::READ,
+                other => return Err(format!(
+                    "unknown role {other:?} (expected admin, flows, configure, subscribe, write, read, all or none)"
+                )),
+            };
+        }
+        Ok(Roles::from_bits(bits))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_roles_make_159_and_255_decodes_to_all() {
+        assert_eq!(Roles::ALL.bits(), 159);
+        assert_eq!(Roles::from_bits(255), Roles::ALL);
+        assert_eq!(Roles::from_bits(159), Roles::ALL);
+        assert_eq!(Roles::from_bits(0).bits(), 0);
+        for b in 0..=255u8 {
+            assert_eq!(Roles::from_bits(b).bits(), b & 159);
+        }
+    }
+
+    #[test]
+    fn usernames() {
+        assert!(Username::parse("bobz@home.com").is_ok());
+        assert!(Username::parse("Zoë Ünïcødé 名前").is_ok());
+        assert!(Username::parse("").is_err());
+        assert!(Username::parse(" lead").is_err());
+        assert!(Username::parse("trail\u{a0}").is_err());
+        assert!(Username::parse("nul\0").is_err());
+        assert!(Username::parse("tab\tx").is_err());
+        assert!(Username::parse(&"é".repeat(256)).is_ok());
+        assert!(Username::parse(&"é".repeat(257)).is_err());
+        assert_eq!(
+            Username::parse("Straße").unwrap().folded(),
+            Username::parse("STRASSE").unwrap().folded()
+        );
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(Password::parse("1234567".into()).is_err());
+        assert!(Password::parse("12345678".into()).is_ok());
+        assert!(Password::parse("éééé".into()).is_err());
+        assert!(Password::parse("a".repeat(1024)).is_ok());
+        assert!(Password::parse("a".repeat(1025)).is_err());
+        assert_eq!(format!("{:?}", Password::parse("secret-pw".into()).unwrap()), "Password(***)");
+    }
+
+    #[test]
+    fn role_lists() {
+        assert_eq!(Roles::parse_list("all").unwrap(), Roles::ALL);
+        assert_eq!(Roles::parse_list("read,write").unwrap().bits(), 3);
+        assert!(Roles::parse_list("root").is_err());
+    }
+}

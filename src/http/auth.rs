@@ -1,0 +1,87 @@
+//! Who is calling: the bearer-token extractors. Only the `Authorization:
+//! Bearer` header is read (never the query string). The token proves who
+//! the caller is; what the caller may do is decided on the user's *stored*
+//! roles, read on every request, so a deleted user's token stops working
+//! and a demoted admin stops being an admin at once.
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use std::future::{Ready, ready};
+
+use super::error::ApiError;
+use crate::startup::AppState;
+use crate::store::UserRecord;
+
+/// An authenticated caller.
+pub struct Caller {
+    pub user: UserRecord,
+}
+
+impl Caller {
+    pub fn is_admin(&self) -> bool {
+        self.user.roles().admin
+    }
+}
+
+/// An authenticated caller with the admin role (403 otherwise).
+pub struct Admin(pub Caller);
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?;
+    let token = bearer(req).ok_or_else(|| {
+        ApiError::unauthorized("Missing bearer token in the Authorization header")
+    })?;
+    let access = state
+        .tokens
+        .verify_access(token)
+        .map_err(|e| ApiError::unauthorized(capitalize(&e.to_string())))?;
+    let user = state
+        .store
+        .user_by_id(access.user_id)?
+        .ok_or_else(|| ApiError::unauthorized("The token's user no longer exists"))?;
+    Ok(Caller { user })
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req))
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|c| {
+            if c.is_admin() {
+                Ok(Admin(c))
+            } else {
+                Err(ApiError::forbidden("This call requires the admin role"))
+            }
+        }))
+    }
+}

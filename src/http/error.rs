@@ -1,0 +1,135 @@
+//! The one error type every handler returns, rendered in the original
+//! service's (Fastify's) error shape:
+//! `{"statusCode": 401, "error": "Unauthorized", "message": "…"}`.
+//! Internal faults are logged with their whole cause chain; the client only
+//! sees a generic message.
+
+use actix_web::dev::ServiceResponse;
+use actix_web::http::{StatusCode, header};
+use actix_web::middleware::ErrorHandlerResponse;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub enum ApiError {
+    /// 4xx with a message for the client.
+    Client(StatusCode, String),
+    /// 500: logged in full, shown as "Internal Server Error".
+    Internal(anyhow::Error),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "statusCode")]
+    status_code: u16,
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub fn bad_request(msg: impl Into<String>) -> Self {
+        ApiError::Client(StatusCode::BAD_REQUEST, msg.into())
+    }
+    pub fn unauthorized(msg: impl Into<String>) -> Self {
+        ApiError::Client(StatusCode::UNAUTHORIZED, msg.into())
+    }
+    pub fn forbidden(msg: impl Into<String>) -> Self {
+        ApiError::Client(StatusCode::FORBIDDEN, msg.into())
+    }
+    pub fn not_found(msg: impl Into<String>) -> Self {
+        ApiError::Client(StatusCode::NOT_FOUND, msg.into())
+    }
+    pub fn conflict(msg: impl Into<String>) -> Self {
+        ApiError::Client(StatusCode::CONFLICT, msg.into())
+    }
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Client(s, m) => write!(f, "{s}: {m}"),
+            ApiError::Internal(e) => write!(f, "internal error: {e:#}"),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::not_found("User not found"),
+            StoreError::UsernameTaken => ApiError::conflict("Username is already taken"),
+            StoreError::LastAdmin => {
+                ApiError::conflict("The change would leave no user with the admin role")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        ApiError::internal(anyhow::anyhow!("blocking task failed: {e}"))
+    }
+}
+
+/// Renders the error shape for any status.
+pub fn error_response(status: StatusCode, message: &str) -> HttpResponse {
+    let body = Body {
+        status_code: status.as_u16(),
+        error: status.canonical_reason().unwrap_or("Error"),
+        message,
+    };
+    let mut resp = HttpResponse::build(status);
+    if status == StatusCode::UNAUTHORIZED {
+        resp.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+    }
+    resp.json(body)
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Client(s, _) => *s,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Client(s, m) => error_response(*s, m),
+            ApiError::Internal(e) => {
+                log::error!("internal error: {e:#}");
+                error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+        }
+    }
+}
+
+/// Catch-all for error responses actix produces on its own (unknown route,
+/// wrong method, …): whatever is not JSON yet gets the error shape.
+pub fn jsonify<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let message = match status {
+        StatusCode::NOT_FOUND => "Route not found",
+        StatusCode::METHOD_NOT_ALLOWED => "Method not allowed for this route",
+        _ => status.canonical_reason().unwrap_or("Error"),
+    };
+    let (req, _) = res.into_parts();
+    let resp = error_response(status, message);
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, resp).map_into_right_body::<_>(),
+    ))
+}

@@ -1,0 +1,288 @@
+//! One function per API call. Bodies are parsed into domain types first
+//! (400 on anything malformed); authorization is decided by the `Caller` /
+//! `Admin` extractors; store writes run on the blocking pool because each
+//! one ends with a flush to disk.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::auth::{Admin, Caller};
+use super::error::ApiError;
+use crate::domain::{PASSWORD_MAX_BYTES, Password, Roles, Username};
+use crate::startup::AppState;
+use crate::store::new_user_record;
+use crate::unix_now;
+
+type State = web::Data<AppState>;
+type ApiResult = Result<HttpResponse, ApiError>;
+
+/// Audit line for authentication events: never a password or token.
+macro_rules! audit {
+    ($req:expr, $($arg:tt)+) => {
+        log::info!(target: "engine_auth::audit", "{} peer={}", format_args!($($arg)+), peer(&$req))
+    };
+}
+
+fn peer(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::bad_request("Invalid user id: expected a UUID"))
+}
+
+fn parse_password(p: String) -> Result<Password, ApiError> {
+    Password::parse(p).map_err(|m| ApiError::bad_request(capitalized(m)))
+}
+
+fn capitalized(m: String) -> String {
+    let mut c = m.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok" }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    username: String,
+    password: String,
+}
+
+pub async fn login(req: HttpRequest, state: State, body: web::Json<LoginBody>) -> ApiResult {
+    let LoginBody { username, password } = body.into_inner();
+    if password.len() > PASSWORD_MAX_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "Password must be at most {PASSWORD_MAX_BYTES} bytes"
+        )));
+    }
+    let user = state.store.user_by_name(&username)?;
+    let ok = state
+        .hasher
+        .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+        .await
+        .map_err(ApiError::internal)?;
+    match user {
+        Some(user) if ok => {
+            let pair = state
+                .tokens
+                .issue(user.id, user.roles, unix_now())
+                .map_err(ApiError::internal)?;
+            audit!(req, "event=login_ok user={:?} id={}", user.username, user.id);
+            Ok(HttpResponse::Ok().json(pair))
+        }
+        _ => {
+            audit!(req, "event=login_failed user={:?}", username);
+            Err(ApiError::unauthorized("Invalid username or password"))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshBody {
+    #[serde(rename = "refreshToken")]
+    refresh_token: String,
+}
+
+pub async fn refresh(req: HttpRequest, state: State, body: web::Json<RefreshBody>) -> ApiResult {
+    let id = state.tokens.verify_refresh(&body.refresh_token).map_err(|e| {
+        audit!(req, "event=refresh_failed reason={:?}", e.to_string());
+        ApiError::unauthorized(capitalized(e.to_string()))
+    })?;
+    let Some(user) = state.store.user_by_id(id)? else {
+        audit!(req, "event=refresh_failed reason=\"user gone\" id={id}");
+        return Err(ApiError::unauthorized("The token's user no longer exists"));
+    };
+    let pair = state
+        .tokens
+        .issue(user.id, user.roles, unix_now())
+        .map_err(ApiError::internal)?;
+    audit!(req, "event=refresh user={:?} id={}", user.username, user.id);
+    Ok(HttpResponse::Ok().json(pair))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUserBody {
+    username: String,
+    password: String,
+    roles: Roles,
+}
+
+#[derive(Serialize)]
+struct IdBody {
+    #[serde(rename = "_id")]
+    id: Uuid,
+}
+
+pub async fn create_user(
+    req: HttpRequest,
+    state: State,
+    Admin(admin): Admin,
+    body: web::Json<NewUserBody>,
+) -> ApiResult {
+    let NewUserBody {
+        username,
+        password,
+        roles,
+    } = body.into_inner();
+    let username = Username::parse(&username).map_err(|m| ApiError::bad_request(capitalized(m)))?;
+    let password = parse_password(password)?;
+    // Fail fast on a taken name before paying for a hash; the transaction
+    // below still decides races.
+    if state.store.user_by_name(username.as_str())?.is_some() {
+        return Err(ApiError::conflict("Username is already taken"));
+    }
+    let hash = state.hasher.hash(password).await.map_err(ApiError::internal)?;
+    let rec = new_user_record(&username, hash, roles, unix_now());
+    let store = state.store.clone();
+    let rec = web::block(move || store.create_user(&rec).map(|_| rec)).await??;
+    audit!(
+        req,
+        "event=user_created user={:?} id={} roles={} by={:?}",
+        rec.username,
+        rec.id,
+        rec.roles,
+        admin.user.username
+    );
+    Ok(HttpResponse::Ok().json(IdBody { id: rec.id }))
+}
+
+pub async fn get_user_id(state: State, _: Admin, username: web::Path<String>) -> ApiResult {
+    let user = state
+        .store
+        .user_by_name(&username)?
+        .ok_or_else(|| ApiError::not_found("User not found"))?;
+    Ok(HttpResponse::Ok().json(IdBody { id: user.id }))
+}
+
+pub async fn list_users(state: State, _: Admin) -> ApiResult {
+    Ok(HttpResponse::Ok().json(state.store.usernames()?))
+}
+
+pub async fn get_roles(state: State, caller: Caller, id: web::Path<String>) -> ApiResult {
+    let id = parse_id(&id)?;
+    if !caller.is_admin() && caller.user.id != id {
+        return Err(ApiError::forbidden(
+            "Only an admin or the user itself may read these roles",
+        ));
+    }
+    let user = state
+        .store
+        .user_by_id(id)?
+        .ok_or_else(|| ApiError::not_found("User not found"))?;
+    Ok(HttpResponse::Ok().json(user.roles()))
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolesBody {
+    roles: Roles,
+}
+
+pub async fn set_roles(
+    req: HttpRequest,
+    state: State,
+    Admin(admin): Admin,
+    id: web::Path<String>,
+    body: web::Json<RolesBody>,
+) -> ApiResult {
+    let id = parse_id(&id)?;
+    let roles = body.roles;
+    let store = state.store.clone();
+    let rec = web::block(move || store.set_roles(id, roles, unix_now())).await??;
+    audit!(
+        req,
+        "event=user_roles_changed user={:?} id={} roles={} by={:?}",
+        rec.username,
+        rec.id,
+        rec.roles,
+        admin.user.username
+    );
+    Ok(HttpResponse::Ok().json(RolesBody { roles: rec.roles() }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    password: String,
+    #[serde(rename = "currentPassword")]
+    current_password: Option<String>,
+}
+
+pub async fn set_password(
+    req: HttpRequest,
+    state: State,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Json<PasswordBody>,
+) -> ApiResult {
+    let id = parse_id(&id)?;
+    let PasswordBody {
+        password,
+        current_password,
+    } = body.into_inner();
+    let is_self = caller.user.id == id;
+    if !caller.is_admin() && !is_self {
+        return Err(ApiError::forbidden(
+            "Only an admin or the user itself may change this password",
+        ));
+    }
+    let password = parse_password(password)?;
+    // A user changing its own password proves it knows the current one, so
+    // a stolen access token alone cannot take the account over. Admins may
+    // reset any password without it.
+    if !caller.is_admin() {
+        let current = current_password.ok_or_else(|| {
+            ApiError::bad_request("currentPassword is required to change your own password")
+        })?;
+        let ok = state
+            .hasher
+            .verify(current, Some(caller.user.password_hash.clone()))
+            .await
+            .map_err(ApiError::internal)?;
+        if !ok {
+            audit!(req, "event=password_change_failed user={:?} id={}", caller.user.username, id);
+            return Err(ApiError::forbidden("currentPassword is incorrect"));
+        }
+    }
+    let hash = state.hasher.hash(password).await.map_err(ApiError::internal)?;
+    let store = state.store.clone();
+    let rec = web::block(move || store.set_password_hash(id, hash, unix_now())).await??;
+    audit!(
+        req,
+        "event=user_password_changed user={:?} id={} by={:?}",
+        rec.username,
+        rec.id,
+        caller.user.username
+    );
+    Ok(HttpResponse::Ok().json(json!({ "result": "OK" })))
+}
+
+pub async fn delete_user(
+    req: HttpRequest,
+    state: State,
+    Admin(admin): Admin,
+    id: web::Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id)?;
+    let store = state.store.clone();
+    let rec = web::block(move || store.delete_user(id)).await??;
+    audit!(
+        req,
+        "event=user_deleted user={:?} id={} by={:?}",
+        rec.username,
+        rec.id,
+        admin.user.username
+    );
+    Ok(HttpResponse::Ok().json(json!({ "result": "OK" })))
+}

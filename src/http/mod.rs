@@ -1,0 +1,86 @@
+//! The HTTP surface: routes, body limits, error shapes and common headers.
+//! Handlers live in `handlers`, caller identification in `auth`, the error
+//! type in `error`.
+
+pub mod auth;
+pub mod error;
+pub mod handlers;
+
+use actix_web::error::{JsonPayloadError, PathError};
+use actix_web::http::StatusCode;
+use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
+use actix_web::{HttpRequest, web};
+
+use error::ApiError;
+
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let e = match &err {
+        JsonPayloadError::ContentType => ApiError::Client(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json".into(),
+        ),
+        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
+            ApiError::Client(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body is larger than {limit} bytes"),
+            )
+        }
+        JsonPayloadError::Deserialize(e) => ApiError::bad_request(format!("Invalid body: {e}")),
+        other => ApiError::bad_request(format!("Invalid body: {other}")),
+    };
+    e.into()
+}
+
+fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request(format!("Invalid path parameter: {err}")).into()
+}
+
+/// Registers every route plus the extractor configuration they rely on.
+pub fn configure(body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(
+            web::JsonConfig::default()
+                .limit(body_limit)
+                .error_handler(json_error),
+        )
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .service(web::resource(["/health", "/api/v1/health"]).route(web::get().to(handlers::health)))
+        .service(
+            // One resource per path, so a known path with the wrong method
+            // answers 405 rather than falling through to 404.
+            web::scope("/api/v1/auth")
+                .service(web::resource("/login").route(web::post().to(handlers::login)))
+                .service(web::resource("/refresh").route(web::post().to(handlers::refresh)))
+                .service(web::resource("/user").route(web::post().to(handlers::create_user)))
+                .service(web::resource("/users").route(web::get().to(handlers::list_users)))
+                .service(
+                    web::resource("/user/roles/{id}")
+                        .route(web::get().to(handlers::get_roles))
+                        .route(web::patch().to(handlers::set_roles)),
+                )
+                .service(
+                    web::resource("/user/password/{id}")
+                        .route(web::patch().to(handlers::set_password)),
+                )
+                .service(
+                    // GET takes a username, DELETE an id: the documented API.
+                    web::resource("/user/{username_or_id}")
+                        .route(web::get().to(handlers::get_user_id))
+                        .route(web::delete().to(handlers::delete_user)),
+                ),
+        );
+    }
+}
+
+/// Headers on every response: no sniffing, no caching (tokens and user
+/// lists must not linger in proxies or browser caches).
+pub fn default_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Cache-Control", "no-store"))
+}
+
+/// Turns actix's own plain-text error responses into the JSON error shape.
+pub fn error_handlers<B: 'static>() -> ErrorHandlers<B> {
+    ErrorHandlers::new().default_handler(error::jsonify)
+}
