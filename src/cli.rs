@@ -7,7 +7,7 @@
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -36,7 +36,11 @@ enum Command {
     /// Exit 0 if the daemon answers its health endpoint, 1 otherwise.
     Healthcheck {
         /// Health URL (plain http, numeric or "localhost" host).
-        #[arg(long, env = "ENGINE_AUTH_HEALTH_URL", default_value = "http://127.0.0.1:8443/health")]
+        #[arg(
+            long,
+            env = "ENGINE_AUTH_HEALTH_URL",
+            default_value = "http://127.0.0.1:8443/health"
+        )]
         url: String,
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 5)]
@@ -277,7 +281,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .append(true)
             .open(&log_path)
             .with_context(|| format!("cannot open log file {}", log_path.display()))?;
-        let pid_file = std::path::absolute(args.pid_file.as_deref().unwrap_or(Path::new("engine-auth.pid")))?;
+        let pid_file = std::path::absolute(
+            args.pid_file
+                .as_deref()
+                .unwrap_or(Path::new("engine-auth.pid")),
+        )?;
         eprintln!("engine-auth: detaching; logs in {}", log_path.display());
         daemonize::Daemonize::new()
             .pid_file(pid_file)
@@ -299,7 +307,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 async fn wait_for_stop_signal() -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         log::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };
@@ -322,26 +333,27 @@ fn healthcheck(url: &str, timeout: Duration) -> anyhow::Result<()> {
         Some(port) => format!("127.0.0.1{port}"),
         None => hostport.to_string(),
     };
-    let with_port = if hostport_numeric.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    let with_port = if hostport_numeric
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         hostport_numeric
     } else {
         format!("{hostport_numeric}:80")
     };
+    // Numeric only: a statically linked glibc (the armv7 build) cannot use
+    // NSS, so no host-name lookups anywhere in the daemon.
     let addr: SocketAddr = with_port
         .parse()
-        .or_else(|_| {
-            with_port
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or(())
-        })
-        .map_err(|_| anyhow::anyhow!("cannot resolve {hostport} (use a numeric address)"))?;
+        .map_err(|_| anyhow::anyhow!("{hostport} is not a numeric address (or localhost)"))?;
     let mut stream = TcpStream::connect_timeout(&addr, timeout)
         .with_context(|| format!("cannot connect to {addr}"))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut buf = Vec::new();
     stream.take(64 * 1024).read_to_end(&mut buf)?;
     let head = String::from_utf8_lossy(&buf);
@@ -370,8 +382,9 @@ fn read_password(src: &PasswordSource, env: &str) -> anyhow::Result<Password> {
             s.trim_end_matches(['\n', '\r']).to_string()
         }
         Some(p) => bootstrap::read_password_file(p)?,
-        None => std::env::var(env)
-            .map_err(|_| anyhow::anyhow!("give the password with --password-file FILE (or - for stdin) or {env}"))?,
+        None => std::env::var(env).map_err(|_| {
+            anyhow::anyhow!("give the password with --password-file FILE (or - for stdin) or {env}")
+        })?,
     };
     Password::parse(raw).map_err(anyhow::Error::msg)
 }
@@ -426,12 +439,21 @@ fn user(common: CommonArgs, action: UserAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn recover_admin(common: CommonArgs, username: &str, password_file: Option<&Path>) -> anyhow::Result<()> {
+fn recover_admin(
+    common: CommonArgs,
+    username: &str,
+    password_file: Option<&Path>,
+) -> anyhow::Result<()> {
     let (store, hasher, settings) = open_offline(&common)?;
     let username = Username::parse(username).map_err(anyhow::Error::msg)?;
     let (password, generated) = match (password_file, std::env::var("ENGINE_AUTH_ADMIN_PASSWORD")) {
         (Some(f), _) => (
-            read_password(&PasswordSource { password_file: Some(f.to_path_buf()) }, "")?,
+            read_password(
+                &PasswordSource {
+                    password_file: Some(f.to_path_buf()),
+                },
+                "",
+            )?,
             false,
         ),
         (None, Ok(p)) => (Password::parse(p).map_err(anyhow::Error::msg)?, false),
@@ -454,7 +476,10 @@ fn recover_admin(common: CommonArgs, username: &str, password_file: Option<&Path
     log::info!(target: "engine_auth::audit", "event=admin_recovered user={username} id={id} by=cli");
     if generated {
         let path = bootstrap::write_secret_file(&settings.data_dir, password.expose())?;
-        println!("new password for {username} written to {} (mode 0600)", path.display());
+        println!(
+            "new password for {username} written to {} (mode 0600)",
+            path.display()
+        );
     } else {
         println!("password for {username} set");
     }

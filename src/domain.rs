@@ -177,9 +177,11 @@ impl Roles {
                 "subscribe" => Self::SUBSCRIBE,
                 "write" => Self::WRITE,
                 "read" => Self::READ,
-                other => return Err(format!(
-                    "unknown role {other:?} (expected admin, flows, configure, subscribe, write, read, all or none)"
-                )),
+                other => {
+                    return Err(format!(
+                        "unknown role {other:?} (expected admin, flows, configure, subscribe, write, read, all or none)"
+                    ));
+                }
             };
         }
         Ok(Roles::from_bits(bits))
@@ -225,7 +227,10 @@ mod tests {
         assert!(Password::parse("éééé".into()).is_err());
         assert!(Password::parse("a".repeat(1024)).is_ok());
         assert!(Password::parse("a".repeat(1025)).is_err());
-        assert_eq!(format!("{:?}", Password::parse("secret-pw".into()).unwrap()), "Password(***)");
+        assert_eq!(
+            format!("{:?}", Password::parse("secret-pw".into()).unwrap()),
+            "Password(***)"
+        );
     }
 
     #[test]

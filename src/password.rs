@@ -103,7 +103,10 @@ impl Hasher {
     pub async fn verify(&self, password: String, phc: Option<String>) -> anyhow::Result<bool> {
         let _permit = self.permits.acquire().await?;
         let this = self.clone();
-        Ok(tokio::task::spawn_blocking(move || this.verify_blocking(&password, phc.as_deref())).await?)
+        Ok(
+            tokio::task::spawn_blocking(move || this.verify_blocking(&password, phc.as_deref()))
+                .await?,
+        )
     }
 }
 
@@ -132,7 +135,9 @@ mod tests {
     #[test]
     fn hash_is_argon2id_phc_and_verifies_exactly() {
         let h = cheap();
-        let phc = h.hash_blocking(&Password::parse("correct horse".into()).unwrap()).unwrap();
+        let phc = h
+            .hash_blocking(&Password::parse("correct horse".into()).unwrap())
+            .unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=256,t=1,p=1$"), "{phc}");
         assert!(h.verify_blocking("correct horse", Some(&phc)));
         assert!(!h.verify_blocking("correct horse ", Some(&phc)));

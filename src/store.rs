@@ -29,7 +29,9 @@ pub enum StoreError {
     InUse(PathBuf),
     #[error("no store at {0}: start the daemon once to create it, or pass the right --data-dir")]
     Missing(PathBuf),
-    #[error("the store at {path} failed its checks: {why}. Refusing to start rather than lose or re-seed data; restore it from a backup")]
+    #[error(
+        "the store at {path} failed its checks: {why}. Refusing to start rather than lose or re-seed data; restore it from a backup"
+    )]
     Invalid { path: PathBuf, why: String },
     #[error("no such user")]
     NotFound,
@@ -232,7 +234,11 @@ impl Store {
     fn check(&self) -> Result<Opened> {
         let version = self.meta.get(META_SCHEMA)?;
         let Some(version) = version else {
-            if self.users.is_empty() && self.names.is_empty() && self.keys.is_empty() && self.meta.is_empty() {
+            if self.users.is_empty()
+                && self.names.is_empty()
+                && self.keys.is_empty()
+                && self.meta.is_empty()
+            {
                 return Ok(Opened::Empty);
             }
             return Err(self.invalid("it holds data but no schema version"));
@@ -250,7 +256,8 @@ impl Store {
         let mut count = 0usize;
         for item in self.users.iter() {
             let (_, v) = item?;
-            let rec: UserRecord = decode(&v).map_err(|e| self.invalid(format!("user record: {e}")))?;
+            let rec: UserRecord =
+                decode(&v).map_err(|e| self.invalid(format!("user record: {e}")))?;
             count += 1;
             if rec.is_admin() {
                 admins += 1;
@@ -262,9 +269,14 @@ impl Store {
         if admins == 0 || read_u64(self.meta.get(META_ADMINS)?)? != admins {
             return Err(self.invalid("the admin count does not match the users"));
         }
-        let keys = self.keys().map_err(|e| self.invalid(format!("signing keys: {e}")))?;
+        let keys = self
+            .keys()
+            .map_err(|e| self.invalid(format!("signing keys: {e}")))?;
         let active = self.active_kid()?;
-        if !keys.iter().any(|k| k.kid == active && k.state == KeyState::Active) {
+        if !keys
+            .iter()
+            .any(|k| k.kid == active && k.state == KeyState::Active)
+        {
             return Err(self.invalid("the active signing key is missing"));
         }
         Ok(Opened::Ready)
@@ -297,7 +309,10 @@ impl Store {
     }
 
     pub fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>> {
-        self.users.get(id.as_bytes())?.map(|v| decode(&v)).transpose()
+        self.users
+            .get(id.as_bytes())?
+            .map(|v| decode(&v))
+            .transpose()
     }
 
     /// Looks a user up by name, case-insensitively. Any string is accepted;
@@ -488,7 +503,12 @@ mod tests {
     }
 
     fn user(name: &str, roles: Roles) -> UserRecord {
-        new_user_record(&Username::parse(name).unwrap(), "$argon2id$x".into(), roles, 1)
+        new_user_record(
+            &Username::parse(name).unwrap(),
+            "$argon2id$x".into(),
+            roles,
+            1,
+        )
     }
 
     #[test]
@@ -502,13 +522,25 @@ mod tests {
             assert!(s.initialize(&admin, &key()).is_err());
             let bob = user("Bob", Roles::from_bits(1));
             s.create_user(&bob).unwrap();
-            assert!(matches!(s.create_user(&user("BOB", Roles::from_bits(1))), Err(StoreError::UsernameTaken)));
-            assert!(matches!(s.set_roles(admin.id, Roles::from_bits(1), 2), Err(StoreError::LastAdmin)));
-            assert!(matches!(s.delete_user(admin.id), Err(StoreError::LastAdmin)));
+            assert!(matches!(
+                s.create_user(&user("BOB", Roles::from_bits(1))),
+                Err(StoreError::UsernameTaken)
+            ));
+            assert!(matches!(
+                s.set_roles(admin.id, Roles::from_bits(1), 2),
+                Err(StoreError::LastAdmin)
+            ));
+            assert!(matches!(
+                s.delete_user(admin.id),
+                Err(StoreError::LastAdmin)
+            ));
             s.set_roles(bob.id, Roles::ALL, 2).unwrap();
             s.set_roles(admin.id, Roles::from_bits(1), 2).unwrap();
             assert!(matches!(s.delete_user(bob.id), Err(StoreError::LastAdmin)));
-            assert_eq!(s.usernames().unwrap(), vec!["admin".to_string(), "Bob".to_string()]);
+            assert_eq!(
+                s.usernames().unwrap(),
+                vec!["admin".to_string(), "Bob".to_string()]
+            );
             assert_eq!(s.user_by_name("bOb").unwrap().unwrap().id, bob.id);
         }
         let (s, opened) = Store::open(dir.path(), 1 << 20).unwrap();
@@ -536,7 +568,10 @@ mod tests {
     #[test]
     fn offline_open_never_creates() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(Store::open_existing(dir.path(), 1 << 20), Err(StoreError::Missing(_))));
+        assert!(matches!(
+            Store::open_existing(dir.path(), 1 << 20),
+            Err(StoreError::Missing(_))
+        ));
         assert!(!Store::path_in(dir.path()).exists());
     }
 }

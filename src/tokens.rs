@@ -256,8 +256,14 @@ mod tests {
         let a = t.verify_access(&pair.token).unwrap();
         assert_eq!((a.user_id, a.roles), (id, 159));
         assert_eq!(t.verify_refresh(&pair.refresh_token).unwrap(), id);
-        assert_eq!(t.verify_access(&pair.refresh_token).unwrap_err(), TokenError::RefreshNotAccess);
-        assert_eq!(t.verify_refresh(&pair.token).unwrap_err(), TokenError::AccessNotRefresh);
+        assert_eq!(
+            t.verify_access(&pair.refresh_token).unwrap_err(),
+            TokenError::RefreshNotAccess
+        );
+        assert_eq!(
+            t.verify_refresh(&pair.token).unwrap_err(),
+            TokenError::AccessNotRefresh
+        );
     }
 
     #[test]
@@ -267,13 +273,23 @@ mod tests {
         let id = Uuid::new_v4();
         let now = jsonwebtoken::get_current_timestamp();
         assert_eq!(
-            t.verify_access(&other.issue(id, 1, now).unwrap().token).unwrap_err(),
+            t.verify_access(&other.issue(id, 1, now).unwrap().token)
+                .unwrap_err(),
             TokenError::Invalid
         );
         let old = t.issue(id, 1, now - 4000).unwrap();
-        assert_eq!(t.verify_access(&old.token).unwrap_err(), TokenError::Expired);
-        assert_eq!(t.verify_refresh(&old.refresh_token).unwrap_err(), TokenError::Expired);
-        assert_eq!(t.verify_access("not.a.token").unwrap_err(), TokenError::Invalid);
+        assert_eq!(
+            t.verify_access(&old.token).unwrap_err(),
+            TokenError::Expired
+        );
+        assert_eq!(
+            t.verify_refresh(&old.refresh_token).unwrap_err(),
+            TokenError::Expired
+        );
+        assert_eq!(
+            t.verify_access("not.a.token").unwrap_err(),
+            TokenError::Invalid
+        );
         assert_eq!(t.verify_access("").unwrap_err(), TokenError::Invalid);
     }
 

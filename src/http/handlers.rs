@@ -76,7 +76,12 @@ pub async fn login(req: HttpRequest, state: State, body: web::Json<LoginBody>) -
                 .tokens
                 .issue(user.id, user.roles, unix_now())
                 .map_err(ApiError::internal)?;
-            audit!(req, "event=login_ok user={:?} id={}", user.username, user.id);
+            audit!(
+                req,
+                "event=login_ok user={:?} id={}",
+                user.username,
+                user.id
+            );
             Ok(HttpResponse::Ok().json(pair))
         }
         _ => {
@@ -94,10 +99,13 @@ pub struct RefreshBody {
 }
 
 pub async fn refresh(req: HttpRequest, state: State, body: web::Json<RefreshBody>) -> ApiResult {
-    let id = state.tokens.verify_refresh(&body.refresh_token).map_err(|e| {
-        audit!(req, "event=refresh_failed reason={:?}", e.to_string());
-        ApiError::unauthorized(capitalized(e.to_string()))
-    })?;
+    let id = state
+        .tokens
+        .verify_refresh(&body.refresh_token)
+        .map_err(|e| {
+            audit!(req, "event=refresh_failed reason={:?}", e.to_string());
+            ApiError::unauthorized(capitalized(e.to_string()))
+        })?;
     let Some(user) = state.store.user_by_id(id)? else {
         audit!(req, "event=refresh_failed reason=\"user gone\" id={id}");
         return Err(ApiError::unauthorized("The token's user no longer exists"));
@@ -142,7 +150,11 @@ pub async fn create_user(
     if state.store.user_by_name(username.as_str())?.is_some() {
         return Err(ApiError::conflict("Username is already taken"));
     }
-    let hash = state.hasher.hash(password).await.map_err(ApiError::internal)?;
+    let hash = state
+        .hasher
+        .hash(password)
+        .await
+        .map_err(ApiError::internal)?;
     let rec = new_user_record(&username, hash, roles, unix_now());
     let store = state.store.clone();
     let rec = web::block(move || store.create_user(&rec).map(|_| rec)).await??;
@@ -251,11 +263,20 @@ pub async fn set_password(
             .await
             .map_err(ApiError::internal)?;
         if !ok {
-            audit!(req, "event=password_change_failed user={:?} id={}", caller.user.username, id);
+            audit!(
+                req,
+                "event=password_change_failed user={:?} id={}",
+                caller.user.username,
+                id
+            );
             return Err(ApiError::forbidden("currentPassword is incorrect"));
         }
     }
-    let hash = state.hasher.hash(password).await.map_err(ApiError::internal)?;
+    let hash = state
+        .hasher
+        .hash(password)
+        .await
+        .map_err(ApiError::internal)?;
     let store = state.store.clone();
     let rec = web::block(move || store.set_password_hash(id, hash, unix_now())).await??;
     audit!(

@@ -19,12 +19,11 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/json".into(),
         ),
-        JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-            ApiError::Client(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Request body is larger than {limit} bytes"),
-            )
-        }
+        JsonPayloadError::Overflow { limit }
+        | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::Client(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Request body is larger than {limit} bytes"),
+        ),
         JsonPayloadError::Deserialize(e) => ApiError::bad_request(format!("Invalid body: {e}")),
         other => ApiError::bad_request(format!("Invalid body: {other}")),
     };
@@ -44,7 +43,9 @@ pub fn configure(body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
                 .error_handler(json_error),
         )
         .app_data(web::PathConfig::default().error_handler(path_error))
-        .service(web::resource(["/health", "/api/v1/health"]).route(web::get().to(handlers::health)))
+        .service(
+            web::resource(["/health", "/api/v1/health"]).route(web::get().to(handlers::health)),
+        )
         .service(
             // One resource per path, so a known path with the wrong method
             // answers 405 rather than falling through to 404.
