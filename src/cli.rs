@@ -12,13 +12,17 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::admin::{self, Request};
 use crate::bootstrap::{self, ADMIN_USERNAME};
 use crate::config::{self, Argon2Params, FileConfig, Settings};
 use crate::domain::{Password, Roles, Username};
 use crate::password::Hasher;
 use crate::startup::Application;
-use crate::store::{Store, new_user_record};
-use crate::unix_now;
+use crate::store::Store;
+
+/// Read when `--config` is not given and the file exists (the .deb ships
+/// it), so `sudo engine-auth user list` finds the packaged daemon's store.
+const DEFAULT_CONFIG: &str = "/etc/engine-auth/config.toml";
 
 /// engine-auth: the flow engine's authorization API (login, token refresh,
 /// user and role management) as one small daemon.
@@ -46,15 +50,24 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         timeout_secs: u64,
     },
-    /// Manage users in a stopped daemon's data dir.
+    /// Manage users (through the running daemon's admin socket, or directly
+    /// in a stopped daemon's data dir).
     User {
         #[command(flatten)]
         common: CommonArgs,
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Signing keys: `keys rotate`, `keys list` (ids, ages, states; never key
+    /// material).
+    Keys {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Set a new password for the admin account (and give it every role),
-    /// creating it if it is gone. Works on a stopped daemon's data dir.
+    /// creating it if it is gone. Works with the daemon running or stopped.
     RecoverAdmin {
         #[command(flatten)]
         common: CommonArgs,
@@ -67,6 +80,14 @@ enum Command {
         #[arg(long, env = "ENGINE_AUTH_ADMIN_PASSWORD_FILE")]
         password_file: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysAction {
+    /// Retire the signing key and start a new one; nobody is logged out.
+    Rotate,
+    /// Show key ids, states and ages.
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -98,6 +119,8 @@ enum UserAction {
     },
     /// Delete a user.
     Delete { username: String },
+    /// Revoke every token and session of a user.
+    Logout { username: String },
 }
 
 #[derive(Args, Debug)]
@@ -112,22 +135,22 @@ struct PasswordSource {
 #[derive(Args, Debug)]
 struct CommonArgs {
     /// State directory [default: $STATE_DIRECTORY, else ./engine-auth-data]
-    #[arg(long, env = "ENGINE_AUTH_DATA_DIR")]
+    #[arg(long, global = true, env = "ENGINE_AUTH_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// TOML configuration file.
-    #[arg(long, env = "ENGINE_AUTH_CONFIG")]
+    /// TOML configuration file [default: /etc/engine-auth/config.toml if it exists]
+    #[arg(long, global = true, env = "ENGINE_AUTH_CONFIG")]
     config: Option<PathBuf>,
     /// sled page cache in MiB [default: 4]
-    #[arg(long, env = "ENGINE_AUTH_CACHE_CAPACITY_MIB")]
+    #[arg(long, global = true, env = "ENGINE_AUTH_CACHE_CAPACITY_MIB")]
     cache_capacity_mib: Option<u64>,
     /// argon2id memory for new hashes, KiB [default: 19456]
-    #[arg(long, env = "ENGINE_AUTH_ARGON2_MEMORY_KIB")]
+    #[arg(long, global = true, env = "ENGINE_AUTH_ARGON2_MEMORY_KIB")]
     argon2_memory_kib: Option<u32>,
     /// argon2id passes for new hashes [default: 2]
-    #[arg(long, env = "ENGINE_AUTH_ARGON2_ITERATIONS")]
+    #[arg(long, global = true, env = "ENGINE_AUTH_ARGON2_ITERATIONS")]
     argon2_iterations: Option<u32>,
     /// argon2id lanes for new hashes [default: 1]
-    #[arg(long, env = "ENGINE_AUTH_ARGON2_PARALLELISM")]
+    #[arg(long, global = true, env = "ENGINE_AUTH_ARGON2_PARALLELISM")]
     argon2_parallelism: Option<u32>,
 }
 
@@ -156,6 +179,21 @@ struct ServeArgs {
     /// HTTP worker threads [default: one per CPU]
     #[arg(long, env = "ENGINE_AUTH_WORKERS")]
     workers: Option<usize>,
+    /// A retried refresh within this many seconds gets a sibling token
+    /// instead of revoking the session [default: 10]
+    #[arg(long, env = "ENGINE_AUTH_REFRESH_GRACE_SECS")]
+    refresh_grace_secs: Option<u64>,
+    /// Absolute session lifetime, seconds [default: 604800 = 7 days]
+    #[arg(long, env = "ENGINE_AUTH_SESSION_MAX_SECS")]
+    session_max_secs: Option<u64>,
+    /// Rotate the signing key when it is older than this, seconds
+    /// [default: 2592000 = 30 days]
+    #[arg(long, env = "ENGINE_AUTH_KEY_MAX_AGE_SECS")]
+    key_max_age_secs: Option<u64>,
+    /// Interval of session pruning, retired-key deletion and the key-age
+    /// check, seconds [default: 600]
+    #[arg(long, env = "ENGINE_AUTH_HOUSEKEEPING_SECS")]
+    housekeeping_secs: Option<u64>,
     /// First start only: read the initial admin password from this file.
     /// ENGINE_AUTH_ADMIN_PASSWORD takes precedence; systemd's
     /// $CREDENTIALS_DIRECTORY/admin-password is used when neither is set.
@@ -201,12 +239,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             })
         }
-        Command::User { common, action } => user(common, action).map(|_| ExitCode::SUCCESS),
+        Command::User { common, action } => user(common, action),
+        Command::Keys { common, action } => admin_request(
+            &common,
+            match action {
+                KeysAction::Rotate => Request::KeysRotate,
+                KeysAction::List => Request::KeysList,
+            },
+        ),
         Command::RecoverAdmin {
             common,
             username,
             password_file,
-        } => recover_admin(common, &username, password_file.as_deref()).map(|_| ExitCode::SUCCESS),
+        } => recover_admin(common, &username, password_file.as_deref()),
     }
 }
 
@@ -214,6 +259,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn base_settings(common: &CommonArgs) -> anyhow::Result<(Settings, FileConfig)> {
     let file = match &common.config {
         Some(p) => FileConfig::load(p)?,
+        None if Path::new(DEFAULT_CONFIG).exists() => FileConfig::load(Path::new(DEFAULT_CONFIG))?,
         None => FileConfig::default(),
     };
     let data_dir = common
@@ -250,6 +296,10 @@ fn serve_settings(args: &ServeArgs) -> anyhow::Result<Settings> {
     pick!(max_concurrent_hashes);
     pick!(body_limit_bytes);
     pick!(workers);
+    pick!(refresh_grace_secs);
+    pick!(session_max_secs);
+    pick!(key_max_age_secs);
+    pick!(housekeeping_secs);
     s.admin_password_file = args
         .admin_password_file
         .clone()
@@ -295,29 +345,42 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     actix_web::rt::System::new().block_on(async move {
         let app = Application::build(settings).await?;
-        let handle = app.handle();
-        actix_web::rt::spawn(async move {
-            let signal = wait_for_stop_signal().await;
-            log::info!("received {signal}; finishing in-flight requests");
-            handle.stop(true).await;
-        });
+        actix_web::rt::spawn(handle_signals(app.handle(), app.state()));
         app.run_until_stopped().await
     })
 }
 
-async fn wait_for_stop_signal() -> &'static str {
+/// SIGTERM/SIGINT: graceful stop. SIGHUP (`systemctl reload`): rotate the
+/// signing key.
+async fn handle_signals(
+    handle: actix_web::dev::ServerHandle,
+    state: actix_web::web::Data<crate::startup::AppState>,
+) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         log::error!("cannot install signal handlers; stop with SIGKILL");
-        return std::future::pending().await;
+        return;
     };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    }
+    let name = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            _ = hup.recv() => {
+                crate::systemd::notify("RELOADING=1");
+                match crate::startup::rotate_key(state.clone()).await {
+                    Ok(kid) => log::info!("SIGHUP: signing key rotated to {kid}"),
+                    Err(e) => log::error!("SIGHUP: key rotation failed: {e:#}"),
+                }
+                crate::systemd::notify("READY=1");
+            }
+        }
+    };
+    log::info!("received {name}; finishing in-flight requests");
+    handle.stop(true).await;
 }
 
 /// A minimal HTTP/1.1 GET, so probes need no curl on the device.
@@ -366,15 +429,7 @@ fn healthcheck(url: &str, timeout: Duration) -> anyhow::Result<()> {
     }
 }
 
-fn open_offline(common: &CommonArgs) -> anyhow::Result<(Store, Hasher, Settings)> {
-    let (settings, _) = base_settings(common)?;
-    settings.validate()?;
-    let store = Store::open_existing(&settings.data_dir, settings.cache_capacity_bytes)?;
-    let hasher = Hasher::new(settings.argon2, 1)?;
-    Ok((store, hasher, settings))
-}
-
-fn read_password(src: &PasswordSource, env: &str) -> anyhow::Result<Password> {
+fn read_password(src: &PasswordSource, env: &str) -> anyhow::Result<String> {
     let raw = match &src.password_file {
         Some(p) if p.as_os_str() == "-" => {
             let mut s = String::new();
@@ -386,66 +441,78 @@ fn read_password(src: &PasswordSource, env: &str) -> anyhow::Result<Password> {
             anyhow::anyhow!("give the password with --password-file FILE (or - for stdin) or {env}")
         })?,
     };
-    Password::parse(raw).map_err(anyhow::Error::msg)
+    // Checked here too, so a bad password fails before reaching a daemon.
+    Password::parse(raw.clone()).map_err(anyhow::Error::msg)?;
+    Ok(raw)
 }
 
-fn find(store: &Store, username: &str) -> anyhow::Result<crate::store::UserRecord> {
-    store
-        .user_by_name(username)?
-        .ok_or_else(|| anyhow::anyhow!("no user named {username:?}"))
+/// Sends `req` to the running daemon's admin socket or, when no daemon
+/// runs, executes it on the store directly. Prints the result.
+fn admin_request(common: &CommonArgs, req: Request) -> anyhow::Result<ExitCode> {
+    let (settings, _) = base_settings(common)?;
+    settings.validate()?;
+    let dir = &settings.data_dir;
+    if let Some(resp) = admin::send(dir, &req)? {
+        return Ok(if resp.ok {
+            println!("{}", resp.output);
+            ExitCode::SUCCESS
+        } else {
+            eprintln!("engine-auth: error: {}", resp.output);
+            ExitCode::FAILURE
+        });
+    }
+    let store = Store::open_existing(dir, settings.cache_capacity_bytes)?;
+    let hasher = Hasher::new(settings.argon2, 1)?;
+    let ctx = admin::Ctx {
+        store: &store,
+        hasher: &hasher,
+        tokens: None,
+        now: settings.now(),
+    };
+    let out = admin::execute(&ctx, req)?;
+    store.flush()?;
+    println!("{out}");
+    Ok(ExitCode::SUCCESS)
 }
 
-fn user(common: CommonArgs, action: UserAction) -> anyhow::Result<()> {
-    let (store, hasher, _) = open_offline(&common)?;
-    let now = unix_now();
-    match action {
+fn roles(list: &str) -> anyhow::Result<u8> {
+    Roles::parse_list(list)
+        .map(Roles::bits)
+        .map_err(anyhow::Error::msg)
+}
+
+fn user(common: CommonArgs, action: UserAction) -> anyhow::Result<ExitCode> {
+    let req = match action {
         UserAction::Add {
             username,
-            roles,
+            roles: r,
             password,
-        } => {
-            let username = Username::parse(&username).map_err(anyhow::Error::msg)?;
-            let roles = Roles::parse_list(&roles).map_err(anyhow::Error::msg)?;
-            let password = read_password(&password, "ENGINE_AUTH_PASSWORD")?;
-            let rec = new_user_record(&username, hasher.hash_blocking(&password)?, roles, now);
-            store.create_user(&rec)?;
-            log::info!(target: "engine_auth::audit", "event=user_created user={:?} id={} roles={} by=cli", rec.username, rec.id, rec.roles);
-            println!("{}", rec.id);
-        }
-        UserAction::List => {
-            for name in store.usernames()? {
-                let rec = find(&store, &name)?;
-                println!("{}\t{}\t{}", rec.id, rec.roles, rec.username);
-            }
-        }
-        UserAction::Passwd { username, password } => {
-            let rec = find(&store, &username)?;
-            let password = read_password(&password, "ENGINE_AUTH_PASSWORD")?;
-            store.set_password_hash(rec.id, hasher.hash_blocking(&password)?, now)?;
-            log::info!(target: "engine_auth::audit", "event=user_password_changed user={:?} id={} by=cli", rec.username, rec.id);
-        }
-        UserAction::Roles { username, roles } => {
-            let rec = find(&store, &username)?;
-            let roles = Roles::parse_list(&roles).map_err(anyhow::Error::msg)?;
-            let rec = store.set_roles(rec.id, roles, now)?;
-            log::info!(target: "engine_auth::audit", "event=user_roles_changed user={:?} id={} roles={} by=cli", rec.username, rec.id, rec.roles);
-        }
-        UserAction::Delete { username } => {
-            let rec = find(&store, &username)?;
-            store.delete_user(rec.id)?;
-            log::info!(target: "engine_auth::audit", "event=user_deleted user={:?} id={} by=cli", rec.username, rec.id);
-        }
-    }
-    Ok(())
+        } => Request::UserAdd {
+            username,
+            roles: roles(&r)?,
+            password: read_password(&password, "ENGINE_AUTH_PASSWORD")?,
+        },
+        UserAction::List => Request::UserList,
+        UserAction::Passwd { username, password } => Request::UserPasswd {
+            username,
+            password: read_password(&password, "ENGINE_AUTH_PASSWORD")?,
+        },
+        UserAction::Roles { username, roles: r } => Request::UserRoles {
+            username,
+            roles: roles(&r)?,
+        },
+        UserAction::Delete { username } => Request::UserDelete { username },
+        UserAction::Logout { username } => Request::UserLogout { username },
+    };
+    admin_request(&common, req)
 }
 
 fn recover_admin(
     common: CommonArgs,
     username: &str,
     password_file: Option<&Path>,
-) -> anyhow::Result<()> {
-    let (store, hasher, settings) = open_offline(&common)?;
-    let username = Username::parse(username).map_err(anyhow::Error::msg)?;
+) -> anyhow::Result<ExitCode> {
+    Username::parse(username).map_err(anyhow::Error::msg)?;
     let (password, generated) = match (password_file, std::env::var("ENGINE_AUTH_ADMIN_PASSWORD")) {
         (Some(f), _) => (
             read_password(
@@ -456,32 +523,32 @@ fn recover_admin(
             )?,
             false,
         ),
-        (None, Ok(p)) => (Password::parse(p).map_err(anyhow::Error::msg)?, false),
-        (None, Err(_)) => (bootstrap::generate_password()?, true),
+        (None, Ok(p)) => (p, false),
+        (None, Err(_)) => (bootstrap::generate_password()?.expose().to_string(), true),
     };
-    let hash = hasher.hash_blocking(&password)?;
-    let now = unix_now();
-    let id = match store.user_by_name(username.as_str())? {
-        Some(rec) => {
-            store.set_roles(rec.id, Roles::ALL, now)?;
-            store.set_password_hash(rec.id, hash, now)?;
-            rec.id
-        }
-        None => {
-            let rec = new_user_record(&username, hash, Roles::ALL, now);
-            store.create_user(&rec)?;
-            rec.id
-        }
-    };
-    log::info!(target: "engine_auth::audit", "event=admin_recovered user={username} id={id} by=cli");
-    if generated {
-        let path = bootstrap::write_secret_file(&settings.data_dir, password.expose())?;
-        println!(
-            "new password for {username} written to {} (mode 0600)",
-            path.display()
-        );
+    // Written before the change, so a generated password is never lost.
+    let file = if generated {
+        let (settings, _) = base_settings(&common)?;
+        Some(bootstrap::write_secret_file(&settings.data_dir, &password)?)
     } else {
-        println!("password for {username} set");
+        None
+    };
+    let code = admin_request(
+        &common,
+        Request::RecoverAdmin {
+            username: username.to_string(),
+            password,
+        },
+    );
+    match (&code, file) {
+        (Ok(c), Some(path)) if *c == ExitCode::SUCCESS => {
+            println!("the new password is in {} (mode 0600)", path.display())
+        }
+        (_, Some(path)) => {
+            let _ = std::fs::remove_file(path);
+        }
+        _ => {}
     }
-    Ok(())
+    let code = code?;
+    Ok(code)
 }

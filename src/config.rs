@@ -7,8 +7,6 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-/// The original service's port.
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:8443";
 pub const DEFAULT_DATA_DIR: &str = "./engine-auth-data";
 
 /// argon2id cost parameters for new hashes (stored hashes carry their own).
@@ -52,15 +50,39 @@ pub struct Settings {
     pub body_limit_bytes: usize,
     /// HTTP worker threads (0 = one per CPU).
     pub workers: usize,
+    /// A spent refresh token presented again within this many seconds gets
+    /// a sibling instead of killing its family (honest races).
+    pub refresh_grace_secs: u64,
+    /// Absolute session lifetime: refreshing stops working after this.
+    pub session_max_secs: u64,
+    /// Rotate the signing key when the active one is older than this.
+    pub key_max_age_secs: u64,
+    /// How often expired sessions and retired keys are pruned.
+    pub housekeeping_secs: u64,
+    /// Added to the system clock; only for tests that simulate a clock
+    /// that is wrong and later corrected (no flag, no file key).
+    pub clock_offset_secs: i64,
     /// Initial admin password source for the first start.
     pub admin_password: Option<String>,
     pub admin_password_file: Option<PathBuf>,
 }
 
 impl Settings {
+    /// The clock every token decision uses: the system clock plus
+    /// `clock_offset_secs`.
+    pub fn now(&self) -> u64 {
+        crate::unix_now().saturating_add_signed(self.clock_offset_secs)
+    }
+
+    /// The longest any token can live after it is signed.
+    pub fn max_token_life(&self) -> u64 {
+        self.access_ttl_secs
+            .max(self.refresh_ttl_secs.min(self.session_max_secs))
+    }
+
     pub fn new(data_dir: impl Into<PathBuf>) -> Settings {
         Settings {
-            listen: DEFAULT_LISTEN.parse().expect("constant address"),
+            listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
             data_dir: data_dir.into(),
             cache_capacity_bytes: 4 * 1024 * 1024,
             access_ttl_secs: 600,
@@ -72,6 +94,11 @@ impl Settings {
                 .unwrap_or(1),
             body_limit_bytes: 16 * 1024,
             workers: 0,
+            refresh_grace_secs: 10,
+            session_max_secs: 7 * 24 * 3600,
+            key_max_age_secs: 30 * 24 * 3600,
+            housekeeping_secs: 600,
+            clock_offset_secs: 0,
             admin_password: None,
             admin_password_file: None,
         }
@@ -80,6 +107,9 @@ impl Settings {
     pub fn validate(&self) -> anyhow::Result<()> {
         if self.access_ttl_secs == 0 || self.refresh_ttl_secs == 0 {
             bail!("token lifetimes must be at least one second");
+        }
+        if self.session_max_secs == 0 || self.key_max_age_secs == 0 || self.housekeeping_secs == 0 {
+            bail!("session-max-secs, key-max-age-secs and housekeeping-secs must be at least 1");
         }
         if self.max_concurrent_hashes == 0 {
             bail!("max-concurrent-hashes must be at least 1");
@@ -109,6 +139,10 @@ pub struct FileConfig {
     pub max_concurrent_hashes: Option<usize>,
     pub body_limit_bytes: Option<usize>,
     pub workers: Option<usize>,
+    pub refresh_grace_secs: Option<u64>,
+    pub session_max_secs: Option<u64>,
+    pub key_max_age_secs: Option<u64>,
+    pub housekeeping_secs: Option<u64>,
     pub admin_password_file: Option<PathBuf>,
 }
 

@@ -4,14 +4,17 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin;
 pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod lifecycle;
 pub mod password;
 pub mod startup;
 pub mod store;
+pub mod systemd;
 pub mod tokens;
 
 /// Seconds since the Unix epoch (u64 everywhere, also on 32-bit ARM).

@@ -1,6 +1,7 @@
 //! Wiring: opens (or seeds) the store, builds the shared state, binds the
 //! listener first (so port 0 works in tests and the real port is known),
-//! and runs the server until it is stopped, then flushes the store.
+//! starts the admin socket and the housekeeping timer, tells systemd it is
+//! ready, and runs until stopped, then flushes the store.
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
@@ -11,25 +12,26 @@ use crate::config::Settings;
 use crate::password::Hasher;
 use crate::store::Store;
 use crate::tokens::Tokens;
-use crate::{bootstrap, http};
+use crate::{admin, bootstrap, http, lifecycle, systemd};
 
 /// What every handler can reach.
 pub struct AppState {
     pub store: Store,
     pub tokens: Tokens,
     pub hasher: Hasher,
+    pub settings: Settings,
 }
 
 pub struct Application {
     port: u16,
     server: Server,
-    store: Store,
-    hasher: Hasher,
+    state: web::Data<AppState>,
 }
 
 impl Application {
     /// Opens the store (seeding it on first start), binds `settings.listen`
-    /// and prepares the server. Must be called inside an actix runtime.
+    /// and the admin socket, and prepares the server. Must be called inside
+    /// an actix runtime.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         settings.validate()?;
         let hasher = Hasher::new(settings.argon2, settings.max_concurrent_hashes)?;
@@ -38,22 +40,39 @@ impl Application {
             &store.keys()?,
             &store.active_kid()?,
             settings.access_ttl_secs,
-            settings.refresh_ttl_secs,
             settings.leeway_secs,
         )
         .context("the store's signing keys are unusable")?;
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        let offset = settings.clock_offset_secs;
+        admin::serve(
+            &settings.data_dir,
+            store.clone(),
+            hasher.clone(),
+            tokens.clone(),
+            move || crate::unix_now().saturating_add_signed(offset),
+        )?;
+        log::info!(
+            "engine-auth {} listening on {}:{} (data dir {}, {} users)",
+            env!("CARGO_PKG_VERSION"),
+            settings.listen.ip(),
+            port,
+            settings.data_dir.display(),
+            store.user_count()
+        );
         let state = web::Data::new(AppState {
-            store: store.clone(),
+            store,
             tokens,
-            hasher: hasher.clone(),
+            hasher,
+            settings,
         });
-        let body_limit = settings.body_limit_bytes;
+        let body_limit = state.settings.body_limit_bytes;
+        let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .app_data(state.clone())
+                .app_data(app_state.clone())
                 .wrap(http::error_handlers())
                 .wrap(http::default_headers())
                 .configure(http::configure(body_limit))
@@ -61,21 +80,13 @@ impl Application {
         .listen(listener)?
         .shutdown_timeout(10)
         .disable_signals();
-        if settings.workers > 0 {
-            server = server.workers(settings.workers);
+        if state.settings.workers > 0 {
+            server = server.workers(state.settings.workers);
         }
-        log::info!(
-            "engine-auth {} listening on {} (data dir {}, {} users)",
-            env!("CARGO_PKG_VERSION"),
-            settings.listen.ip().to_string() + ":" + &port.to_string(),
-            settings.data_dir.display(),
-            store.user_count()
-        );
         Ok(Application {
             port,
             server: server.run(),
-            store,
-            hasher,
+            state,
         })
     }
 
@@ -88,13 +99,60 @@ impl Application {
         self.server.handle()
     }
 
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
     /// Serves until stopped, then flushes the store.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let hasher = self.hasher.clone();
+        let state = self.state.clone();
+        let hasher = state.hasher.clone();
         tokio::task::spawn_blocking(move || hasher.warm_up());
+        actix_web::rt::spawn(housekeeping_loop(state.clone()));
+        if let Some(every) = systemd::watchdog_interval() {
+            actix_web::rt::spawn(async move {
+                let mut tick = tokio::time::interval(every);
+                loop {
+                    tick.tick().await;
+                    systemd::notify("WATCHDOG=1");
+                }
+            });
+        }
+        systemd::notify("READY=1\nSTATUS=serving");
         self.server.await?;
-        self.store.flush()?;
+        systemd::notify("STOPPING=1");
+        let _ = std::fs::remove_file(admin::socket_path(&state.settings.data_dir));
+        state.store.flush()?;
         log::info!("engine-auth stopped; store flushed");
         Ok(())
+    }
+}
+
+/// Rotates the signing key now (SIGHUP, `systemctl reload`).
+pub async fn rotate_key(state: web::Data<AppState>) -> anyhow::Result<String> {
+    let now = state.settings.now();
+    tokio::task::spawn_blocking(move || {
+        lifecycle::rotate_key(&state.store, Some(&state.tokens), now)
+    })
+    .await?
+}
+
+/// Housekeeping at start and then every `housekeeping_secs`.
+async fn housekeeping_loop(state: web::Data<AppState>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(
+        state.settings.housekeeping_secs,
+    ));
+    loop {
+        tick.tick().await;
+        let s = state.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            lifecycle::housekeeping(&s.store, &s.tokens, &s.settings)
+        })
+        .await;
+        match done {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => log::error!("housekeeping failed: {e:#}"),
+            Err(e) => log::error!("housekeeping task failed: {e}"),
+        }
     }
 }

@@ -6,7 +6,6 @@
 //! `_id`, `refreshToken: true`, `iat`, `exp`. Every token names its key in
 //! the `kid` header, so several keys can be valid at once.
 
-use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -26,6 +25,8 @@ pub enum TokenError {
     RefreshNotAccess,
     #[error("an access token cannot be used to refresh")]
     AccessNotRefresh,
+    #[error("token issued in the future (was the clock changed?)")]
+    FromTheFuture,
 }
 
 #[derive(Debug, Serialize)]
@@ -35,16 +36,23 @@ struct AccessClaims {
     roles: u8,
     iat: u64,
     exp: u64,
+    /// The user's token generation at issue time (revocation).
+    #[serde(rename = "gen")]
+    generation: u64,
 }
 
 #[derive(Debug, Serialize)]
-struct RefreshClaims {
+struct RefreshClaims<'a> {
     #[serde(rename = "_id")]
     id: Uuid,
     #[serde(rename = "refreshToken")]
     refresh_token: bool,
     iat: u64,
     exp: u64,
+    #[serde(rename = "gen")]
+    generation: u64,
+    /// Random id; the store keeps only its SHA-256.
+    jti: &'a str,
 }
 
 /// What verification reads from either kind of token.
@@ -55,6 +63,11 @@ struct AnyClaims {
     roles: Option<u8>,
     #[serde(rename = "refreshToken")]
     refresh_token: Option<bool>,
+    iat: u64,
+    exp: u64,
+    #[serde(default, rename = "gen")]
+    generation: u64,
+    jti: Option<String>,
 }
 
 /// A verified access token.
@@ -62,6 +75,56 @@ struct AnyClaims {
 pub struct Access {
     pub user_id: Uuid,
     pub roles: u8,
+    pub generation: u64,
+}
+
+/// A verified refresh token.
+#[derive(Debug, Clone)]
+pub struct Refresh {
+    pub user_id: Uuid,
+    pub generation: u64,
+    /// SHA-256 of the token's `jti`: the store's key for it.
+    pub id_hash: [u8; 32],
+    pub exp: u64,
+}
+
+/// SHA-256 of a refresh token id.
+pub fn hash_jti(jti: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(jti.as_bytes()).into()
+}
+
+fn random_hex(bytes: usize) -> anyhow::Result<String> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// A fresh refresh-token id and its SHA-256 (what the store keeps).
+pub struct RefreshId {
+    pub jti: String,
+    pub hash: [u8; 32],
+}
+
+impl RefreshId {
+    pub fn new() -> anyhow::Result<RefreshId> {
+        let jti = random_hex(16)?;
+        Ok(RefreshId {
+            hash: hash_jti(&jti),
+            jti,
+        })
+    }
+}
+
+/// What [`Tokens::issue`] needs to know about the session.
+pub struct Issue<'a> {
+    pub user_id: Uuid,
+    pub roles: u8,
+    pub generation: u64,
+    pub now: u64,
+    /// The refresh token's id and `exp` (already capped to the session's end).
+    pub refresh_id: &'a RefreshId,
+    pub refresh_exp: u64,
 }
 
 /// A freshly issued pair, as the login and refresh calls return it.
@@ -82,15 +145,6 @@ struct Keyring {
     keys: HashMap<String, Key>,
 }
 
-/// Issues and checks tokens. Cheap to clone.
-#[derive(Clone)]
-pub struct Tokens {
-    keyring: Arc<RwLock<Arc<Keyring>>>,
-    access_ttl: u64,
-    refresh_ttl: u64,
-    validation: Arc<Validation>,
-}
-
 fn parse_secret(hex: &str) -> Option<Vec<u8>> {
     if hex.len() != 64 {
         return None;
@@ -103,23 +157,21 @@ fn parse_secret(hex: &str) -> Option<Vec<u8>> {
 
 /// 256 random bits from the OS, hex-encoded.
 pub fn new_secret_hex() -> anyhow::Result<String> {
-    let mut buf = [0u8; 32];
-    getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    random_hex(32)
 }
 
 /// A new key record for the store; `kid` is 64 random bits in hex.
 pub fn new_key_record(now: u64) -> anyhow::Result<KeyRecord> {
-    let mut id = [0u8; 8];
-    getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
     Ok(KeyRecord {
-        kid: id.iter().map(|b| format!("{b:02x}")).collect(),
+        kid: random_hex(8)?,
         secret_hex: new_secret_hex()?,
         created_at: now,
         state: KeyState::Active,
+        retired_at: None,
     })
 }
 
+/// Parses every key once, so requests never parse key material.
 fn build_keyring(records: &[KeyRecord], active: &str) -> anyhow::Result<Keyring> {
     let mut keys = HashMap::new();
     for r in records {
@@ -142,23 +194,48 @@ fn build_keyring(records: &[KeyRecord], active: &str) -> anyhow::Result<Keyring>
     })
 }
 
+/// Issues and checks tokens. Cheap to clone; the keyring can be swapped
+/// at run time (key rotation) without blocking verifiers.
+#[derive(Clone)]
+pub struct Tokens {
+    keyring: Arc<RwLock<Arc<Keyring>>>,
+    access_ttl: u64,
+    leeway: u64,
+    validation: Arc<Validation>,
+}
+
 impl Tokens {
     pub fn new(
         records: &[KeyRecord],
         active: &str,
         access_ttl: u64,
-        refresh_ttl: u64,
         leeway: u64,
     ) -> anyhow::Result<Tokens> {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = leeway;
-        validation.set_required_spec_claims(&["exp"]);
+        // Time claims are checked below against the caller's clock, not
+        // the library's, so tests and the clock-jump logic see one clock.
+        validation.validate_exp = false;
+        validation.set_required_spec_claims::<&str>(&[]);
         Ok(Tokens {
             keyring: Arc::new(RwLock::new(Arc::new(build_keyring(records, active)?))),
             access_ttl,
-            refresh_ttl,
+            leeway,
             validation: Arc::new(validation),
         })
+    }
+
+    /// Replaces the keyring (after a rotation or a retired key's deletion).
+    pub fn reload(&self, records: &[KeyRecord], active: &str) -> anyhow::Result<()> {
+        let ring = Arc::new(build_keyring(records, active)?);
+        match self.keyring.write() {
+            Ok(mut g) => *g = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+        Ok(())
+    }
+
+    pub fn active_kid(&self) -> String {
+        self.ring().active.clone()
     }
 
     fn ring(&self) -> Arc<Keyring> {
@@ -168,8 +245,8 @@ impl Tokens {
         }
     }
 
-    /// Signs a new access + refresh pair for a user, at time `now`.
-    pub fn issue(&self, user_id: Uuid, roles: u8, now: u64) -> anyhow::Result<TokenPair> {
+    /// Signs a new access + refresh pair.
+    pub fn issue(&self, req: &Issue) -> anyhow::Result<TokenPair> {
         let ring = self.ring();
         let key = ring
             .keys
@@ -178,16 +255,19 @@ impl Tokens {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(ring.active.clone());
         let access = AccessClaims {
-            id: user_id,
-            roles,
-            iat: now,
-            exp: now + self.access_ttl,
+            id: req.user_id,
+            roles: req.roles,
+            iat: req.now,
+            exp: req.now + self.access_ttl,
+            generation: req.generation,
         };
         let refresh = RefreshClaims {
-            id: user_id,
+            id: req.user_id,
             refresh_token: true,
-            iat: now,
-            exp: now + self.refresh_ttl,
+            iat: req.now,
+            exp: req.refresh_exp,
+            generation: req.generation,
+            jti: &req.refresh_id.jti,
         };
         Ok(TokenPair {
             token: jsonwebtoken::encode(&header, &access, &key.encoding)?,
@@ -195,7 +275,7 @@ impl Tokens {
         })
     }
 
-    fn verify(&self, token: &str) -> Result<AnyClaims, TokenError> {
+    fn verify(&self, token: &str, now: u64) -> Result<AnyClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::HS256 {
             return Err(TokenError::Invalid);
@@ -206,33 +286,44 @@ impl Tokens {
             .as_deref()
             .and_then(|kid| ring.keys.get(kid))
             .ok_or(TokenError::Invalid)?;
-        jsonwebtoken::decode::<AnyClaims>(token, &key.decoding, &self.validation)
+        let claims = jsonwebtoken::decode::<AnyClaims>(token, &key.decoding, &self.validation)
             .map(|d| d.claims)
-            .map_err(|e| match e.kind() {
-                ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })
+            .map_err(|_| TokenError::Invalid)?;
+        if claims.exp.saturating_add(self.leeway) <= now {
+            return Err(TokenError::Expired);
+        }
+        if claims.iat > now.saturating_add(self.leeway) {
+            return Err(TokenError::FromTheFuture);
+        }
+        Ok(claims)
     }
 
-    /// Checks a bearer token: signature, `exp` (with leeway), and that it
-    /// is an access token, not a refresh token.
-    pub fn verify_access(&self, token: &str) -> Result<Access, TokenError> {
-        let c = self.verify(token)?;
+    /// Checks a bearer token: signature, `exp` and `iat` (with leeway), and
+    /// that it is an access token, not a refresh token.
+    pub fn verify_access(&self, token: &str, now: u64) -> Result<Access, TokenError> {
+        let c = self.verify(token, now)?;
         match (c.roles, c.refresh_token) {
             (_, Some(true)) => Err(TokenError::RefreshNotAccess),
             (Some(roles), _) => Ok(Access {
                 user_id: c.id,
                 roles,
+                generation: c.generation,
             }),
             (None, _) => Err(TokenError::Invalid),
         }
     }
 
-    /// Checks a refresh token and returns the user id it was issued to.
-    pub fn verify_refresh(&self, token: &str) -> Result<Uuid, TokenError> {
-        let c = self.verify(token)?;
-        match c.refresh_token {
-            Some(true) => Ok(c.id),
+    /// Checks a refresh token (signature, times, kind).
+    pub fn verify_refresh(&self, token: &str, now: u64) -> Result<Refresh, TokenError> {
+        let c = self.verify(token, now)?;
+        match (c.refresh_token, c.jti) {
+            (Some(true), Some(jti)) => Ok(Refresh {
+                user_id: c.id,
+                generation: c.generation,
+                id_hash: hash_jti(&jti),
+                exp: c.exp,
+            }),
+            (Some(true), None) => Err(TokenError::Invalid),
             _ => Err(TokenError::AccessNotRefresh),
         }
     }
@@ -244,53 +335,102 @@ mod tests {
 
     fn tokens() -> Tokens {
         let rec = new_key_record(1).unwrap();
-        Tokens::new(std::slice::from_ref(&rec), &rec.kid, 600, 3600, 0).unwrap()
+        Tokens::new(std::slice::from_ref(&rec), &rec.kid, 600, 0).unwrap()
+    }
+
+    struct Issued {
+        pair: TokenPair,
+        refresh_hash: [u8; 32],
+    }
+
+    fn issue(t: &Tokens, id: Uuid, now: u64) -> Issued {
+        let rid = RefreshId::new().unwrap();
+        let pair = t
+            .issue(&Issue {
+                user_id: id,
+                roles: 159,
+                generation: 3,
+                now,
+                refresh_id: &rid,
+                refresh_exp: now + 3600,
+            })
+            .unwrap();
+        Issued {
+            pair,
+            refresh_hash: rid.hash,
+        }
     }
 
     #[test]
     fn issue_then_verify_both_kinds() {
         let t = tokens();
         let id = Uuid::new_v4();
-        let now = jsonwebtoken::get_current_timestamp();
-        let pair = t.issue(id, 159, now).unwrap();
-        let a = t.verify_access(&pair.token).unwrap();
-        assert_eq!((a.user_id, a.roles), (id, 159));
-        assert_eq!(t.verify_refresh(&pair.refresh_token).unwrap(), id);
+        let issued = issue(&t, id, 1000);
+        let a = t.verify_access(&issued.pair.token, 1000).unwrap();
+        assert_eq!((a.user_id, a.roles, a.generation), (id, 159, 3));
+        let r = t.verify_refresh(&issued.pair.refresh_token, 1000).unwrap();
+        assert_eq!((r.user_id, r.generation, r.exp), (id, 3, 4600));
+        assert_eq!(r.id_hash, issued.refresh_hash);
         assert_eq!(
-            t.verify_access(&pair.refresh_token).unwrap_err(),
+            t.verify_access(&issued.pair.refresh_token, 1000)
+                .unwrap_err(),
             TokenError::RefreshNotAccess
         );
         assert_eq!(
-            t.verify_refresh(&pair.token).unwrap_err(),
+            t.verify_refresh(&issued.pair.token, 1000).unwrap_err(),
             TokenError::AccessNotRefresh
         );
+        assert_ne!(issue(&t, id, 1000).refresh_hash, issued.refresh_hash);
     }
 
     #[test]
-    fn other_keys_and_expiry_are_refused() {
+    fn other_keys_times_and_garbage_are_refused() {
         let t = tokens();
         let other = tokens();
         let id = Uuid::new_v4();
-        let now = jsonwebtoken::get_current_timestamp();
         assert_eq!(
-            t.verify_access(&other.issue(id, 1, now).unwrap().token)
+            t.verify_access(&issue(&other, id, 1000).pair.token, 1000)
                 .unwrap_err(),
             TokenError::Invalid
         );
-        let old = t.issue(id, 1, now - 4000).unwrap();
+        let old = issue(&t, id, 1000);
         assert_eq!(
-            t.verify_access(&old.token).unwrap_err(),
+            t.verify_access(&old.pair.token, 1600).unwrap_err(),
+            TokenError::Expired
+        );
+        assert!(t.verify_access(&old.pair.token, 1599).is_ok());
+        assert_eq!(
+            t.verify_refresh(&old.pair.refresh_token, 4600).unwrap_err(),
             TokenError::Expired
         );
         assert_eq!(
-            t.verify_refresh(&old.refresh_token).unwrap_err(),
-            TokenError::Expired
+            t.verify_access(&old.pair.token, 999).unwrap_err(),
+            TokenError::FromTheFuture
         );
         assert_eq!(
-            t.verify_access("not.a.token").unwrap_err(),
+            t.verify_access("not.a.token", 1000).unwrap_err(),
             TokenError::Invalid
         );
-        assert_eq!(t.verify_access("").unwrap_err(), TokenError::Invalid);
+        assert_eq!(t.verify_access("", 1000).unwrap_err(), TokenError::Invalid);
+    }
+
+    #[test]
+    fn rotation_keeps_old_tokens_valid_until_their_key_is_dropped() {
+        let first = new_key_record(1).unwrap();
+        let t = Tokens::new(std::slice::from_ref(&first), &first.kid, 600, 0).unwrap();
+        let before = issue(&t, Uuid::new_v4(), 1000);
+        let second = new_key_record(2).unwrap();
+        t.reload(&[first.clone(), second.clone()], &second.kid)
+            .unwrap();
+        assert!(t.verify_access(&before.pair.token, 1000).is_ok());
+        let after = issue(&t, Uuid::new_v4(), 1000);
+        assert!(after.pair.token.len() > 10 && t.verify_access(&after.pair.token, 1000).is_ok());
+        t.reload(std::slice::from_ref(&second), &second.kid)
+            .unwrap();
+        assert_eq!(
+            t.verify_access(&before.pair.token, 1000).unwrap_err(),
+            TokenError::Invalid
+        );
     }
 
     #[test]

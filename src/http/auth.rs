@@ -2,7 +2,8 @@
 //! Bearer` header is read (never the query string). The token proves who
 //! the caller is; what the caller may do is decided on the user's *stored*
 //! roles, read on every request, so a deleted user's token stops working
-//! and a demoted admin stops being an admin at once.
+//! and a demoted admin stops being an admin at once; a token issued before
+//! the user's last password or role change is refused.
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
@@ -45,12 +46,18 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     })?;
     let access = state
         .tokens
-        .verify_access(token)
+        .verify_access(token, state.settings.now())
         .map_err(|e| ApiError::unauthorized(capitalize(&e.to_string())))?;
+    // The one store read per request: existence, current roles, and the
+    // generation that revokes tokens issued before a password or role
+    // change, a "log out everywhere" or a deletion.
     let user = state
         .store
         .user_by_id(access.user_id)?
         .ok_or_else(|| ApiError::unauthorized("The token's user no longer exists"))?;
+    if user.generation != access.generation {
+        return Err(ApiError::unauthorized("Token has been revoked"));
+    }
     Ok(Caller { user })
 }
 

@@ -12,8 +12,8 @@ use super::auth::{Admin, Caller};
 use super::error::ApiError;
 use crate::domain::{PASSWORD_MAX_BYTES, Password, Roles, Username};
 use crate::startup::AppState;
-use crate::store::new_user_record;
-use crate::unix_now;
+use crate::store::{Exchange, FamilyRecord, UserRecord, new_user_record};
+use crate::tokens::{Issue, RefreshId, TokenError, TokenPair};
 
 type State = web::Data<AppState>;
 type ApiResult = Result<HttpResponse, ApiError>;
@@ -72,10 +72,7 @@ pub async fn login(req: HttpRequest, state: State, body: web::Json<LoginBody>) -
         .map_err(ApiError::internal)?;
     match user {
         Some(user) if ok => {
-            let pair = state
-                .tokens
-                .issue(user.id, user.roles, unix_now())
-                .map_err(ApiError::internal)?;
+            let pair = start_session(&state, &user).await?;
             audit!(
                 req,
                 "event=login_ok user={:?} id={}",
@@ -91,6 +88,36 @@ pub async fn login(req: HttpRequest, state: State, body: web::Json<LoginBody>) -
     }
 }
 
+/// A login opens a session (a refresh-token family) with an absolute end.
+async fn start_session(state: &State, user: &UserRecord) -> Result<TokenPair, ApiError> {
+    let s = &state.settings;
+    let now = s.now();
+    let family = Uuid::new_v4();
+    let session = FamilyRecord {
+        user_id: user.id,
+        created_at: now,
+        expires_at: now + s.session_max_secs,
+        last_exp: now + s.refresh_ttl_secs.min(s.session_max_secs),
+        revoked_at: None,
+    };
+    let refresh_id = RefreshId::new().map_err(ApiError::internal)?;
+    let pair = state
+        .tokens
+        .issue(&Issue {
+            user_id: user.id,
+            roles: user.roles,
+            generation: user.generation,
+            now,
+            refresh_id: &refresh_id,
+            refresh_exp: session.last_exp,
+        })
+        .map_err(ApiError::internal)?;
+    let store = state.store.clone();
+    web::block(move || store.start_session(family, &refresh_id.hash, &session, session.last_exp))
+        .await??;
+    Ok(pair)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
@@ -98,24 +125,166 @@ pub struct RefreshBody {
     refresh_token: String,
 }
 
+/// Rotates the refresh token: the presented one is spent and a successor
+/// issued in the same family. A spent token presented again after the grace
+/// window revokes the family (a stolen token was used, or will be).
 pub async fn refresh(req: HttpRequest, state: State, body: web::Json<RefreshBody>) -> ApiResult {
-    let id = state
+    let s = &state.settings;
+    let now = s.now();
+    let presented = state
         .tokens
-        .verify_refresh(&body.refresh_token)
+        .verify_refresh(&body.refresh_token, now)
         .map_err(|e| {
             audit!(req, "event=refresh_failed reason={:?}", e.to_string());
             ApiError::unauthorized(capitalized(e.to_string()))
         })?;
-    let Some(user) = state.store.user_by_id(id)? else {
-        audit!(req, "event=refresh_failed reason=\"user gone\" id={id}");
-        return Err(ApiError::unauthorized("The token's user no longer exists"));
+    let user = match state.store.user_by_id(presented.user_id)? {
+        Some(u) if u.generation == presented.generation => u,
+        Some(u) => {
+            audit!(
+                req,
+                "event=refresh_failed reason=\"revoked\" user={:?} id={}",
+                u.username,
+                u.id
+            );
+            return Err(ApiError::unauthorized("Refresh token has been revoked"));
+        }
+        None => {
+            audit!(
+                req,
+                "event=refresh_failed reason=\"user gone\" id={}",
+                presented.user_id
+            );
+            return Err(ApiError::unauthorized("The token's user no longer exists"));
+        }
     };
-    let pair = state
-        .tokens
-        .issue(user.id, user.roles, unix_now())
-        .map_err(ApiError::internal)?;
-    audit!(req, "event=refresh user={:?} id={}", user.username, user.id);
-    Ok(HttpResponse::Ok().json(pair))
+    let next = RefreshId::new().map_err(ApiError::internal)?;
+    let store = state.store.clone();
+    let (old, new_hash, wanted, grace) = (
+        presented.id_hash,
+        next.hash,
+        now + s.refresh_ttl_secs,
+        s.refresh_grace_secs,
+    );
+    let outcome =
+        web::block(move || store.exchange_refresh(&old, &new_hash, wanted, now, grace)).await??;
+    match outcome {
+        Exchange::Rotated { exp, .. } => {
+            let pair = state
+                .tokens
+                .issue(&Issue {
+                    user_id: user.id,
+                    roles: user.roles,
+                    generation: user.generation,
+                    now,
+                    refresh_id: &next,
+                    refresh_exp: exp,
+                })
+                .map_err(ApiError::internal)?;
+            audit!(req, "event=refresh user={:?} id={}", user.username, user.id);
+            Ok(HttpResponse::Ok().json(pair))
+        }
+        Exchange::Refused(why) => {
+            audit!(
+                req,
+                "event=refresh_failed reason={:?} user={:?} id={}",
+                why,
+                user.username,
+                user.id
+            );
+            Err(ApiError::unauthorized(why))
+        }
+        Exchange::ReuseDetected { family } => {
+            log::warn!(
+                target: "engine_auth::audit",
+                "event=refresh_reuse_detected user={:?} id={} session={} peer={}: session revoked",
+                user.username, user.id, family, peer(&req)
+            );
+            Err(ApiError::unauthorized(
+                "Refresh token was already used: the session is revoked, log in again",
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogoutBody {
+    #[serde(rename = "refreshToken")]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+/// Ends the session of `refreshToken`, or with `"all": true` every session
+/// and every token of the caller.
+pub async fn logout(
+    req: HttpRequest,
+    state: State,
+    caller: Caller,
+    body: web::Json<LogoutBody>,
+) -> ApiResult {
+    let LogoutBody { refresh_token, all } = body.into_inner();
+    let now = state.settings.now();
+    let store = state.store.clone();
+    if all {
+        let id = caller.user.id;
+        web::block(move || store.revoke_all_tokens(id, now)).await??;
+        audit!(
+            req,
+            "event=logout_all user={:?} id={}",
+            caller.user.username,
+            caller.user.id
+        );
+        return Ok(HttpResponse::Ok().json(json!({ "result": "OK" })));
+    }
+    let token = refresh_token
+        .ok_or_else(|| ApiError::bad_request("Give refreshToken, or \"all\": true"))?;
+    let presented = match state.tokens.verify_refresh(&token, now) {
+        Ok(r) => r,
+        // An expired refresh token's session is over already.
+        Err(TokenError::Expired) => return Ok(HttpResponse::Ok().json(json!({ "result": "OK" }))),
+        Err(e) => return Err(ApiError::unauthorized(capitalized(e.to_string()))),
+    };
+    if presented.user_id != caller.user.id {
+        return Err(ApiError::forbidden(
+            "That refresh token belongs to another user",
+        ));
+    }
+    web::block(move || store.revoke_session_of(&presented.id_hash, now)).await??;
+    audit!(
+        req,
+        "event=logout user={:?} id={}",
+        caller.user.username,
+        caller.user.id
+    );
+    Ok(HttpResponse::Ok().json(json!({ "result": "OK" })))
+}
+
+/// Revokes every token of a user (admin, or the user itself).
+pub async fn logout_user(
+    req: HttpRequest,
+    state: State,
+    caller: Caller,
+    id: web::Path<String>,
+) -> ApiResult {
+    let id = parse_id(&id)?;
+    if !caller.is_admin() && caller.user.id != id {
+        return Err(ApiError::forbidden(
+            "Only an admin or the user itself may end these sessions",
+        ));
+    }
+    let now = state.settings.now();
+    let store = state.store.clone();
+    let rec = web::block(move || store.revoke_all_tokens(id, now)).await??;
+    audit!(
+        req,
+        "event=logout_all user={:?} id={} by={:?}",
+        rec.username,
+        rec.id,
+        caller.user.username
+    );
+    Ok(HttpResponse::Ok().json(json!({ "result": "OK" })))
 }
 
 #[derive(Deserialize)]
@@ -155,7 +324,7 @@ pub async fn create_user(
         .hash(password)
         .await
         .map_err(ApiError::internal)?;
-    let rec = new_user_record(&username, hash, roles, unix_now());
+    let rec = new_user_record(&username, hash, roles, state.settings.now());
     let store = state.store.clone();
     let rec = web::block(move || store.create_user(&rec).map(|_| rec)).await??;
     audit!(
@@ -211,7 +380,8 @@ pub async fn set_roles(
     let id = parse_id(&id)?;
     let roles = body.roles;
     let store = state.store.clone();
-    let rec = web::block(move || store.set_roles(id, roles, unix_now())).await??;
+    let now = state.settings.now();
+    let rec = web::block(move || store.set_roles(id, roles, now)).await??;
     audit!(
         req,
         "event=user_roles_changed user={:?} id={} roles={} by={:?}",
@@ -278,7 +448,8 @@ pub async fn set_password(
         .await
         .map_err(ApiError::internal)?;
     let store = state.store.clone();
-    let rec = web::block(move || store.set_password_hash(id, hash, unix_now())).await??;
+    let now = state.settings.now();
+    let rec = web::block(move || store.set_password_hash(id, hash, now)).await??;
     audit!(
         req,
         "event=user_password_changed user={:?} id={} by={:?}",

@@ -52,12 +52,16 @@ pub fn configure(body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
             web::scope("/api/v1/auth")
                 .service(web::resource("/login").route(web::post().to(handlers::login)))
                 .service(web::resource("/refresh").route(web::post().to(handlers::refresh)))
+                .service(web::resource("/logout").route(web::post().to(handlers::logout)))
                 .service(web::resource("/user").route(web::post().to(handlers::create_user)))
                 .service(web::resource("/users").route(web::get().to(handlers::list_users)))
                 .service(
                     web::resource("/user/roles/{id}")
                         .route(web::get().to(handlers::get_roles))
                         .route(web::patch().to(handlers::set_roles)),
+                )
+                .service(
+                    web::resource("/user/logout/{id}").route(web::post().to(handlers::logout_user)),
                 )
                 .service(
                     web::resource("/user/password/{id}")
