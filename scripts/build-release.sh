@@ -27,6 +27,15 @@ rustup target list --installed | grep -qx "$target" || rustup target add "$targe
 
 var=$(echo "$target" | tr 'a-z-' 'A-Z_')
 export "CARGO_TARGET_${var}_LINKER=$linker"
+# ring (rustls' crypto provider) has C and assembly: give cc-rs a compiler for
+# the target. Its code is freestanding, so glibc-flavoured gcc is fine for musl.
+case "$target" in
+  aarch64-unknown-linux-musl) cc=aarch64-linux-gnu-gcc ;;
+  x86_64-unknown-linux-musl) cc=gcc ;;
+  armv7-unknown-linux-*) cc=arm-linux-gnueabihf-gcc ;;
+esac
+command -v "$cc" >/dev/null || { echo "missing C compiler $cc (apt-get install gcc-aarch64-linux-gnu / gcc-arm-linux-gnueabihf)" >&2; exit 2; }
+export "CC_$(echo "$target" | tr '-' '_')=$cc"
 cargo build --release --locked --target "$target"
 
 mkdir -p dist

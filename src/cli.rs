@@ -19,6 +19,7 @@ use crate::domain::{Password, Roles, Username};
 use crate::password::Hasher;
 use crate::startup::Application;
 use crate::store::Store;
+use crate::tls::TlsSource;
 
 /// Read when `--config` is not given and the file exists (the .deb ships
 /// it), so `sudo engine-auth user list` finds the packaged daemon's store.
@@ -36,7 +37,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the HTTP API (foreground unless --daemon).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Exit 0 if the daemon answers its health endpoint, 1 otherwise.
     Healthcheck {
         /// Health URL (plain http, numeric or "localhost" host).
@@ -194,6 +195,42 @@ struct ServeArgs {
     /// check, seconds [default: 600]
     #[arg(long, env = "ENGINE_AUTH_HOUSEKEEPING_SECS")]
     housekeeping_secs: Option<u64>,
+    /// Serve HTTPS on --listen with this PEM certificate (chain)
+    #[arg(
+        long,
+        env = "ENGINE_AUTH_TLS_CERT",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, env = "ENGINE_AUTH_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a self-signed certificate generated on first start
+    /// (kept in the data dir; its SHA-256 fingerprint is logged)
+    #[arg(long, env = "ENGINE_AUTH_TLS_SELF_SIGNED")]
+    tls_self_signed: bool,
+    /// Extra name or address for the self-signed certificate (repeatable)
+    #[arg(long = "tls-san", env = "ENGINE_AUTH_TLS_SAN", value_delimiter = ',')]
+    tls_san: Vec<String>,
+    /// With TLS: also serve plain HTTP here (e.g. 127.0.0.1:8080 for local
+    /// clients or a TLS-terminating proxy)
+    #[arg(long, env = "ENGINE_AUTH_PLAIN_LISTEN")]
+    plain_listen: Option<SocketAddr>,
+    /// Failed logins per (username, client address) before delays start
+    /// [default: 5]
+    #[arg(long, env = "ENGINE_AUTH_THROTTLE_AFTER")]
+    throttle_after: Option<u32>,
+    /// Failed logins/refreshes per client address before delays start
+    /// [default: 20]
+    #[arg(long, env = "ENGINE_AUTH_THROTTLE_ADDRESS_AFTER")]
+    throttle_address_after: Option<u32>,
+    /// Failures older than this are forgotten, seconds [default: 900]
+    #[arg(long, env = "ENGINE_AUTH_THROTTLE_WINDOW_SECS")]
+    throttle_window_secs: Option<u64>,
+    /// Longest delay a throttled client is told to wait, seconds [default: 900]
+    #[arg(long, env = "ENGINE_AUTH_THROTTLE_MAX_DELAY_SECS")]
+    throttle_max_delay_secs: Option<u64>,
     /// First start only: read the initial admin password from this file.
     /// ENGINE_AUTH_ADMIN_PASSWORD takes precedence; systemd's
     /// $CREDENTIALS_DIRECTORY/admin-password is used when neither is set.
@@ -229,7 +266,7 @@ fn init_logging() {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve(args) => serve(args).map(|_| ExitCode::SUCCESS),
+        Command::Serve(args) => serve(*args).map(|_| ExitCode::SUCCESS),
         Command::Healthcheck { url, timeout_secs } => {
             Ok(match healthcheck(&url, Duration::from_secs(timeout_secs)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -300,6 +337,40 @@ fn serve_settings(args: &ServeArgs) -> anyhow::Result<Settings> {
     pick!(session_max_secs);
     pick!(key_max_age_secs);
     pick!(housekeeping_secs);
+    let sans = if args.tls_san.is_empty() {
+        file.tls_san.clone().unwrap_or_default()
+    } else {
+        args.tls_san.clone()
+    };
+    s.tls = match (
+        args.tls_cert.clone().or(file.tls_cert.clone()),
+        args.tls_key.clone().or(file.tls_key.clone()),
+        args.tls_self_signed || file.tls_self_signed.unwrap_or(false),
+    ) {
+        (Some(cert), Some(key), _) => TlsSource::Files { cert, key },
+        (Some(_), None, _) | (None, Some(_), _) => bail!("tls_cert and tls_key go together"),
+        (None, None, true) => TlsSource::SelfSigned { extra_names: sans },
+        (None, None, false) => TlsSource::None,
+    };
+    s.plain_listen = args.plain_listen.or(file.plain_listen);
+    if s.plain_listen.is_some() && s.tls == TlsSource::None {
+        bail!("--plain-listen only makes sense with TLS on --listen");
+    }
+    if let Some(v) = args.throttle_after.or(file.throttle_after) {
+        s.throttle.per_user = v;
+    }
+    if let Some(v) = args.throttle_address_after.or(file.throttle_address_after) {
+        s.throttle.per_address = v;
+    }
+    if let Some(v) = args.throttle_window_secs.or(file.throttle_window_secs) {
+        s.throttle.window = std::time::Duration::from_secs(v);
+    }
+    if let Some(v) = args
+        .throttle_max_delay_secs
+        .or(file.throttle_max_delay_secs)
+    {
+        s.throttle.max_delay = std::time::Duration::from_secs(v);
+    }
     s.admin_password_file = args
         .admin_password_file
         .clone()

@@ -59,6 +59,12 @@ pub struct Settings {
     pub key_max_age_secs: u64,
     /// How often expired sessions and retired keys are pruned.
     pub housekeeping_secs: u64,
+    /// HTTPS on `listen` (plain HTTP when `TlsSource::None`).
+    pub tls: crate::tls::TlsSource,
+    /// With TLS: an extra plain-HTTP listener (loopback, or behind a proxy).
+    pub plain_listen: Option<SocketAddr>,
+    /// Brute-force protection (see `throttle.rs`).
+    pub throttle: crate::throttle::ThrottleConfig,
     /// Added to the system clock; only for tests that simulate a clock
     /// that is wrong and later corrected (no flag, no file key).
     pub clock_offset_secs: i64,
@@ -99,6 +105,9 @@ impl Settings {
             key_max_age_secs: 30 * 24 * 3600,
             housekeeping_secs: 600,
             clock_offset_secs: 0,
+            throttle: crate::throttle::ThrottleConfig::default(),
+            tls: crate::tls::TlsSource::None,
+            plain_listen: None,
             admin_password: None,
             admin_password_file: None,
         }
@@ -110,6 +119,10 @@ impl Settings {
         }
         if self.session_max_secs == 0 || self.key_max_age_secs == 0 || self.housekeeping_secs == 0 {
             bail!("session-max-secs, key-max-age-secs and housekeeping-secs must be at least 1");
+        }
+        let t = self.throttle;
+        if t.per_user == 0 || t.per_address == 0 || t.window.is_zero() || t.max_entries == 0 {
+            bail!("throttle thresholds, window and table size must be at least 1");
         }
         if self.max_concurrent_hashes == 0 {
             bail!("max-concurrent-hashes must be at least 1");
@@ -143,6 +156,15 @@ pub struct FileConfig {
     pub session_max_secs: Option<u64>,
     pub key_max_age_secs: Option<u64>,
     pub housekeeping_secs: Option<u64>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_self_signed: Option<bool>,
+    pub tls_san: Option<Vec<String>>,
+    pub plain_listen: Option<SocketAddr>,
+    pub throttle_after: Option<u32>,
+    pub throttle_address_after: Option<u32>,
+    pub throttle_window_secs: Option<u64>,
+    pub throttle_max_delay_secs: Option<u64>,
     pub admin_password_file: Option<PathBuf>,
 }
 

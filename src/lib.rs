@@ -15,6 +15,8 @@ pub mod password;
 pub mod startup;
 pub mod store;
 pub mod systemd;
+pub mod throttle;
+pub mod tls;
 pub mod tokens;
 
 /// Seconds since the Unix epoch (u64 everywhere, also on 32-bit ARM).

@@ -11,8 +11,9 @@ use std::net::TcpListener;
 use crate::config::Settings;
 use crate::password::Hasher;
 use crate::store::Store;
+use crate::throttle::Throttle;
 use crate::tokens::Tokens;
-use crate::{admin, bootstrap, http, lifecycle, systemd};
+use crate::{admin, bootstrap, http, lifecycle, systemd, tls};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -20,6 +21,7 @@ pub struct AppState {
     pub tokens: Tokens,
     pub hasher: Hasher,
     pub settings: Settings,
+    pub throttle: Throttle,
 }
 
 pub struct Application {
@@ -43,9 +45,16 @@ impl Application {
             settings.leeway_secs,
         )
         .context("the store's signing keys are unusable")?;
+        let tls = tls::load(&settings.tls, &settings.data_dir, settings.listen)?;
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let port = listener.local_addr()?.port();
+        let plain = match settings.plain_listen {
+            Some(addr) => {
+                Some(TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?)
+            }
+            None => None,
+        };
         let offset = settings.clock_offset_secs;
         admin::serve(
             &settings.data_dir,
@@ -55,17 +64,25 @@ impl Application {
             move || crate::unix_now().saturating_add_signed(offset),
         )?;
         log::info!(
-            "engine-auth {} listening on {}:{} (data dir {}, {} users)",
+            "engine-auth {} listening on {}://{}:{} (data dir {}, {} users)",
             env!("CARGO_PKG_VERSION"),
+            if tls.is_some() { "https" } else { "http" },
             settings.listen.ip(),
             port,
             settings.data_dir.display(),
             store.user_count()
         );
+        if let Some(t) = &tls {
+            log::info!("TLS certificate SHA-256 fingerprint: {}", t.fingerprint);
+        }
+        if let Some(p) = &plain {
+            log::info!("also serving plain http on {}", p.local_addr()?);
+        }
         let state = web::Data::new(AppState {
             store,
             tokens,
             hasher,
+            throttle: Throttle::new(settings.throttle),
             settings,
         });
         let body_limit = state.settings.body_limit_bytes;
@@ -75,11 +92,23 @@ impl Application {
                 .app_data(app_state.clone())
                 .wrap(http::error_handlers())
                 .wrap(http::default_headers())
+                .wrap_fn(http::hsts)
                 .configure(http::configure(body_limit))
         })
-        .listen(listener)?
+        // Slow or idle clients cannot pin connections: the request head
+        // must arrive within 5 s, idle keep-alive ends after 10 s.
+        .client_request_timeout(std::time::Duration::from_secs(5))
+        .client_disconnect_timeout(std::time::Duration::from_secs(2))
+        .keep_alive(std::time::Duration::from_secs(10))
         .shutdown_timeout(10)
         .disable_signals();
+        server = match tls {
+            Some(t) => server.listen_rustls_0_23(listener, t.config)?,
+            None => server.listen(listener)?,
+        };
+        if let Some(p) = plain {
+            server = server.listen(p)?;
+        }
         if state.settings.workers > 0 {
             server = server.workers(state.settings.workers);
         }

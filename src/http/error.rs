@@ -17,6 +17,8 @@ use crate::store::StoreError;
 pub enum ApiError {
     /// 4xx with a message for the client.
     Client(StatusCode, String),
+    /// 429 with `Retry-After` (seconds).
+    Throttled(u64),
     /// 500: logged in full, shown as "Internal Server Error".
     Internal(anyhow::Error),
 }
@@ -54,6 +56,7 @@ impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ApiError::Client(s, m) => write!(f, "{s}: {m}"),
+            ApiError::Throttled(s) => write!(f, "throttled for {s} s"),
             ApiError::Internal(e) => write!(f, "internal error: {e:#}"),
         }
     }
@@ -96,6 +99,7 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Client(s, _) => *s,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -103,6 +107,16 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             ApiError::Client(s, m) => error_response(*s, m),
+            ApiError::Throttled(secs) => {
+                let mut resp = error_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &format!("Too many failed attempts from this address: retry in {secs} s"),
+                );
+                if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                resp
+            }
             ApiError::Internal(e) => {
                 log::error!("internal error: {e:#}");
                 error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")

@@ -3,14 +3,16 @@
 //! `Admin` extractors; store writes run on the blocking pool because each
 //! one ends with a flush to disk.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::net::{IpAddr, Ipv4Addr};
 use uuid::Uuid;
 
 use super::auth::{Admin, Caller};
 use super::error::ApiError;
-use crate::domain::{PASSWORD_MAX_BYTES, Password, Roles, Username};
+use crate::domain::{PASSWORD_MAX_BYTES, Password, Roles, Username, fold};
 use crate::startup::AppState;
 use crate::store::{Exchange, FamilyRecord, UserRecord, new_user_record};
 use crate::tokens::{Issue, RefreshId, TokenError, TokenPair};
@@ -23,6 +25,32 @@ macro_rules! audit {
     ($req:expr, $($arg:tt)+) => {
         log::info!(target: "engine_auth::audit", "{} peer={}", format_args!($($arg)+), peer(&$req))
     };
+}
+
+fn peer_ip(req: &HttpRequest) -> IpAddr {
+    req.peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// 429 if this client is in a throttling delay (checked before any hash).
+fn check_throttle(
+    req: &HttpRequest,
+    state: &State,
+    username: Option<&str>,
+) -> Result<(), ApiError> {
+    match state.throttle.wait(peer_ip(req), username) {
+        None => Ok(()),
+        Some(wait) => {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            audit!(
+                req,
+                "event=throttled user={:?} retry_after={secs}",
+                username.unwrap_or("-")
+            );
+            Err(ApiError::Throttled(secs.max(1)))
+        }
+    }
 }
 
 fn peer(req: &HttpRequest) -> String {
@@ -64,6 +92,8 @@ pub async fn login(req: HttpRequest, state: State, body: web::Json<LoginBody>) -
             "Password must be at most {PASSWORD_MAX_BYTES} bytes"
         )));
     }
+    let folded = fold(&username);
+    check_throttle(&req, &state, Some(&folded))?;
     let user = state.store.user_by_name(&username)?;
     let ok = state
         .hasher
@@ -72,6 +102,7 @@ pub async fn login(req: HttpRequest, state: State, body: web::Json<LoginBody>) -
         .map_err(ApiError::internal)?;
     match user {
         Some(user) if ok => {
+            state.throttle.succeed(peer_ip(&req), &folded);
             let pair = start_session(&state, &user).await?;
             audit!(
                 req,
@@ -82,6 +113,7 @@ pub async fn login(req: HttpRequest, state: State, body: web::Json<LoginBody>) -
             Ok(HttpResponse::Ok().json(pair))
         }
         _ => {
+            state.throttle.fail(peer_ip(&req), Some(&folded));
             audit!(req, "event=login_failed user={:?}", username);
             Err(ApiError::unauthorized("Invalid username or password"))
         }
@@ -129,6 +161,15 @@ pub struct RefreshBody {
 /// issued in the same family. A spent token presented again after the grace
 /// window revokes the family (a stolen token was used, or will be).
 pub async fn refresh(req: HttpRequest, state: State, body: web::Json<RefreshBody>) -> ApiResult {
+    check_throttle(&req, &state, None)?;
+    let result = refresh_inner(&req, &state, body.into_inner()).await;
+    if matches!(&result, Err(ApiError::Client(StatusCode::UNAUTHORIZED, _))) {
+        state.throttle.fail(peer_ip(&req), None);
+    }
+    result
+}
+
+async fn refresh_inner(req: &HttpRequest, state: &State, body: RefreshBody) -> ApiResult {
     let s = &state.settings;
     let now = s.now();
     let presented = state
@@ -198,7 +239,7 @@ pub async fn refresh(req: HttpRequest, state: State, body: web::Json<RefreshBody
             log::warn!(
                 target: "engine_auth::audit",
                 "event=refresh_reuse_detected user={:?} id={} session={} peer={}: session revoked",
-                user.username, user.id, family, peer(&req)
+                user.username, user.id, family, peer(req)
             );
             Err(ApiError::unauthorized(
                 "Refresh token was already used: the session is revoked, log in again",

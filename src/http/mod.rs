@@ -85,6 +85,34 @@ pub fn default_headers() -> DefaultHeaders {
         .add(("Cache-Control", "no-store"))
 }
 
+/// `Strict-Transport-Security` on responses served over TLS only (sending
+/// it over plain HTTP is meaningless and would break the loopback listener).
+pub fn hsts<S, B>(
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>>
++ use<S, B>
+where
+    S: actix_web::dev::Service<
+            actix_web::dev::ServiceRequest,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+{
+    let secure = req.app_config().secure();
+    let fut = srv.call(req);
+    async move {
+        let mut res = fut.await?;
+        if secure {
+            res.headers_mut().insert(
+                actix_web::http::header::STRICT_TRANSPORT_SECURITY,
+                actix_web::http::header::HeaderValue::from_static("max-age=31536000"),
+            );
+        }
+        Ok(res)
+    }
+}
+
 /// Turns actix's own plain-text error responses into the JSON error shape.
 pub fn error_handlers<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(error::jsonify)
