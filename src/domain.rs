@@ -103,7 +103,7 @@ impl fmt::Debug for Password {
 
 /// The six role flags of the API. All six are required in every request
 /// body that carries a role profile, and unknown flags are refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Roles {
     pub admin: bool,

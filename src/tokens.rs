@@ -128,7 +128,7 @@ pub struct Issue<'a> {
 }
 
 /// A freshly issued pair, as the login and refresh calls return it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokenPair {
     pub token: String,
     #[serde(rename = "refreshToken")]

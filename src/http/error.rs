@@ -23,11 +23,15 @@ pub enum ApiError {
     Internal(anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// The error shape of the original (Fastify) service.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody<'a> {
     #[serde(rename = "statusCode")]
+    #[schema(example = 401)]
     status_code: u16,
+    #[schema(example = "Unauthorized")]
     error: &'a str,
+    #[schema(example = "Invalid username or password")]
     message: &'a str,
 }
 
@@ -83,7 +87,7 @@ impl From<actix_web::error::BlockingError> for ApiError {
 
 /// Renders the error shape for any status.
 pub fn error_response(status: StatusCode, message: &str) -> HttpResponse {
-    let body = Body {
+    let body = ErrorBody {
         status_code: status.as_u16(),
         error: status.canonical_reason().unwrap_or("Error"),
         message,

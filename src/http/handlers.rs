@@ -6,12 +6,12 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::net::{IpAddr, Ipv4Addr};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::auth::{Admin, Caller};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use crate::domain::{PASSWORD_MAX_BYTES, Password, Roles, Username, fold};
 use crate::startup::AppState;
 use crate::store::{Exchange, FamilyRecord, UserRecord, new_user_record};
@@ -74,17 +74,39 @@ fn capitalized(m: String) -> String {
         .unwrap_or_default()
 }
 
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "The daemon answers", body = HealthBody)))]
 pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(HealthBody { status: "ok" })
 }
 
-#[derive(Deserialize)]
+#[derive(Serialize, ToSchema)]
+pub struct HealthBody {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// `{"result": "OK"}`
+#[derive(Serialize, ToSchema)]
+pub struct ResultBody {
+    #[schema(example = "OK")]
+    result: &'static str,
+}
+
+const OK: ResultBody = ResultBody { result: "OK" };
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     username: String,
     password: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
+    responses((status = 200, description = "Tokens", body = TokenPair),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 429, description = "Throttled after repeated failures", body = ErrorBody)))]
 pub async fn login(req: HttpRequest, state: State, body: web::Json<LoginBody>) -> ApiResult {
     let LoginBody { username, password } = body.into_inner();
     if password.len() > PASSWORD_MAX_BYTES {
@@ -150,13 +172,18 @@ async fn start_session(state: &State, user: &UserRecord) -> Result<TokenPair, Ap
     Ok(pair)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshBody {
     #[serde(rename = "refreshToken")]
     refresh_token: String,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
+    responses((status = 200, description = "New tokens; the presented refresh token is spent", body = TokenPair),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "Invalid, expired, revoked or reused refresh token", body = ErrorBody),
+        (status = 429, description = "Throttled after repeated failures", body = ErrorBody)))]
 /// Rotates the refresh token: the presented one is spent and a successor
 /// issued in the same family. A spent token presented again after the grace
 /// window revokes the family (a stolen token was used, or will be).
@@ -248,7 +275,7 @@ async fn refresh_inner(req: &HttpRequest, state: &State, body: RefreshBody) -> A
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogoutBody {
     #[serde(rename = "refreshToken")]
@@ -257,6 +284,12 @@ pub struct LogoutBody {
     all: bool,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = LogoutBody,
+    security(("bearer" = [])),
+    responses((status = 200, description = "Session(s) revoked", body = ResultBody),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "No valid bearer token, or invalid refresh token", body = ErrorBody),
+        (status = 403, description = "The refresh token belongs to another user", body = ErrorBody)))]
 /// Ends the session of `refreshToken`, or with `"all": true` every session
 /// and every token of the caller.
 pub async fn logout(
@@ -277,14 +310,14 @@ pub async fn logout(
             caller.user.username,
             caller.user.id
         );
-        return Ok(HttpResponse::Ok().json(json!({ "result": "OK" })));
+        return Ok(HttpResponse::Ok().json(OK));
     }
     let token = refresh_token
         .ok_or_else(|| ApiError::bad_request("Give refreshToken, or \"all\": true"))?;
     let presented = match state.tokens.verify_refresh(&token, now) {
         Ok(r) => r,
         // An expired refresh token's session is over already.
-        Err(TokenError::Expired) => return Ok(HttpResponse::Ok().json(json!({ "result": "OK" }))),
+        Err(TokenError::Expired) => return Ok(HttpResponse::Ok().json(OK)),
         Err(e) => return Err(ApiError::unauthorized(capitalized(e.to_string()))),
     };
     if presented.user_id != caller.user.id {
@@ -299,9 +332,16 @@ pub async fn logout(
         caller.user.username,
         caller.user.id
     );
-    Ok(HttpResponse::Ok().json(json!({ "result": "OK" })))
+    Ok(HttpResponse::Ok().json(OK))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/user/logout/{_id}", tag = "auth",
+    params(("_id" = String, Path, description = "User ID (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "Every token of the user revoked", body = ResultBody),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Neither admin nor the user itself", body = ErrorBody),
+        (status = 404, description = "Unknown user", body = ErrorBody)))]
 /// Revokes every token of a user (admin, or the user itself).
 pub async fn logout_user(
     req: HttpRequest,
@@ -325,23 +365,32 @@ pub async fn logout_user(
         rec.id,
         caller.user.username
     );
-    Ok(HttpResponse::Ok().json(json!({ "result": "OK" })))
+    Ok(HttpResponse::Ok().json(OK))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUserBody {
+    #[schema(min_length = 1, max_length = 256, example = "bobz@home.com")]
     username: String,
+    #[schema(min_length = 8, max_length = 1024, example = "12345678")]
     password: String,
     roles: Roles,
 }
 
-#[derive(Serialize)]
-struct IdBody {
+#[derive(Serialize, ToSchema)]
+pub struct IdBody {
     #[serde(rename = "_id")]
     id: Uuid,
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/user", tag = "auth", request_body = NewUserBody,
+    security(("bearer" = [])),
+    responses((status = 200, description = "Created", body = IdBody),
+        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Admin role required", body = ErrorBody),
+        (status = 409, description = "Username taken (case-insensitively)", body = ErrorBody)))]
 pub async fn create_user(
     req: HttpRequest,
     state: State,
@@ -379,6 +428,12 @@ pub async fn create_user(
     Ok(HttpResponse::Ok().json(IdBody { id: rec.id }))
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/user/{username}", tag = "auth",
+    params(("username" = String, Path, description = "Username (case-insensitive)")), security(("bearer" = [])),
+    responses((status = 200, description = "The user's id", body = IdBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Admin role required", body = ErrorBody),
+        (status = 404, description = "Unknown user", body = ErrorBody)))]
 pub async fn get_user_id(state: State, _: Admin, username: web::Path<String>) -> ApiResult {
     let user = state
         .store
@@ -387,10 +442,22 @@ pub async fn get_user_id(state: State, _: Admin, username: web::Path<String>) ->
     Ok(HttpResponse::Ok().json(IdBody { id: user.id }))
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/users", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "Usernames as given", body = Vec<String>,
+            example = json!(["admin", "bobz@home.com", "chris@home.com"])),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Admin role required", body = ErrorBody)))]
 pub async fn list_users(state: State, _: Admin) -> ApiResult {
     Ok(HttpResponse::Ok().json(state.store.usernames()?))
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/user/roles/{_id}", tag = "auth",
+    params(("_id" = String, Path, description = "User ID (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "Role profile", body = Roles),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Neither admin nor the user itself", body = ErrorBody),
+        (status = 404, description = "Unknown user", body = ErrorBody)))]
 pub async fn get_roles(state: State, caller: Caller, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id)?;
     if !caller.is_admin() && caller.user.id != id {
@@ -405,12 +472,20 @@ pub async fn get_roles(state: State, caller: Caller, id: web::Path<String>) -> A
     Ok(HttpResponse::Ok().json(user.roles()))
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RolesBody {
     roles: Roles,
 }
 
+#[utoipa::path(patch, path = "/api/v1/auth/user/roles/{_id}", tag = "auth", request_body = RolesBody,
+    params(("_id" = String, Path, description = "User ID (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "New roles; the user's tokens are revoked", body = RolesBody),
+        (status = 400, description = "Invalid id or body", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Admin role required", body = ErrorBody),
+        (status = 404, description = "Unknown user", body = ErrorBody),
+        (status = 409, description = "Would leave no admin", body = ErrorBody)))]
 pub async fn set_roles(
     req: HttpRequest,
     state: State,
@@ -434,14 +509,22 @@ pub async fn set_roles(
     Ok(HttpResponse::Ok().json(RolesBody { roles: rec.roles() }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
     #[serde(rename = "currentPassword")]
     current_password: Option<String>,
 }
 
+#[utoipa::path(patch, path = "/api/v1/auth/user/password/{_id}", tag = "auth", request_body = PasswordBody,
+    params(("_id" = String, Path, description = "User ID (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "Changed; the user's tokens are revoked", body = ResultBody),
+        (status = 400, description = "Invalid id or body", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Not allowed, or wrong currentPassword", body = ErrorBody),
+        (status = 404, description = "Unknown user", body = ErrorBody)))]
 pub async fn set_password(
     req: HttpRequest,
     state: State,
@@ -498,9 +581,17 @@ pub async fn set_password(
         rec.id,
         caller.user.username
     );
-    Ok(HttpResponse::Ok().json(json!({ "result": "OK" })))
+    Ok(HttpResponse::Ok().json(OK))
 }
 
+#[utoipa::path(delete, path = "/api/v1/auth/user/{_id}", tag = "auth",
+    params(("_id" = String, Path, description = "User ID (UUID)")), security(("bearer" = [])),
+    responses((status = 200, description = "Deleted", body = ResultBody),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 401, description = "No valid bearer token", body = ErrorBody),
+        (status = 403, description = "Admin role required", body = ErrorBody),
+        (status = 404, description = "Unknown user", body = ErrorBody),
+        (status = 409, description = "Would leave no admin", body = ErrorBody)))]
 pub async fn delete_user(
     req: HttpRequest,
     state: State,
@@ -517,5 +608,5 @@ pub async fn delete_user(
         rec.id,
         admin.user.username
     );
-    Ok(HttpResponse::Ok().json(json!({ "result": "OK" })))
+    Ok(HttpResponse::Ok().json(OK))
 }

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod handlers;
+pub mod openapi;
 
 use actix_web::error::{JsonPayloadError, PathError};
 use actix_web::http::StatusCode;
@@ -34,7 +35,8 @@ fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request(format!("Invalid path parameter: {err}")).into()
 }
 
-/// Registers every route plus the extractor configuration they rely on.
+/// Registers every route of [`openapi::routes`] plus the extractor
+/// configuration they rely on.
 pub fn configure(body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
         cfg.app_data(
@@ -42,38 +44,23 @@ pub fn configure(body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
                 .limit(body_limit)
                 .error_handler(json_error),
         )
-        .app_data(web::PathConfig::default().error_handler(path_error))
-        .service(
-            web::resource(["/health", "/api/v1/health"]).route(web::get().to(handlers::health)),
-        )
-        .service(
-            // One resource per path, so a known path with the wrong method
-            // answers 405 rather than falling through to 404.
-            web::scope("/api/v1/auth")
-                .service(web::resource("/login").route(web::post().to(handlers::login)))
-                .service(web::resource("/refresh").route(web::post().to(handlers::refresh)))
-                .service(web::resource("/logout").route(web::post().to(handlers::logout)))
-                .service(web::resource("/user").route(web::post().to(handlers::create_user)))
-                .service(web::resource("/users").route(web::get().to(handlers::list_users)))
-                .service(
-                    web::resource("/user/roles/{id}")
-                        .route(web::get().to(handlers::get_roles))
-                        .route(web::patch().to(handlers::set_roles)),
-                )
-                .service(
-                    web::resource("/user/logout/{id}").route(web::post().to(handlers::logout_user)),
-                )
-                .service(
-                    web::resource("/user/password/{id}")
-                        .route(web::patch().to(handlers::set_password)),
-                )
-                .service(
-                    // GET takes a username, DELETE an id: the documented API.
-                    web::resource("/user/{username_or_id}")
-                        .route(web::get().to(handlers::get_user_id))
-                        .route(web::delete().to(handlers::delete_user)),
-                ),
-        );
+        .app_data(web::PathConfig::default().error_handler(path_error));
+        // One resource per actix pattern, holding every method on it, so a
+        // known path with the wrong method answers 405, not 404.
+        let routes = openapi::routes();
+        let mut patterns: Vec<&str> = Vec::new();
+        for r in &routes {
+            if !patterns.contains(&r.pattern) {
+                patterns.push(r.pattern);
+            }
+        }
+        for pattern in patterns {
+            let mut resource = web::resource(pattern);
+            for r in routes.iter().filter(|r| r.pattern == pattern) {
+                resource = resource.route((r.handler)().method(r.method.clone()));
+            }
+            cfg.service(resource);
+        }
     }
 }
 

@@ -1,0 +1,223 @@
+//! The OpenAPI 3 description, generated from the handlers' annotations and
+//! the body types, so it cannot drift from the code; served at
+//! `/api/v1/docs/json`. [`routes`] is the single list of what the server
+//! exposes: `configure` registers exactly these, and a test checks each one
+//! is in the document.
+
+use actix_web::HttpResponse;
+use actix_web::http::Method;
+use std::sync::OnceLock;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::error::ErrorBody;
+use super::handlers::{self, *};
+use crate::domain::Roles;
+use crate::tokens::TokenPair;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "engine-auth",
+        description = "The flow engine's authorization API: login, token refresh, user and role management."
+    ),
+    paths(
+        handlers::health,
+        handlers::login,
+        handlers::refresh,
+        handlers::logout,
+        handlers::create_user,
+        handlers::list_users,
+        handlers::get_user_id,
+        handlers::get_roles,
+        handlers::set_roles,
+        handlers::set_password,
+        handlers::logout_user,
+        handlers::delete_user,
+    ),
+    components(schemas(
+        ErrorBody, TokenPair, Roles, LoginBody, RefreshBody, LogoutBody, NewUserBody, RolesBody,
+        PasswordBody, IdBody, ResultBody, HealthBody
+    )),
+    modifiers(&BearerScheme)
+)]
+pub struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.bearer_format = Some("JWT".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
+
+/// One route the server exposes.
+pub struct RouteSpec {
+    pub method: Method,
+    /// What actix matches.
+    pub pattern: &'static str,
+    /// The same path as the document names it.
+    pub documented: &'static str,
+    pub handler: fn() -> actix_web::Route,
+}
+
+/// Every route. GET and DELETE on `/user/…` share one actix resource (a
+/// username for GET, an id for DELETE, as in the original API).
+pub fn routes() -> Vec<RouteSpec> {
+    use actix_web::web::to;
+    fn r(
+        method: Method,
+        pattern: &'static str,
+        documented: &'static str,
+        handler: fn() -> actix_web::Route,
+    ) -> RouteSpec {
+        RouteSpec {
+            method,
+            pattern,
+            documented,
+            handler,
+        }
+    }
+    vec![
+        r(Method::GET, "/health", "/health", || to(health)),
+        r(Method::GET, "/api/v1/health", "/health", || to(health)),
+        r(
+            Method::GET,
+            "/api/v1/docs/json",
+            "/api/v1/docs/json",
+            || to(serve_json),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/login",
+            "/api/v1/auth/login",
+            || to(login),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            "/api/v1/auth/refresh",
+            || to(refresh),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/logout",
+            "/api/v1/auth/logout",
+            || to(logout),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/user",
+            "/api/v1/auth/user",
+            || to(create_user),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/auth/users",
+            "/api/v1/auth/users",
+            || to(list_users),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/auth/user/roles/{_id}",
+            "/api/v1/auth/user/roles/{_id}",
+            || to(get_roles),
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/auth/user/roles/{_id}",
+            "/api/v1/auth/user/roles/{_id}",
+            || to(set_roles),
+        ),
+        r(
+            Method::PATCH,
+            "/api/v1/auth/user/password/{_id}",
+            "/api/v1/auth/user/password/{_id}",
+            || to(set_password),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/user/logout/{_id}",
+            "/api/v1/auth/user/logout/{_id}",
+            || to(logout_user),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/auth/user/{key}",
+            "/api/v1/auth/user/{username}",
+            || to(get_user_id),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/auth/user/{key}",
+            "/api/v1/auth/user/{_id}",
+            || to(delete_user),
+        ),
+    ]
+}
+
+/// The document as JSON, rendered once.
+pub fn json() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_json()
+            .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    })
+}
+
+pub async fn serve_json() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(json())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_the_server_exposes_is_documented() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        let paths = doc["paths"].as_object().unwrap();
+        let routes = routes();
+        for r in &routes {
+            if r.documented == "/api/v1/docs/json" {
+                continue; // the document itself
+            }
+            let item = paths
+                .get(r.documented)
+                .unwrap_or_else(|| panic!("{} is not documented", r.documented));
+            let m = r.method.as_str().to_lowercase();
+            assert!(
+                item.get(&m).is_some(),
+                "{} {} is not documented",
+                r.method,
+                r.documented
+            );
+        }
+        let documented_ops: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
+        // Every documented operation is served too (health is served twice).
+        assert_eq!(documented_ops, routes.len() - 2);
+    }
+
+    #[test]
+    fn document_has_the_error_shape_and_bearer_scheme() {
+        let doc: serde_json::Value = serde_json::from_str(json()).unwrap();
+        assert_eq!(doc["openapi"].as_str().unwrap().chars().next(), Some('3'));
+        let err = &doc["components"]["schemas"]["ErrorBody"];
+        for field in ["statusCode", "error", "message"] {
+            assert!(err["properties"].get(field).is_some(), "{field}");
+        }
+        assert_eq!(
+            doc["components"]["securitySchemes"]["bearer"]["scheme"],
+            "bearer"
+        );
+        let roles = &doc["components"]["schemas"]["Roles"];
+        assert_eq!(roles["required"].as_array().unwrap().len(), 6);
+        assert_eq!(roles["additionalProperties"], false);
+    }
+}
