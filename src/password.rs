@@ -86,6 +86,21 @@ impl Hasher {
         })
     }
 
+    /// Whether a stored hash should be recomputed with the configured
+    /// parameters (older or different ones, or not argon2id at all).
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false; // unreadable: verification fails anyway
+        };
+        let Ok(stored) = Params::try_from(&parsed) else {
+            return true;
+        };
+        parsed.algorithm.as_str() != "argon2id"
+            || stored.m_cost() != self.params.m_cost()
+            || stored.t_cost() != self.params.t_cost()
+            || stored.p_cost() != self.params.p_cost()
+    }
+
     /// Computes the dummy hash now, so the first unknown-user login is not
     /// slower than the rest.
     pub fn warm_up(&self) {
@@ -144,5 +159,20 @@ mod tests {
         assert!(!h.verify_blocking("Correct horse", Some(&phc)));
         assert!(!h.verify_blocking("correct horse", Some("garbage")));
         assert!(!h.verify_blocking("anything", None));
+        assert!(!h.needs_rehash(&phc));
+        let stronger = Hasher::new(
+            Argon2Params {
+                memory_kib: 512,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+        )
+        .unwrap();
+        assert!(stronger.needs_rehash(&phc));
+        assert!(
+            stronger.verify_blocking("correct horse", Some(&phc)),
+            "old hashes still verify"
+        );
     }
 }

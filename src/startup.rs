@@ -152,7 +152,10 @@ impl Application {
         systemd::notify("STOPPING=1");
         let _ = std::fs::remove_file(admin::socket_path(&state.settings.data_dir));
         state.store.flush()?;
-        log::info!("engine-auth stopped; store flushed");
+        log::info!(
+            "engine-auth stopped; store flushed ({} disk flushes since start)",
+            state.store.flush_count()
+        );
         Ok(())
     }
 }

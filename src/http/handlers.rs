@@ -117,6 +117,7 @@ pub async fn login(req: HttpRequest, state: State, body: web::Json<LoginBody>) -
     let folded = fold(&username);
     check_throttle(&req, &state, Some(&folded))?;
     let user = state.store.user_by_name(&username)?;
+    let password_copy = Password::parse(password.clone()).ok();
     let ok = state
         .hasher
         .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
@@ -125,6 +126,9 @@ pub async fn login(req: HttpRequest, state: State, body: web::Json<LoginBody>) -
     match user {
         Some(user) if ok => {
             state.throttle.succeed(peer_ip(&req), &folded);
+            if state.hasher.needs_rehash(&user.password_hash) {
+                upgrade_hash(&state, &user, password_copy).await;
+            }
             let pair = start_session(&state, &user).await?;
             audit!(
                 req,
@@ -139,6 +143,26 @@ pub async fn login(req: HttpRequest, state: State, body: web::Json<LoginBody>) -
             audit!(req, "event=login_failed user={:?}", username);
             Err(ApiError::unauthorized("Invalid username or password"))
         }
+    }
+}
+
+/// Rehashes a just-verified password with the configured parameters
+/// (after `tune-argon2` or a config change). Failure only costs the upgrade.
+async fn upgrade_hash(state: &State, user: &UserRecord, password: Option<Password>) {
+    let Some(password) = password else { return };
+    let new = match state.hasher.hash(password).await {
+        Ok(h) => h,
+        Err(e) => return log::warn!("password hash upgrade failed: {e:#}"),
+    };
+    let (store, id, old) = (state.store.clone(), user.id, user.password_hash.clone());
+    match web::block(move || store.upgrade_password_hash(id, &old, new)).await {
+        Ok(Ok(true)) => log::info!(
+            "upgraded the password hash of {:?} to the configured parameters",
+            user.username
+        ),
+        Ok(Ok(false)) => {}
+        Ok(Err(e)) => log::warn!("password hash upgrade failed: {e}"),
+        Err(e) => log::warn!("password hash upgrade failed: {e}"),
     }
 }
 
