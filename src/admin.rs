@@ -11,6 +11,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::domain::{Password, Roles, Username};
@@ -212,6 +214,24 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
     data_dir.join(SOCKET_NAME)
 }
 
+/// The running socket thread; [`AdminSocket::stop`] ends it (and releases
+/// its handle on the store).
+pub struct AdminSocket {
+    path: PathBuf,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AdminSocket {
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Binds the socket (replacing a stale one: we hold the store lock, so no
 /// other daemon owns it) and serves requests on a thread of its own,
 /// one connection at a time: administration is rare and this keeps every
@@ -222,29 +242,53 @@ pub fn serve(
     hasher: Hasher,
     tokens: Tokens,
     clock: impl Fn() -> u64 + Send + 'static,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<AdminSocket> {
     let path = socket_path(data_dir);
     let _ = std::fs::remove_file(&path);
     let listener = UnixListener::bind(&path)
         .map_err(|e| anyhow::anyhow!("cannot bind admin socket {}: {e}", path.display()))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    std::thread::Builder::new()
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    // Non-blocking accept polled every 100 ms: stopping must not depend on
+    // the socket file still existing (an operator may have removed it).
+    listener.set_nonblocking(true)?;
+    let thread = std::thread::Builder::new()
         .name("admin-socket".into())
         .spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
+            while !stopping.load(Ordering::SeqCst) {
+                let conn = match listener.accept() {
+                    Ok((conn, _)) => conn,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                    Err(e) => {
+                        log::warn!("admin socket: {e}");
+                        std::thread::sleep(Duration::from_millis(100));
+                        continue;
+                    }
+                };
                 let ctx = Ctx {
                     store: &store,
                     hasher: &hasher,
                     tokens: Some(&tokens),
                     now: clock(),
                 };
-                if let Err(e) = handle(&ctx, conn) {
+                if let Err(e) = conn
+                    .set_nonblocking(false)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|_| handle(&ctx, conn))
+                {
                     log::warn!("admin socket: {e:#}");
                 }
             }
         })?;
-    Ok(())
+    Ok(AdminSocket {
+        path,
+        stop,
+        thread: Some(thread),
+    })
 }
 
 fn handle(ctx: &Ctx, conn: UnixStream) -> anyhow::Result<()> {

@@ -17,6 +17,10 @@ use crate::{tokens, unix_now};
 
 pub const ADMIN_USERNAME: &str = "admin";
 pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
+/// Written (and synced) once the seed has committed. An empty store next to
+/// it means the store was lost or damaged (sled opens an overwritten log
+/// as empty after an unclean stop), never a first start.
+pub const SEEDED_MARKER: &str = "store-initialized";
 
 /// Opens the store in `settings.data_dir`, seeding it if it is empty.
 pub fn open_store(settings: &Settings, hasher: &Hasher) -> anyhow::Result<Store> {
@@ -30,8 +34,21 @@ pub fn open_store(settings: &Settings, hasher: &Hasher) -> anyhow::Result<Store>
         .create(dir)
         .with_context(|| format!("cannot create data dir {}", dir.display()))?;
     let (store, opened) = Store::open(dir, settings.cache_capacity_bytes)?;
-    if opened == Opened::Empty {
-        seed(&store, settings, hasher)?;
+    let marker = dir.join(SEEDED_MARKER);
+    match opened {
+        Opened::Empty if marker.exists() => bail!(
+            "the store in {} is empty or unreadable, but this data dir was initialized before ({} exists): \
+             the user database was lost or damaged. Refusing to start rather than seed a new admin; \
+             restore the data dir from a backup, or remove it entirely to start afresh",
+            dir.display(),
+            marker.display()
+        ),
+        Opened::Empty => {
+            seed(&store, settings, hasher)?;
+            write_marker(&marker)?;
+        }
+        Opened::Ready if !marker.exists() => write_marker(&marker)?,
+        Opened::Ready => {}
     }
     Ok(store)
 }
@@ -57,6 +74,15 @@ fn seed(store: &Store, settings: &Settings, hasher: &Hasher) -> anyhow::Result<(
             path.display()
         ),
         None => log::info!("seeded user \"admin\" with the configured initial password"),
+    }
+    Ok(())
+}
+
+fn write_marker(path: &Path) -> anyhow::Result<()> {
+    let f = fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    f.sync_all()?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
 }

@@ -8,6 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -382,43 +383,90 @@ fn serve_settings(args: &ServeArgs) -> anyhow::Result<Settings> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut settings = serve_settings(&args)?;
-    if args.daemon {
-        // daemonize changes the working directory to "/".
-        settings.data_dir = std::path::absolute(&settings.data_dir)?;
-        // Fail in the foreground, where the operator sees it, if the store
-        // cannot be opened or seeded. The store is closed again before the
-        // fork: sled must not be shared across it.
-        {
-            let hasher = Hasher::new(settings.argon2, 1)?;
-            let store = bootstrap::open_store(&settings, &hasher)?;
-            store.flush()?;
+    let ready_pipe = if args.daemon {
+        match detach(&args, &mut settings)? {
+            Some(pipe) => Some(pipe),
+            None => return Ok(()), // the parent: the daemon reported ready
         }
-        let log_path = match &args.log_file {
-            Some(p) => std::path::absolute(p)?,
-            None => settings.data_dir.join("engine-auth.log"),
-        };
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .with_context(|| format!("cannot open log file {}", log_path.display()))?;
-        let pid_file = std::path::absolute(
-            args.pid_file
-                .as_deref()
-                .unwrap_or(Path::new("engine-auth.pid")),
-        )?;
-        eprintln!("engine-auth: detaching; logs in {}", log_path.display());
-        daemonize::Daemonize::new()
-            .pid_file(pid_file)
-            .stderr(log)
-            .start()
-            .context("cannot detach")?;
-    }
+    } else {
+        None
+    };
     actix_web::rt::System::new().block_on(async move {
-        let app = Application::build(settings).await?;
+        let app = Application::build(settings).await;
+        if let Some(mut pipe) = ready_pipe {
+            let _ = match &app {
+                Ok(_) => writeln!(pipe, "ok"),
+                Err(e) => writeln!(pipe, "{e:#}"),
+            };
+        }
+        let app = app?;
         actix_web::rt::spawn(handle_signals(app.handle(), app.state()));
         app.run_until_stopped().await
     })
+}
+
+/// `--daemon`: detach with the `daemonize` crate. Nothing that starts
+/// threads (sled, the runtime) runs before the fork. The parent waits until
+/// the daemon has opened its store and bound its port (or failed), so the
+/// operator sees the outcome and the exit status tells it. Returns the
+/// daemon's end of the report pipe in the daemon, `None` in the parent.
+fn detach(args: &ServeArgs, settings: &mut Settings) -> anyhow::Result<Option<UnixStream>> {
+    // daemonize changes the working directory to "/".
+    settings.data_dir = std::path::absolute(&settings.data_dir)?;
+    if let crate::tls::TlsSource::Files { cert, key } = &mut settings.tls {
+        *cert = std::path::absolute(&*cert)?;
+        *key = std::path::absolute(&*key)?;
+    }
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
+    let log_path = match &args.log_file {
+        Some(p) => std::path::absolute(p)?,
+        None => settings.data_dir.join("engine-auth.log"),
+    };
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("cannot open log file {}", log_path.display()))?;
+    let pid_file = std::path::absolute(
+        args.pid_file
+            .as_deref()
+            .unwrap_or(Path::new("engine-auth.pid")),
+    )?;
+    let (mut parent_end, child_end) = UnixStream::pair()?;
+    match daemonize::Daemonize::new()
+        .pid_file(&pid_file)
+        .stderr(log)
+        .execute()
+    {
+        daemonize::Outcome::Parent(Ok(_)) => {
+            drop(child_end);
+            parent_end.set_read_timeout(Some(Duration::from_secs(120)))?;
+            let mut report = String::new();
+            let _ = parent_end.read_to_string(&mut report);
+            match report.trim() {
+                "ok" => {
+                    eprintln!(
+                        "engine-auth: running in the background (pid file {}, log {})",
+                        pid_file.display(),
+                        log_path.display()
+                    );
+                    Ok(None)
+                }
+                "" => bail!(
+                    "the daemon exited during start-up; see {}",
+                    log_path.display()
+                ),
+                err => bail!("{err}"),
+            }
+        }
+        daemonize::Outcome::Parent(Err(e)) => bail!("cannot detach: {e}"),
+        daemonize::Outcome::Child(Ok(_)) => {
+            drop(parent_end);
+            Ok(Some(child_end))
+        }
+        daemonize::Outcome::Child(Err(e)) => bail!("cannot detach: {e}"),
+    }
 }
 
 /// SIGTERM/SIGINT: graceful stop. SIGHUP (`systemctl reload`): rotate the

@@ -101,10 +101,31 @@ impl fmt::Debug for Password {
     }
 }
 
+/// Deserializes `T` only from a JSON object. serde's derived `Deserialize`
+/// also accepts a struct written as an array of its fields in order
+/// (`["admin", "pw"]`); the API's bodies are objects, so arrays are refused.
+pub struct ObjectOnly<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
+
 /// The six role flags of the API. All six are required in every request
 /// body that carries a role profile, and unknown flags are refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Roles {
     pub admin: bool,
     pub flows: bool,
@@ -112,6 +133,32 @@ pub struct Roles {
     pub subscribe: bool,
     pub write: bool,
     pub read: bool,
+}
+
+/// The derived form of [`Roles`], wrapped in [`ObjectOnly`] below.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RolesFields {
+    admin: bool,
+    flows: bool,
+    configure: bool,
+    subscribe: bool,
+    write: bool,
+    read: bool,
+}
+
+impl<'de> Deserialize<'de> for Roles {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let ObjectOnly(f) = ObjectOnly::<RolesFields>::deserialize(d)?;
+        Ok(Roles {
+            admin: f.admin,
+            flows: f.flows,
+            configure: f.configure,
+            subscribe: f.subscribe,
+            write: f.write,
+            read: f.read,
+        })
+    }
 }
 
 impl Roles {
@@ -231,6 +278,21 @@ mod tests {
             format!("{:?}", Password::parse("secret-pw".into()).unwrap()),
             "Password(***)"
         );
+    }
+
+    #[test]
+    fn roles_and_bodies_must_be_objects() {
+        let ok = r#"{"admin":true,"flows":false,"configure":false,"subscribe":false,"write":false,"read":true}"#;
+        assert_eq!(serde_json::from_str::<Roles>(ok).unwrap().bits(), 129);
+        assert!(serde_json::from_str::<Roles>("[true,true,true,true,true,true]").is_err());
+        assert!(serde_json::from_str::<Roles>(&ok.replace("}", r#","root":true}"#)).is_err());
+        assert!(serde_json::from_str::<Roles>(r#"{"admin":true}"#).is_err());
+        #[derive(Deserialize)]
+        struct Pair {
+            _a: String,
+        }
+        assert!(serde_json::from_str::<ObjectOnly<Pair>>(r#"["x"]"#).is_err());
+        assert!(serde_json::from_str::<ObjectOnly<Pair>>(r#"{"_a":"x"}"#).is_ok());
     }
 
     #[test]

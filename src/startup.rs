@@ -28,6 +28,7 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    admin: admin::AdminSocket,
 }
 
 impl Application {
@@ -56,7 +57,7 @@ impl Application {
             None => None,
         };
         let offset = settings.clock_offset_secs;
-        admin::serve(
+        let admin = admin::serve(
             &settings.data_dir,
             store.clone(),
             hasher.clone(),
@@ -116,6 +117,7 @@ impl Application {
             port,
             server: server.run(),
             state,
+            admin,
         })
     }
 
@@ -137,20 +139,27 @@ impl Application {
         let state = self.state.clone();
         let hasher = state.hasher.clone();
         tokio::task::spawn_blocking(move || hasher.warm_up());
-        actix_web::rt::spawn(housekeeping_loop(state.clone()));
+        let mut background = vec![actix_web::rt::spawn(housekeeping_loop(state.clone()))];
         if let Some(every) = systemd::watchdog_interval() {
-            actix_web::rt::spawn(async move {
+            background.push(actix_web::rt::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 loop {
                     tick.tick().await;
                     systemd::notify("WATCHDOG=1");
                 }
-            });
+            }));
         }
         systemd::notify("READY=1\nSTATUS=serving");
-        self.server.await?;
+        let served = self.server.await;
         systemd::notify("STOPPING=1");
-        let _ = std::fs::remove_file(admin::socket_path(&state.settings.data_dir));
+        // Release every handle on the store, so the same process can open
+        // the data dir again (tests restart servers in-process).
+        for task in background {
+            task.abort();
+            let _ = task.await;
+        }
+        self.admin.stop();
+        served?;
         state.store.flush()?;
         log::info!(
             "engine-auth stopped; store flushed ({} disk flushes since start)",

@@ -660,7 +660,7 @@ impl Store {
                     return Ok(Exchange::Refused("Session expired: log in again"));
                 }
                 match rec.spent_at {
-                    Some(at) if now.saturating_sub(at) > grace_secs => {
+                    Some(at) if grace_secs == 0 || now.saturating_sub(at) > grace_secs => {
                         fam.revoked_at = Some(now);
                         families.insert(rec.family.as_bytes(), encode(&fam))?;
                         return Ok(Exchange::ReuseDetected { family: rec.family });

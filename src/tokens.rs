@@ -276,6 +276,15 @@ impl Tokens {
     }
 
     fn verify(&self, token: &str, now: u64) -> Result<AnyClaims, TokenError> {
+        self.verify_inner(token, now, true)
+    }
+
+    fn verify_inner(
+        &self,
+        token: &str,
+        now: u64,
+        check_exp: bool,
+    ) -> Result<AnyClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
         if header.alg != Algorithm::HS256 {
             return Err(TokenError::Invalid);
@@ -289,7 +298,7 @@ impl Tokens {
         let claims = jsonwebtoken::decode::<AnyClaims>(token, &key.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|_| TokenError::Invalid)?;
-        if claims.exp.saturating_add(self.leeway) <= now {
+        if check_exp && claims.exp.saturating_add(self.leeway) <= now {
             return Err(TokenError::Expired);
         }
         if claims.iat > now.saturating_add(self.leeway) {
@@ -315,7 +324,17 @@ impl Tokens {
 
     /// Checks a refresh token (signature, times, kind).
     pub fn verify_refresh(&self, token: &str, now: u64) -> Result<Refresh, TokenError> {
-        let c = self.verify(token, now)?;
+        self.refresh_claims(self.verify(token, now)?)
+    }
+
+    /// Like [`Tokens::verify_refresh`] but accepts an expired token: logout
+    /// must still find (and end) the session an expired token belongs to,
+    /// whose newer tokens may be alive.
+    pub fn verify_refresh_for_logout(&self, token: &str, now: u64) -> Result<Refresh, TokenError> {
+        self.refresh_claims(self.verify_inner(token, now, false)?)
+    }
+
+    fn refresh_claims(&self, c: AnyClaims) -> Result<Refresh, TokenError> {
         match (c.refresh_token, c.jti) {
             (Some(true), Some(jti)) => Ok(Refresh {
                 user_id: c.id,

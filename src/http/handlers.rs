@@ -12,13 +12,15 @@ use uuid::Uuid;
 
 use super::auth::{Admin, Caller};
 use super::error::{ApiError, ErrorBody};
-use crate::domain::{PASSWORD_MAX_BYTES, Password, Roles, Username, fold};
+use crate::domain::{ObjectOnly, PASSWORD_MAX_BYTES, Password, Roles, Username, fold};
 use crate::startup::AppState;
 use crate::store::{Exchange, FamilyRecord, UserRecord, new_user_record};
-use crate::tokens::{Issue, RefreshId, TokenError, TokenPair};
+use crate::tokens::{Issue, RefreshId, TokenPair};
 
 type State = web::Data<AppState>;
 type ApiResult = Result<HttpResponse, ApiError>;
+/// A JSON request body that must be an object (see [`ObjectOnly`]).
+type Body<T> = web::Json<ObjectOnly<T>>;
 
 /// Audit line for authentication events: never a password or token.
 macro_rules! audit {
@@ -107,8 +109,8 @@ pub struct LoginBody {
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
         (status = 429, description = "Throttled after repeated failures", body = ErrorBody)))]
-pub async fn login(req: HttpRequest, state: State, body: web::Json<LoginBody>) -> ApiResult {
-    let LoginBody { username, password } = body.into_inner();
+pub async fn login(req: HttpRequest, state: State, body: Body<LoginBody>) -> ApiResult {
+    let LoginBody { username, password } = body.into_inner().0;
     if password.len() > PASSWORD_MAX_BYTES {
         return Err(ApiError::bad_request(format!(
             "Password must be at most {PASSWORD_MAX_BYTES} bytes"
@@ -211,9 +213,9 @@ pub struct RefreshBody {
 /// Rotates the refresh token: the presented one is spent and a successor
 /// issued in the same family. A spent token presented again after the grace
 /// window revokes the family (a stolen token was used, or will be).
-pub async fn refresh(req: HttpRequest, state: State, body: web::Json<RefreshBody>) -> ApiResult {
+pub async fn refresh(req: HttpRequest, state: State, body: Body<RefreshBody>) -> ApiResult {
     check_throttle(&req, &state, None)?;
-    let result = refresh_inner(&req, &state, body.into_inner()).await;
+    let result = refresh_inner(&req, &state, body.into_inner().0).await;
     if matches!(&result, Err(ApiError::Client(StatusCode::UNAUTHORIZED, _))) {
         state.throttle.fail(peer_ip(&req), None);
     }
@@ -320,9 +322,9 @@ pub async fn logout(
     req: HttpRequest,
     state: State,
     caller: Caller,
-    body: web::Json<LogoutBody>,
+    body: Body<LogoutBody>,
 ) -> ApiResult {
-    let LogoutBody { refresh_token, all } = body.into_inner();
+    let LogoutBody { refresh_token, all } = body.into_inner().0;
     let now = state.settings.now();
     let store = state.store.clone();
     if all {
@@ -338,12 +340,10 @@ pub async fn logout(
     }
     let token = refresh_token
         .ok_or_else(|| ApiError::bad_request("Give refreshToken, or \"all\": true"))?;
-    let presented = match state.tokens.verify_refresh(&token, now) {
-        Ok(r) => r,
-        // An expired refresh token's session is over already.
-        Err(TokenError::Expired) => return Ok(HttpResponse::Ok().json(OK)),
-        Err(e) => return Err(ApiError::unauthorized(capitalized(e.to_string()))),
-    };
+    let presented = state
+        .tokens
+        .verify_refresh_for_logout(&token, now)
+        .map_err(|e| ApiError::unauthorized(capitalized(e.to_string())))?;
     if presented.user_id != caller.user.id {
         return Err(ApiError::forbidden(
             "That refresh token belongs to another user",
@@ -419,13 +419,13 @@ pub async fn create_user(
     req: HttpRequest,
     state: State,
     Admin(admin): Admin,
-    body: web::Json<NewUserBody>,
+    body: Body<NewUserBody>,
 ) -> ApiResult {
     let NewUserBody {
         username,
         password,
         roles,
-    } = body.into_inner();
+    } = body.into_inner().0;
     let username = Username::parse(&username).map_err(|m| ApiError::bad_request(capitalized(m)))?;
     let password = parse_password(password)?;
     // Fail fast on a taken name before paying for a hash; the transaction
@@ -515,10 +515,10 @@ pub async fn set_roles(
     state: State,
     Admin(admin): Admin,
     id: web::Path<String>,
-    body: web::Json<RolesBody>,
+    body: Body<RolesBody>,
 ) -> ApiResult {
     let id = parse_id(&id)?;
-    let roles = body.roles;
+    let roles = body.into_inner().0.roles;
     let store = state.store.clone();
     let now = state.settings.now();
     let rec = web::block(move || store.set_roles(id, roles, now)).await??;
@@ -554,13 +554,13 @@ pub async fn set_password(
     state: State,
     caller: Caller,
     id: web::Path<String>,
-    body: web::Json<PasswordBody>,
+    body: Body<PasswordBody>,
 ) -> ApiResult {
     let id = parse_id(&id)?;
     let PasswordBody {
         password,
         current_password,
-    } = body.into_inner();
+    } = body.into_inner().0;
     let is_self = caller.user.id == id;
     if !caller.is_admin() && !is_self {
         return Err(ApiError::forbidden(

@@ -1,0 +1,67 @@
+//! README "When the clock is wrong": a Raspberry Pi may issue tokens before
+//! NTP corrects its clock. Simulated with `clock_offset_secs`: tokens are
+//! issued by a server whose clock is off, then presented to a server on the
+//! same store whose clock is right.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{assert_status, claims_of, json_ok, spawn_app_with};
+
+#[actix_web::test]
+async fn tokens_issued_while_the_clock_was_ahead_are_refused_as_from_the_future() {
+    // Slightly ahead (within the 60 s leeway), then an hour ahead.
+    let app = spawn_app_with(|s| s.clock_offset_secs = 30).await;
+    let slightly = app.admin().await;
+    let app = app.restart_with(|s| s.clock_offset_secs = 3600).await;
+    let ahead = app.admin().await;
+
+    // NTP corrects the clock.
+    let app = app.restart_with(|s| s.clock_offset_secs = 0).await;
+
+    let msg = assert_status(
+        app.list_users(&ahead.token).await,
+        StatusCode::UNAUTHORIZED,
+        "an access token issued an hour ahead",
+    )
+    .await;
+    assert!(msg.contains("future"), "{msg}");
+    let msg = assert_status(
+        app.refresh(&ahead.refresh_token).await,
+        StatusCode::UNAUTHORIZED,
+        "a refresh token issued an hour ahead",
+    )
+    .await;
+    assert!(msg.contains("future"), "{msg}");
+
+    // Within the leeway nothing is refused, and logging in again works.
+    json_ok(app.list_users(&slightly.token).await).await;
+    app.refresh_ok(&slightly.refresh_token).await;
+    let fresh = app.admin().await;
+    json_ok(app.list_users(&fresh.token).await).await;
+}
+
+#[actix_web::test]
+async fn tokens_issued_while_the_clock_was_behind_expire_but_the_refresh_token_still_works() {
+    let app = spawn_app_with(|s| s.clock_offset_secs = -3600).await;
+    let behind = app.admin().await;
+
+    let app = app.restart_with(|s| s.clock_offset_secs = 0).await;
+
+    // The access token looks an hour old: expired (10 min + 60 s leeway).
+    let msg = assert_status(
+        app.list_users(&behind.token).await,
+        StatusCode::UNAUTHORIZED,
+        "an access token issued an hour behind",
+    )
+    .await;
+    assert!(msg.contains("expired"), "{msg}");
+    // The refresh token (12 h) and its session (7 days) are still good.
+    let next = app.refresh_ok(&behind.refresh_token).await;
+    json_ok(app.list_users(&next.token).await).await;
+    let iat = |t: &str| claims_of(t)["iat"].as_u64().expect("iat");
+    assert!(
+        iat(&next.token) >= iat(&behind.token) + 3000,
+        "issued on the corrected clock"
+    );
+    app.refresh_ok(&next.refresh_token).await;
+}

@@ -1,0 +1,57 @@
+//! The absolute session lifetime: however often a session is refreshed, it
+//! ends `session_max_secs` after its login. Time is simulated by restarting
+//! the server on the same store with its clock moved forward.
+
+use reqwest::StatusCode;
+
+use crate::helpers::{USER_PASSWORD, assert_status, claims_of, json_ok, spawn_app_with};
+
+const SESSION_MAX: u64 = 100;
+
+#[actix_web::test]
+async fn a_chain_of_valid_refreshes_stops_at_the_sessions_absolute_end() {
+    // Refresh tokens would live 1000 s and the leeway is 60 s, so at
+    // +105 s the chain's last token still verifies: only the session's end
+    // (login + 100 s) can refuse it.
+    let settings = |offset: i64| {
+        move |s: &mut engine_auth::config::Settings| {
+            s.session_max_secs = SESSION_MAX;
+            s.refresh_ttl_secs = 1000;
+            s.leeway_secs = 60;
+            s.clock_offset_secs = offset;
+        }
+    };
+    let app = spawn_app_with(settings(0)).await;
+    let admin = app.admin().await.token;
+    let id = app.create_user(&admin, "sess", &["read"]).await;
+    let login = app.login_ok("sess", USER_PASSWORD).await;
+    let login_iat = claims_of(&login.token)["iat"].as_u64().expect("iat");
+
+    // Half-way through, refreshing works and a second session starts.
+    let app = app.restart_with(settings(50)).await;
+    let halfway = app.refresh_ok(&login.refresh_token).await;
+    json_ok(app.own_roles(&halfway.token, &id).await).await;
+    let later_session = app.login_ok("sess", USER_PASSWORD).await;
+
+    // Past the end of the first session.
+    let app = app.restart_with(settings(SESSION_MAX as i64 + 5)).await;
+    let exp = claims_of(&halfway.refresh_token)["exp"]
+        .as_u64()
+        .expect("exp");
+    assert!(
+        exp + 60 > login_iat + SESSION_MAX + 5,
+        "the test needs the refresh token itself to still verify"
+    );
+    let msg = assert_status(
+        app.refresh(&halfway.refresh_token).await,
+        StatusCode::UNAUTHORIZED,
+        "refresh after the session's absolute end",
+    )
+    .await;
+    assert!(msg.contains("Session expired"), "{msg}");
+
+    // The session that started later, and a new login, still work.
+    app.refresh_ok(&later_session.refresh_token).await;
+    let fresh = app.login_ok("sess", USER_PASSWORD).await;
+    app.refresh_ok(&fresh.refresh_token).await;
+}
