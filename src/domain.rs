@@ -126,6 +126,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
 /// The six role flags of the API. All six are required in every request
 /// body that carries a role profile, and unknown flags are refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+// For the OpenAPI schema (additionalProperties: false); parsing is below.
+#[serde(deny_unknown_fields)]
 pub struct Roles {
     pub admin: bool,
     pub flows: bool,
