@@ -90,7 +90,19 @@ fn an_unreadable_key_record_stops_start_up_and_nothing_is_reseeded() {
         store.active_kid().expect("active kid")
     };
     {
-        let db = sled::open(&store_dir).expect("sled");
+        // sled releases its file lock a moment after the last handle drops
+        // (its thread pool may still hold one): retry briefly.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let db = loop {
+            match sled::open(&store_dir) {
+                Ok(db) => break db,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("sled: {e:?}"),
+            }
+        };
         let keys = db.open_tree("keys").expect("keys tree");
         assert!(
             keys.get(kid.as_bytes()).expect("get").is_some(),
