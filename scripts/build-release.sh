@@ -40,7 +40,7 @@ cargo build --release --locked --target "$target"
 
 mkdir -p dist
 out="dist/engine-auth-$target"
-cp "target/$target/release/engine-auth" "$out"
+cp "${CARGO_TARGET_DIR:-target}/$target/release/engine-auth" "$out"
 
 # Proof of static linking.
 if readelf -lW "$out" | grep -q 'INTERP'; then

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${1:?usage: scripts/package-deb.sh TARGET}
-[ -x "target/$target/release/engine-auth" ] || scripts/build-release.sh "$target"
+[ -x "${CARGO_TARGET_DIR:-target}/$target/release/engine-auth" ] || scripts/build-release.sh "$target"
 command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
 mkdir -p dist
 # --no-build: package the static binary as built; --no-strip: it is already
