@@ -53,7 +53,10 @@ impl Username {
 /// Case-folds any string the way [`Username::folded`] does; used for lookups
 /// by a name that may not be a valid username at all.
 pub fn fold(s: &str) -> String {
-    s.to_uppercase().to_lowercase()
+    // Lower first too: `ẞ` (capital sharp s) lower-cases to `ß`, which then
+    // upper-cases to `SS`; without the first step `STRAẞE` and `strasse`
+    // would be different users (found by the `credentials` fuzz target).
+    s.to_lowercase().to_uppercase().to_lowercase()
 }
 
 impl fmt::Debug for Username {
@@ -267,6 +270,10 @@ mod tests {
             Username::parse("Straße").unwrap().folded(),
             Username::parse("STRASSE").unwrap().folded()
         );
+        assert_eq!(fold("STRAẞE"), fold("strasse"));
+        for s in ["ẞ", "ß", "ΐ", "İ", "ﬃ", "Ǆ"] {
+            assert_eq!(fold(&fold(s)), fold(s), "fold is stable for {s}");
+        }
     }
 
     #[test]

@@ -91,6 +91,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap_fn(http::deadline)
                 .wrap(http::error_handlers())
                 .wrap(http::default_headers())
                 .wrap_fn(http::hsts)

@@ -110,8 +110,14 @@ impl<K: Hash + Eq + Clone> Table<K> {
     }
 }
 
-/// Failures per address, and per (folded username, address).
-type Tables = (Table<IpKey>, Table<(String, IpKey)>);
+/// Failures per address, and per (SHA-256 of the folded username, address):
+/// fixed-size keys, so huge usernames cannot inflate the table.
+type Tables = (Table<IpKey>, Table<([u8; 32], IpKey)>);
+
+fn user_key(folded: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(folded.as_bytes()).into()
+}
 
 /// The two tables behind one lock (each call holds it for microseconds).
 pub struct Throttle {
@@ -160,7 +166,7 @@ impl Throttle {
         let now = Instant::now();
         let ip = IpKey::from(ip);
         let g = self.lock();
-        let by_user = username.and_then(|u| g.1.wait(&(u.to_owned(), ip), now));
+        let by_user = username.and_then(|u| g.1.wait(&(user_key(u), ip), now));
         g.0.wait(&ip, now).max(by_user)
     }
 
@@ -171,14 +177,14 @@ impl Throttle {
         let mut g = self.lock();
         g.0.fail(ip, now, &self.cfg);
         if let Some(u) = username {
-            g.1.fail((u.to_owned(), ip), now, &self.cfg);
+            g.1.fail((user_key(u), ip), now, &self.cfg);
         }
     }
 
     /// A successful login forgets that account's failures from that address.
     pub fn succeed(&self, ip: IpAddr, username: &str) {
         let mut g = self.lock();
-        g.1.map.remove(&(username.to_owned(), IpKey::from(ip)));
+        g.1.map.remove(&(user_key(username), IpKey::from(ip)));
     }
 
     /// Entries held (for tests and the memory bound).

@@ -106,6 +106,8 @@ pub struct LoginBody {
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, description = "Tokens", body = TokenPair),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body not application/json", body = ErrorBody),
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
         (status = 429, description = "Throttled after repeated failures", body = ErrorBody)))]
@@ -207,6 +209,8 @@ pub struct RefreshBody {
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
     responses((status = 200, description = "New tokens; the presented refresh token is spent", body = TokenPair),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body not application/json", body = ErrorBody),
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Invalid, expired, revoked or reused refresh token", body = ErrorBody),
         (status = 429, description = "Throttled after repeated failures", body = ErrorBody)))]
@@ -313,6 +317,8 @@ pub struct LogoutBody {
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = LogoutBody,
     security(("bearer" = [])),
     responses((status = 200, description = "Session(s) revoked", body = ResultBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body not application/json", body = ErrorBody),
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "No valid bearer token, or invalid refresh token", body = ErrorBody),
         (status = 403, description = "The refresh token belongs to another user", body = ErrorBody)))]
@@ -360,7 +366,7 @@ pub async fn logout(
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/user/logout/{_id}", tag = "auth",
-    params(("_id" = String, Path, description = "User ID (UUID)")), security(("bearer" = [])),
+    params(("_id" = uuid::Uuid, Path, description = "User ID")), security(("bearer" = [])),
     responses((status = 200, description = "Every token of the user revoked", body = ResultBody),
         (status = 400, description = "Invalid id", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
@@ -411,6 +417,8 @@ pub struct IdBody {
 #[utoipa::path(post, path = "/api/v1/auth/user", tag = "auth", request_body = NewUserBody,
     security(("bearer" = [])),
     responses((status = 200, description = "Created", body = IdBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body not application/json", body = ErrorBody),
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "Admin role required", body = ErrorBody),
@@ -476,7 +484,7 @@ pub async fn list_users(state: State, _: Admin) -> ApiResult {
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/user/roles/{_id}", tag = "auth",
-    params(("_id" = String, Path, description = "User ID (UUID)")), security(("bearer" = [])),
+    params(("_id" = uuid::Uuid, Path, description = "User ID")), security(("bearer" = [])),
     responses((status = 200, description = "Role profile", body = Roles),
         (status = 400, description = "Invalid id", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
@@ -503,8 +511,10 @@ pub struct RolesBody {
 }
 
 #[utoipa::path(patch, path = "/api/v1/auth/user/roles/{_id}", tag = "auth", request_body = RolesBody,
-    params(("_id" = String, Path, description = "User ID (UUID)")), security(("bearer" = [])),
+    params(("_id" = uuid::Uuid, Path, description = "User ID")), security(("bearer" = [])),
     responses((status = 200, description = "New roles; the user's tokens are revoked", body = RolesBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body not application/json", body = ErrorBody),
         (status = 400, description = "Invalid id or body", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "Admin role required", body = ErrorBody),
@@ -543,8 +553,10 @@ pub struct PasswordBody {
 }
 
 #[utoipa::path(patch, path = "/api/v1/auth/user/password/{_id}", tag = "auth", request_body = PasswordBody,
-    params(("_id" = String, Path, description = "User ID (UUID)")), security(("bearer" = [])),
+    params(("_id" = uuid::Uuid, Path, description = "User ID")), security(("bearer" = [])),
     responses((status = 200, description = "Changed; the user's tokens are revoked", body = ResultBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body not application/json", body = ErrorBody),
         (status = 400, description = "Invalid id or body", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "Not allowed, or wrong currentPassword", body = ErrorBody),
@@ -609,7 +621,7 @@ pub async fn set_password(
 }
 
 #[utoipa::path(delete, path = "/api/v1/auth/user/{_id}", tag = "auth",
-    params(("_id" = String, Path, description = "User ID (UUID)")), security(("bearer" = [])),
+    params(("_id" = uuid::Uuid, Path, description = "User ID")), security(("bearer" = [])),
     responses((status = 200, description = "Deleted", body = ResultBody),
         (status = 400, description = "Invalid id", body = ErrorBody),
         (status = 401, description = "No valid bearer token", body = ErrorBody),

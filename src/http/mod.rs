@@ -100,6 +100,39 @@ where
     }
 }
 
+/// How long one request may take once its head has arrived, body included.
+/// actix bounds the head (client_request_timeout) but not the body: a
+/// client that sends `Content-Length: 100` and one byte would otherwise hold
+/// its connection (and a file descriptor) forever.
+pub const REQUEST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Answers 408 when a request exceeds [`REQUEST_DEADLINE`]. (It must not
+/// hold a clone of the request: actix needs unique access to it later.)
+pub fn deadline<S, B>(
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<actix_web::dev::ServiceResponse<B>, actix_web::Error>>
++ use<S, B>
+where
+    S: actix_web::dev::Service<
+            actix_web::dev::ServiceRequest,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        >,
+{
+    let fut = srv.call(req);
+    async move {
+        match tokio::time::timeout(REQUEST_DEADLINE, fut).await {
+            Ok(res) => res,
+            Err(_) => Err(ApiError::Client(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request took too long (body not received in time)".into(),
+            )
+            .into()),
+        }
+    }
+}
+
 /// Turns actix's own plain-text error responses into the JSON error shape.
 pub fn error_handlers<B: 'static>() -> ErrorHandlers<B> {
     ErrorHandlers::new().default_handler(error::jsonify)
