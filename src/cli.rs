@@ -68,6 +68,20 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// Measure argon2id on this device and print (optionally write to a
+    /// config file) the strongest OWASP-equivalent parameters that hash
+    /// within the target. Stored hashes are upgraded at their next login.
+    TuneArgon2 {
+        /// Longest acceptable time for one hash, milliseconds.
+        #[arg(long, default_value_t = 250)]
+        target_ms: u64,
+        /// Most memory one hash may use, MiB.
+        #[arg(long, default_value_t = 64)]
+        max_memory_mib: u32,
+        /// Write the chosen `[argon2]` table into this config file.
+        #[arg(long)]
+        write_config: Option<PathBuf>,
+    },
     /// Set a new password for the admin account (and give it every role),
     /// creating it if it is gone. Works with the daemon running or stopped.
     RecoverAdmin {
@@ -278,6 +292,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::User { common, action } => user(common, action),
+        Command::TuneArgon2 {
+            target_ms,
+            max_memory_mib,
+            write_config,
+        } => tune_argon2(target_ms, max_memory_mib, write_config.as_deref()),
         Command::Keys { common, action } => admin_request(
             &common,
             match action {
@@ -591,6 +610,32 @@ fn admin_request(common: &CommonArgs, req: Request) -> anyhow::Result<ExitCode> 
     let out = admin::execute(&ctx, req)?;
     store.flush()?;
     println!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tune_argon2(
+    target_ms: u64,
+    max_memory_mib: u32,
+    write: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let candidates = crate::tune::tune(target_ms, max_memory_mib)?;
+    print!("{}", crate::tune::render_table(&candidates, target_ms));
+    let Some(best) = crate::tune::recommend(&candidates, target_ms) else {
+        eprintln!(
+            "engine-auth: even the OWASP baselines take longer than {target_ms} ms here; raise --target-ms"
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    println!("\n{}", crate::tune::render_toml(&best));
+    if let Some(path) = write {
+        let existing = std::fs::read_to_string(path).unwrap_or_default();
+        let merged = crate::tune::merge_into_config(&existing, &best)?;
+        std::fs::write(path, merged).with_context(|| format!("cannot write {}", path.display()))?;
+        println!(
+            "written to {}; restart the daemon to use it",
+            path.display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

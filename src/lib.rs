@@ -18,6 +18,7 @@ pub mod systemd;
 pub mod throttle;
 pub mod tls;
 pub mod tokens;
+pub mod tune;
 
 /// Seconds since the Unix epoch (u64 everywhere, also on 32-bit ARM).
 pub fn unix_now() -> u64 {
