@@ -1,0 +1,55 @@
+//! Token signing and verification (`engine_auth::tokens::Tokens`): what every
+//! login/refresh signs (an access + refresh pair) and what every
+//! authenticated request verifies (one access token).
+//!
+//!   cargo bench --bench tokens
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use engine_auth::tokens::{Issue, RefreshId, Tokens, new_key_record};
+use std::hint::black_box;
+use uuid::Uuid;
+
+fn tokens() -> Tokens {
+    let rec = new_key_record(1).expect("key record");
+    Tokens::new(std::slice::from_ref(&rec), &rec.kid, 600, 60).expect("keyring")
+}
+
+fn bench(c: &mut Criterion) {
+    let t = tokens();
+    let user = Uuid::new_v4();
+    let now = engine_auth::unix_now();
+    let rid = RefreshId::new().expect("refresh id");
+    let issue = Issue {
+        user_id: user,
+        roles: 159,
+        generation: 0,
+        now,
+        refresh_id: &rid,
+        refresh_exp: now + 43_200,
+    };
+    let pair = t.issue(&issue).expect("issue");
+
+    let mut g = c.benchmark_group("tokens");
+    g.bench_function("sign_pair (access + refresh, as login/refresh do)", |b| {
+        b.iter(|| t.issue(black_box(&issue)).expect("issue"))
+    });
+    g.bench_function("refresh_id (random jti + SHA-256)", |b| {
+        b.iter(|| RefreshId::new().expect("refresh id"))
+    });
+    g.bench_function("verify_access (every authenticated request)", |b| {
+        b.iter(|| {
+            t.verify_access(black_box(&pair.token), now)
+                .expect("valid token")
+        })
+    });
+    g.bench_function("verify_refresh", |b| {
+        b.iter(|| {
+            t.verify_refresh(black_box(&pair.refresh_token), now)
+                .expect("valid token")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
