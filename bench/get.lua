@@ -19,15 +19,11 @@ function init(args)
       end
       i = tid or 0
    else
-      wrk.path = path
+      reqs = { wrk.format("GET", path) }
    end
 end
 
-if os.getenv("BENCH_DYNAMIC") ~= "0" then
-   -- Only defined when needed: without request() wrk sends one static request.
-   function request()
-      if reqs == nil then return wrk.format() end
-      i = i % #reqs + 1
-      return reqs[i]
-   end
+function request()
+   i = i % #reqs + 1
+   return reqs[i]
 end

@@ -2,7 +2,7 @@
 # engine-auth performance suite: one entry point.
 #
 #   bench/run.sh            standard run: 15 s per load scenario, Criterion benches
-#   bench/run.sh --smoke    a few seconds per scenario, no Criterion (CI; ~2 min after the build)
+#   bench/run.sh --smoke    3 s per scenario, no Criterion (CI; about 1 min after the build)
 #   bench/run.sh --full     standard + 100,000-user scale rows, 1M-write disk amplification,
 #                           the static aarch64 build if dist/ lacks it
 #
