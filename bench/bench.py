@@ -259,6 +259,8 @@ class Bench:
         self.rows: list[dict] = []
         self.notes: list[str] = []
         self.hello_cache: dict[str, dict] = {}
+        self.hash_seconds = 0.0
+        self.hash_source = "not measured in this run"
         self.empty_config = self.tmp / "empty-config.toml"
         self.empty_config.write_text("# bench: defaults only\n")
         self.wrk = shutil.which("wrk")
@@ -417,6 +419,15 @@ class Bench:
             return "met" if ok else "MISSED"
 
         # Authenticated GETs at 32 connections.
+        if self.want("get"):
+            self.get_rows(srv, token, ids_file, n_users, base, tgt_get, get_verdict)
+        if base and self.want("refresh"):
+            self.refresh_scenario(srv, store)
+        if self.want("login"):
+            self.login_scenario(srv, store, label, n_users)
+        srv.stop()
+
+    def get_rows(self, srv, token, ids_file, n_users, base, tgt_get, get_verdict) -> None:
         args = [token, "/api/v1/auth/users"]
         r = self.measure(srv, "get.lua", args, 32)
         ceil = self.ceiling("get-users", "get.lua", args, 32)
@@ -427,16 +438,13 @@ class Bench:
         ceil = self.ceiling("get-roles", "get.lua", args, 32)
         self.row(f"GET /user/roles/{{id}} ({n_users} users) c32", r, ceil, tgt_get, get_verdict(r, ceil))
 
-        if base:
-            self.refresh_scenario(srv, store)
-
+    def login_scenario(self, srv, store, label, n_users) -> None:
         # Login flood at 64 connections, users with default-parameter hashes.
         creds = self.tmp / f"creds-{label}.txt"
         creds.write_text("".join(f"{u}\t{USER_PASSWORD}\n" for u in store["flood"]))
         r = self.measure(srv, "login.lua", [str(creds)], 64, timeout=30)
         ceil = self.ceiling("login", "login.lua", [str(creds)], 64, timeout=30)
         self.login_row(f"login flood ({n_users} users) c64", r, ceil)
-        srv.stop()
 
     def admin_id(self, c: Client, token: str) -> str:
         st, body = c.call("GET", "/api/v1/auth/user/admin", token=token)
@@ -659,18 +667,28 @@ class Bench:
             out.append("| " + " | ".join(c.ljust(widths[i]) for i, c in enumerate(l)) + " |")
         return "\n".join(out)
 
+    def want(self, group: str) -> bool:
+        return not self.args.only or group in self.args.only.split(",")
+
     def run(self) -> None:
         a = self.args
         t0 = time.perf_counter()
         load_start = os.getloadavg()[0]
         base = self.build_store("base", a.base_users, 8)
-        big = self.build_store("users10k", a.idle_users, 8)
-        self.measure_hash_time(base)
-        self.api_scenarios(base, "base", base=True)
-        self.flush_scenario(base)
-        self.api_scenarios_10k(big)
-        self.startup_and_idle(big, a.startup_runs)
-        self.binary_size()
+        if self.want("login"):
+            self.measure_hash_time(base)
+        if self.want("get") or self.want("refresh") or self.want("login"):
+            self.api_scenarios(base, "base", base=True)
+        if self.want("flush"):
+            self.flush_scenario(base)
+        if self.want("10k") or self.want("startup"):
+            big = self.build_store("users10k", a.idle_users, 8)
+            if self.want("10k"):
+                self.api_scenarios_10k(big)
+            if self.want("startup"):
+                self.startup_and_idle(big, a.startup_runs)
+        if self.want("binary"):
+            self.binary_size()
         if a.full:
             self.scale()
         if a.space_bench:
@@ -776,6 +794,8 @@ def main() -> None:
     ap.add_argument("--build-aarch64", action="store_true")
     ap.add_argument("--json", help="also write the rows here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary stores and logs")
+    ap.add_argument("--only", help="comma-separated scenario groups to run (while iterating on one fix): "
+                    "get, refresh, flush, login, 10k, startup, binary")
     a = ap.parse_args()
     if a.duration is None:
         a.duration = 3 if a.smoke else 15

@@ -20,7 +20,7 @@
 //! offline compaction would give).
 
 use engine_auth::domain::{Roles, Username};
-use engine_auth::store::{FamilyRecord, KeyRecord, KeyState, Store, new_user_record};
+use engine_auth::store::{FamilyRecord, KeyRecord, KeyState, SessionToken, Store, new_user_record};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -227,6 +227,8 @@ fn rotation(writes: u64) {
             expires_at: start + 365 * 86_400,
             last_exp: start + ttl,
             revoked_at: None,
+            live: Vec::new(),
+            spent: Vec::new(),
         };
         store
             .start_session(
@@ -254,6 +256,10 @@ fn rotation(writes: u64) {
                     let new = hash_of((s << 32) | gen_of[k]);
                     let n = done.fetch_add(1, Ordering::Relaxed);
                     let now = start + n / 100;
+                    let old = SessionToken {
+                        session: Some(Uuid::from_u64_pair(s, 0)),
+                        hash: old,
+                    };
                     store
                         .exchange_refresh(&old, &new, now + ttl, now, 10)
                         .expect("exchange");

@@ -18,7 +18,7 @@ fn bench(c: &mut Criterion) {
     let t = tokens();
     let user = Uuid::new_v4();
     let now = engine_auth::unix_now();
-    let rid = RefreshId::new().expect("refresh id");
+    let rid = RefreshId::new(Uuid::nil()).expect("refresh id");
     let issue = Issue {
         user_id: user,
         roles: 159,
@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| t.issue(black_box(&issue)).expect("issue"))
     });
     g.bench_function("refresh_id (random jti + SHA-256)", |b| {
-        b.iter(|| RefreshId::new().expect("refresh id"))
+        b.iter(|| RefreshId::new(Uuid::nil()).expect("refresh id"))
     });
     g.bench_function("verify_access (every authenticated request)", |b| {
         b.iter(|| {

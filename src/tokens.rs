@@ -83,8 +83,11 @@ pub struct Access {
 pub struct Refresh {
     pub user_id: Uuid,
     pub generation: u64,
-    /// SHA-256 of the token's `jti`: the store's key for it.
+    /// SHA-256 of the token's `jti`: what the store keeps of it.
     pub id_hash: [u8; 32],
+    /// The session the `jti` names (`None` for tokens issued before the
+    /// `jti` carried it).
+    pub session: Option<Uuid>,
     pub exp: u64,
 }
 
@@ -100,15 +103,23 @@ fn random_hex(bytes: usize) -> anyhow::Result<String> {
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// A fresh refresh-token id and its SHA-256 (what the store keeps).
+/// A fresh refresh-token id and its SHA-256 (what the store keeps). The
+/// `jti` is `<session>.<128 random bits>`: it names its session so the
+/// store reads one record per rotation, and stays unguessable.
 pub struct RefreshId {
     pub jti: String,
     pub hash: [u8; 32],
 }
 
+/// The session named by a `jti`, if it has the `<session>.<random>` form.
+fn session_of(jti: &str) -> Option<Uuid> {
+    let (session, _) = jti.split_once('.')?;
+    Uuid::try_parse(session).ok()
+}
+
 impl RefreshId {
-    pub fn new() -> anyhow::Result<RefreshId> {
-        let jti = random_hex(16)?;
+    pub fn new(session: Uuid) -> anyhow::Result<RefreshId> {
+        let jti = format!("{}.{}", session.simple(), random_hex(16)?);
         Ok(RefreshId {
             hash: hash_jti(&jti),
             jti,
@@ -340,6 +351,7 @@ impl Tokens {
                 user_id: c.id,
                 generation: c.generation,
                 id_hash: hash_jti(&jti),
+                session: session_of(&jti),
                 exp: c.exp,
             }),
             (Some(true), None) => Err(TokenError::Invalid),
@@ -357,13 +369,15 @@ mod tests {
         Tokens::new(std::slice::from_ref(&rec), &rec.kid, 600, 0).unwrap()
     }
 
+    const SESSION: Uuid = Uuid::from_u128(0x1234);
+
     struct Issued {
         pair: TokenPair,
         refresh_hash: [u8; 32],
     }
 
     fn issue(t: &Tokens, id: Uuid, now: u64) -> Issued {
-        let rid = RefreshId::new().unwrap();
+        let rid = RefreshId::new(SESSION).unwrap();
         let pair = t
             .issue(&Issue {
                 user_id: id,
@@ -390,6 +404,9 @@ mod tests {
         let r = t.verify_refresh(&issued.pair.refresh_token, 1000).unwrap();
         assert_eq!((r.user_id, r.generation, r.exp), (id, 3, 4600));
         assert_eq!(r.id_hash, issued.refresh_hash);
+        assert_eq!(r.session, Some(SESSION));
+        assert_eq!(session_of("0123abcd"), None, "old-layout jti");
+        assert_eq!(session_of("nope.0123"), None);
         assert_eq!(
             t.verify_access(&issued.pair.refresh_token, 1000)
                 .unwrap_err(),

@@ -14,7 +14,7 @@ use super::auth::{Admin, Caller};
 use super::error::{ApiError, ErrorBody};
 use crate::domain::{ObjectOnly, PASSWORD_MAX_BYTES, Password, Roles, Username, fold};
 use crate::startup::AppState;
-use crate::store::{Exchange, FamilyRecord, UserRecord, new_user_record};
+use crate::store::{Exchange, FamilyRecord, SessionToken, UserRecord, new_user_record};
 use crate::tokens::{Issue, RefreshId, TokenPair};
 
 type State = web::Data<AppState>;
@@ -181,8 +181,10 @@ async fn start_session(state: &State, user: &UserRecord) -> Result<TokenPair, Ap
         expires_at: now + s.session_max_secs,
         last_exp: now + s.refresh_ttl_secs.min(s.session_max_secs),
         revoked_at: None,
+        live: Vec::new(),
+        spent: Vec::new(),
     };
-    let refresh_id = RefreshId::new().map_err(ApiError::internal)?;
+    let refresh_id = RefreshId::new(family).map_err(ApiError::internal)?;
     let pair = state
         .tokens
         .issue(&Issue {
@@ -256,16 +258,27 @@ async fn refresh_inner(req: &HttpRequest, state: &State, body: RefreshBody) -> A
             return Err(ApiError::unauthorized("The token's user no longer exists"));
         }
     };
-    let next = RefreshId::new().map_err(ApiError::internal)?;
-    let store = state.store.clone();
-    let (old, new_hash, wanted, grace) = (
-        presented.id_hash,
-        next.hash,
-        now + s.refresh_ttl_secs,
-        s.refresh_grace_secs,
-    );
-    let outcome =
-        web::block(move || store.exchange_refresh(&old, &new_hash, wanted, now, grace)).await??;
+    let old = SessionToken {
+        session: presented.session,
+        hash: presented.id_hash,
+    };
+    // A token from before sessions were named in the jti: its successor
+    // names the session the store finds for it.
+    let session = match presented.session {
+        Some(id) => Some(id),
+        None => state.store.legacy_session_of(&presented.id_hash)?,
+    };
+    let next = RefreshId::new(session.unwrap_or_else(Uuid::nil)).map_err(ApiError::internal)?;
+    let outcome = match session {
+        None => Exchange::Refused("Unknown or revoked refresh token"),
+        Some(_) => {
+            let store = state.store.clone();
+            let (new_hash, wanted, grace) =
+                (next.hash, now + s.refresh_ttl_secs, s.refresh_grace_secs);
+            web::block(move || store.exchange_refresh(&old, &new_hash, wanted, now, grace))
+                .await??
+        }
+    };
     match outcome {
         Exchange::Rotated { exp, .. } => {
             let pair = state
@@ -355,7 +368,11 @@ pub async fn logout(
             "That refresh token belongs to another user",
         ));
     }
-    web::block(move || store.revoke_session_of(&presented.id_hash, now)).await??;
+    let token = SessionToken {
+        session: presented.session,
+        hash: presented.id_hash,
+    };
+    web::block(move || store.revoke_session_of(&token, now)).await??;
     audit!(
         req,
         "event=logout user={:?} id={}",
