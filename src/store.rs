@@ -18,7 +18,9 @@ use uuid::Uuid;
 
 use crate::domain::{Roles, Username};
 
+mod cache;
 mod sessions;
+pub use cache::UserView;
 pub use sessions::{Exchange, FamilyRecord, RefreshRecord, SessionToken};
 
 /// Bumped whenever the on-disk record layout changes incompatibly.
@@ -144,6 +146,7 @@ pub struct Store {
     refresh: sled::Tree,
     families: sled::Tree,
     flusher: Arc<GroupCommit>,
+    cache: Arc<cache::Cache>,
 }
 
 /// Group commit: concurrent writers share fsyncs. A writer takes a ticket
@@ -300,6 +303,7 @@ impl Store {
                 done: Condvar::new(),
                 flushes: AtomicU64::new(0),
             }),
+            cache: Arc::default(),
         };
         let opened = store.check()?;
         Ok((store, opened))
@@ -416,6 +420,33 @@ impl Store {
             .transpose()
     }
 
+    /// The request path's view of a user (roles, generation, name), from
+    /// memory when possible.
+    pub fn user_view(&self, id: Uuid) -> Result<Option<Arc<UserView>>> {
+        if let Some(v) = self.cache.user(&id) {
+            return Ok(Some(v));
+        }
+        let epoch = self.cache.epoch();
+        let Some(rec) = self.user_by_id(id)? else {
+            return Ok(None);
+        };
+        let view = Arc::new(UserView::from(&rec));
+        self.cache.fill_user(epoch, view.clone());
+        Ok(Some(view))
+    }
+
+    /// GET /users' answer (the JSON array of [`Store::usernames`]), built
+    /// once and kept until a user is created or deleted.
+    pub fn usernames_json(&self) -> Result<Arc<[u8]>> {
+        if let Some(list) = self.cache.list() {
+            return Ok(list);
+        }
+        let epoch = self.cache.epoch();
+        let list: Arc<[u8]> = encode(&self.usernames()?).into();
+        self.cache.fill_list(epoch, list.clone());
+        Ok(list)
+    }
+
     /// Looks a user up by name, case-insensitively. Any string is accepted;
     /// one that is not a valid username simply finds nobody.
     pub fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>> {
@@ -461,6 +492,7 @@ impl Store {
                 Ok(())
             })
             .map_err(from_tx)?;
+        self.cache.invalidate(&rec.id);
         self.flush()
     }
 
@@ -540,6 +572,7 @@ impl Store {
                 Ok(new)
             })
             .map_err(from_tx)?;
+        self.cache.invalidate(&id);
         self.flush()?;
         Ok(rec)
     }
@@ -562,6 +595,7 @@ impl Store {
                 Ok(old)
             })
             .map_err(from_tx)?;
+        self.cache.invalidate(&id);
         self.flush()?;
         Ok(rec)
     }

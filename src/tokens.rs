@@ -154,7 +154,23 @@ struct Key {
 struct Keyring {
     active: String,
     keys: HashMap<String, Key>,
+    /// Access tokens this keyring verified, by their exact text, so a
+    /// client presenting the same token again (every request until it
+    /// expires) skips the base64, JSON and HMAC work. Only tokens that
+    /// verified get in; times are still checked on every use. A new
+    /// keyring (rotation, key deletion) starts empty.
+    verified: RwLock<HashMap<Box<str>, VerifiedAccess>>,
 }
+
+#[derive(Clone, Copy)]
+struct VerifiedAccess {
+    access: Access,
+    iat: u64,
+    exp: u64,
+}
+
+/// Bound on [`Keyring::verified`]; when full it starts over.
+const VERIFIED_CACHE: usize = 4096;
 
 fn parse_secret(hex: &str) -> Option<Vec<u8>> {
     if hex.len() != 64 {
@@ -202,6 +218,7 @@ fn build_keyring(records: &[KeyRecord], active: &str) -> anyhow::Result<Keyring>
     Ok(Keyring {
         active: active.to_owned(),
         keys,
+        verified: RwLock::default(),
     })
 }
 
@@ -309,28 +326,55 @@ impl Tokens {
         let claims = jsonwebtoken::decode::<AnyClaims>(token, &key.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|_| TokenError::Invalid)?;
-        if check_exp && claims.exp.saturating_add(self.leeway) <= now {
+        self.check_times(claims.iat, claims.exp, now, check_exp)?;
+        Ok(claims)
+    }
+
+    fn check_times(&self, iat: u64, exp: u64, now: u64, check_exp: bool) -> Result<(), TokenError> {
+        if check_exp && exp.saturating_add(self.leeway) <= now {
             return Err(TokenError::Expired);
         }
-        if claims.iat > now.saturating_add(self.leeway) {
+        if iat > now.saturating_add(self.leeway) {
             return Err(TokenError::FromTheFuture);
         }
-        Ok(claims)
+        Ok(())
     }
 
     /// Checks a bearer token: signature, `exp` and `iat` (with leeway), and
     /// that it is an access token, not a refresh token.
     pub fn verify_access(&self, token: &str, now: u64) -> Result<Access, TokenError> {
+        let ring = self.ring();
+        let hit = match ring.verified.read() {
+            Ok(m) => m.get(token).copied(),
+            Err(p) => p.into_inner().get(token).copied(),
+        };
+        if let Some(v) = hit {
+            self.check_times(v.iat, v.exp, now, true)?;
+            return Ok(v.access);
+        }
         let c = self.verify(token, now)?;
-        match (c.roles, c.refresh_token) {
-            (_, Some(true)) => Err(TokenError::RefreshNotAccess),
-            (Some(roles), _) => Ok(Access {
+        let access = match (c.roles, c.refresh_token) {
+            (_, Some(true)) => return Err(TokenError::RefreshNotAccess),
+            (Some(roles), _) => Access {
                 user_id: c.id,
                 roles,
                 generation: c.generation,
-            }),
-            (None, _) => Err(TokenError::Invalid),
+            },
+            (None, _) => return Err(TokenError::Invalid),
+        };
+        let mut m = ring.verified.write().unwrap_or_else(|p| p.into_inner());
+        if m.len() >= VERIFIED_CACHE {
+            m.clear();
         }
+        m.insert(
+            token.into(),
+            VerifiedAccess {
+                access,
+                iat: c.iat,
+                exp: c.exp,
+            },
+        );
+        Ok(access)
     }
 
     /// Checks a refresh token (signature, times, kind).
@@ -435,6 +479,24 @@ mod tests {
             TokenError::Expired
         );
         assert!(t.verify_access(&old.pair.token, 1599).is_ok());
+        // Now it is in the verified cache: times are still checked...
+        assert_eq!(
+            t.verify_access(&old.pair.token, 1600).unwrap_err(),
+            TokenError::Expired
+        );
+        // ...and a copy with another payload is not a hit.
+        let mut parts: Vec<String> = old.pair.token.split('.').map(String::from).collect();
+        parts[1] = issue(&t, Uuid::new_v4(), 1000)
+            .pair
+            .token
+            .split('.')
+            .nth(1)
+            .unwrap()
+            .into();
+        assert_eq!(
+            t.verify_access(&parts.join("."), 1000).unwrap_err(),
+            TokenError::Invalid
+        );
         assert_eq!(
             t.verify_refresh(&old.pair.refresh_token, 4600).unwrap_err(),
             TokenError::Expired

@@ -9,14 +9,15 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use std::future::{Ready, ready};
+use std::sync::Arc;
 
 use super::error::ApiError;
 use crate::startup::AppState;
-use crate::store::UserRecord;
+use crate::store::UserView;
 
 /// An authenticated caller.
 pub struct Caller {
-    pub user: UserRecord,
+    pub user: Arc<UserView>,
 }
 
 impl Caller {
@@ -48,12 +49,13 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         .tokens
         .verify_access(token, state.settings.now())
         .map_err(|e| ApiError::unauthorized(capitalize(&e.to_string())))?;
-    // The one store read per request: existence, current roles, and the
-    // generation that revokes tokens issued before a password or role
-    // change, a "log out everywhere" or a deletion.
+    // The one store read per request (from the store's in-memory view):
+    // existence, current roles, and the generation that revokes tokens
+    // issued before a password or role change, a "log out everywhere" or a
+    // deletion.
     let user = state
         .store
-        .user_by_id(access.user_id)?
+        .user_view(access.user_id)?
         .ok_or_else(|| ApiError::unauthorized("The token's user no longer exists"))?;
     if user.generation != access.generation {
         return Err(ApiError::unauthorized("Token has been revoked"));

@@ -238,7 +238,7 @@ async fn refresh_inner(req: &HttpRequest, state: &State, body: RefreshBody) -> A
             audit!(req, "event=refresh_failed reason={:?}", e.to_string());
             ApiError::unauthorized(capitalized(e.to_string()))
         })?;
-    let user = match state.store.user_by_id(presented.user_id)? {
+    let user = match state.store.user_view(presented.user_id)? {
         Some(u) if u.generation == presented.generation => u,
         Some(u) => {
             audit!(
@@ -497,7 +497,9 @@ pub async fn get_user_id(state: State, _: Admin, username: web::Path<String>) ->
         (status = 401, description = "No valid bearer token", body = ErrorBody),
         (status = 403, description = "Admin role required", body = ErrorBody)))]
 pub async fn list_users(state: State, _: Admin) -> ApiResult {
-    Ok(HttpResponse::Ok().json(state.store.usernames()?))
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(web::Bytes::from_owner(state.store.usernames_json()?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/user/roles/{_id}", tag = "auth",
@@ -516,7 +518,7 @@ pub async fn get_roles(state: State, caller: Caller, id: web::Path<String>) -> A
     }
     let user = state
         .store
-        .user_by_id(id)?
+        .user_view(id)?
         .ok_or_else(|| ApiError::not_found("User not found"))?;
     Ok(HttpResponse::Ok().json(user.roles()))
 }
@@ -604,9 +606,13 @@ pub async fn set_password(
         let current = current_password.ok_or_else(|| {
             ApiError::bad_request("currentPassword is required to change your own password")
         })?;
+        let stored = state
+            .store
+            .user_by_id(caller.user.id)?
+            .ok_or_else(|| ApiError::unauthorized("The token's user no longer exists"))?;
         let ok = state
             .hasher
-            .verify(current, Some(caller.user.password_hash.clone()))
+            .verify(current, Some(stored.password_hash))
             .await
             .map_err(ApiError::internal)?;
         if !ok {
