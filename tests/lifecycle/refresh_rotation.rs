@@ -126,3 +126,81 @@ async fn with_a_zero_grace_window_an_immediate_replay_is_reuse() {
     )
     .await;
 }
+
+/// A refresh token issued before sessions were named in the `jti` (a bare
+/// random `jti` with its own record in the store) keeps working after an
+/// upgrade: it rotates into a token of the new layout for the same
+/// session, and replaying it afterwards still revokes the session.
+#[actix_web::test]
+async fn a_refresh_token_from_the_previous_store_layout_rotates_into_the_new_one() {
+    use engine_auth::store::FamilyRecord;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+
+    let app = spawn_app_with(|s| s.refresh_grace_secs = 0).await;
+    let id = user(&app, "upgraded").await;
+    let store = &app.state.store;
+    let now = app.state.settings.now();
+    let family = uuid::Uuid::new_v4();
+    let jti = "00112233445566778899aabbccddeeff";
+    let session = FamilyRecord {
+        user_id: id.parse().expect("uuid"),
+        created_at: now,
+        expires_at: now + 86_400,
+        last_exp: now + 3600,
+        revoked_at: None,
+        live: Vec::new(),
+        spent: Vec::new(),
+    };
+    store
+        .start_legacy_session(
+            family,
+            &engine_auth::tokens::hash_jti(jti),
+            &session,
+            now + 3600,
+        )
+        .expect("old-layout session");
+    let active = store.active_kid().expect("active kid");
+    let key = store
+        .keys()
+        .expect("keys")
+        .into_iter()
+        .find(|k| k.kid == active)
+        .expect("active key record");
+    let secret: Vec<u8> = (0..64)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&key.secret_hex[i..i + 2], 16).expect("hex"))
+        .collect();
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(active);
+    let claims = serde_json::json!({
+        "_id": id, "refreshToken": true, "iat": now, "exp": now + 3600, "gen": 0, "jti": jti,
+    });
+    let old = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&secret))
+        .expect("sign an old-layout token");
+
+    let next = app.refresh_ok(&old).await;
+    let new_jti = crate::helpers::claims_of(&next.refresh_token)["jti"]
+        .as_str()
+        .expect("jti")
+        .to_string();
+    assert!(
+        new_jti.starts_with(&format!("{}.", family.simple())),
+        "the successor names the old session: {new_jti}"
+    );
+    let newest = app.refresh_ok(&next.refresh_token).await;
+    json_ok(app.own_roles(&newest.token, &id).await).await;
+
+    let msg = assert_status(
+        app.refresh(&old).await,
+        StatusCode::UNAUTHORIZED,
+        "replay of the spent old-layout token",
+    )
+    .await;
+    assert!(msg.contains("already used"), "{msg}");
+    assert_status(
+        app.refresh(&newest.refresh_token).await,
+        StatusCode::UNAUTHORIZED,
+        "the session is revoked",
+    )
+    .await;
+}
