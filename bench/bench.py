@@ -379,6 +379,10 @@ class Bench:
         if r:
             row.update(rps=r["rps"], p50=r["p50_us"] / 1000, p99=r["p99_us"] / 1000,
                        errors=r["errors"], peak_rss=r.get("peak_rss"), requests=r["requests"])
+            # Failures that no slowness explains: wrong statuses, refused or
+            # reset connections (timeouts and a starved refresh-token pool
+            # are left out: a slow machine).
+            row["hard_errors"] = r["errors"] - r["timeout"] - r["starved"]
             if ceiling and ceiling["rps"]:
                 row["ratio"] = r["rps"] / ceiling["rps"]
         row.update(extra)
@@ -725,9 +729,14 @@ class Bench:
                     extra = f" ({e['per_s']:.1f}/s)" if "per_s" in e else ""
                     print(f"  {e['name']}: {shown}{extra}")
         print(f"\nbenchmark phase took {elapsed:.0f} s")
+        failed = [r["scenario"] for r in self.rows if r.get("hard_errors")]
+        if failed:
+            print(f"\nFAILED: requests failed (not timeouts) in: {', '.join(failed)}")
         if a.json:
             Path(a.json).write_text(json.dumps({"rows": self.rows, "notes": self.notes,
                                                 "machine": machine_line()}, indent=1, default=str))
+        if failed:
+            sys.exit(1)
 
     def api_scenarios_10k(self, store: dict) -> None:
         srv = self.daemon(store["dir"], tag="-10k")
