@@ -86,10 +86,15 @@ enum Command {
     /// Stopped daemon only: read every record of the store, print what it
     /// holds, and exit non-zero if anything is inconsistent (records that
     /// do not decode, the username index against the users, the recorded
-    /// counts, the active signing key). Changes nothing.
+    /// counts, the active signing key). Changes nothing unless told to.
     Check {
         #[command(flatten)]
         common: CommonArgs,
+        /// When the recorded user, index and admin counts are all that is
+        /// wrong (say an earlier version ran on this store), write them as
+        /// counted. Refused if anything else is inconsistent.
+        #[arg(long)]
+        fix_counts: bool,
     },
     /// Stopped daemon only: rewrite the store into a fresh copy (reclaiming
     /// the space sled has not), verify it, and swap it in atomically. Safe
@@ -325,7 +330,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             username,
             password_file,
         } => recover_admin(common, &username, password_file.as_deref()),
-        Command::Check { common } => check(&common),
+        Command::Check { common, fix_counts } => check(&common, fix_counts),
         Command::Compact { common } => compact(&common),
     }
 }
@@ -636,11 +641,17 @@ fn mib(bytes: u64) -> String {
 }
 
 /// `engine-auth check`: the full scan, offline.
-fn check(common: &CommonArgs) -> anyhow::Result<ExitCode> {
+fn check(common: &CommonArgs, fix_counts: bool) -> anyhow::Result<ExitCode> {
     let (settings, _) = base_settings(common)?;
     let dir = &settings.data_dir;
-    let store = Store::open_existing(dir, settings.cache_capacity_bytes)?;
-    let scan = store.scan()?;
+    let store = crate::store::maintenance::open_for_check(dir, settings.cache_capacity_bytes)?;
+    let scan = if fix_counts {
+        let scan = store.fix_counts()?;
+        println!("counts rewritten");
+        scan
+    } else {
+        store.scan()?
+    };
     let disk = crate::store::maintenance::disk_usage(&Store::path_in(dir))?;
     drop(store);
     let recorded = |v: Option<u64>| v.map_or("none".to_string(), |n| n.to_string());

@@ -310,6 +310,21 @@ impl Store {
     /// [`maintenance::compact`]) and, once, records the counts in a store
     /// written before they were kept.
     pub fn open(data_dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Opened)> {
+        let store = Self::open_unchecked(data_dir, cache_capacity_bytes)?;
+        let opened = store.check()?;
+        // Only with the lock held: no compaction can be running then. Not
+        // fatal: the copy is garbage whatever it holds, and `compact`
+        // removes it too.
+        if let Err(e) = maintenance::remove_abandoned_copy(data_dir) {
+            log::warn!("{e}");
+        }
+        Ok((store, opened))
+    }
+
+    /// The store with its lock held, without any check: for
+    /// [`Store::open`], and for `engine-auth check`, which reports
+    /// everything wrong with a store that start-up would refuse.
+    pub fn open_unchecked(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Store> {
         let path = Self::path_in(data_dir);
         let db = open_sled(&path, cache_capacity_bytes).map_err(|e| match e {
             sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
@@ -320,15 +335,7 @@ impl Store {
                 why: format!("sled cannot open it ({other})"),
             },
         })?;
-        let store = Self::from_db(path, db)?;
-        let opened = store.check()?;
-        // Only with the lock held: no compaction can be running then. Not
-        // fatal: the copy is garbage whatever it holds, and `compact`
-        // removes it too.
-        if let Err(e) = maintenance::remove_abandoned_copy(data_dir) {
-            log::warn!("{e}");
-        }
-        Ok((store, opened))
+        Self::from_db(path, db)
     }
 
     fn from_db(path: PathBuf, db: sled::Db) -> Result<Store> {
@@ -409,12 +416,31 @@ impl Store {
                 .transpose()
                 .map_err(|_| self.invalid(format!("unreadable {}", String::from_utf8_lossy(key))))
         };
-        if count(META_USERS)?.is_none() || count(META_NAMES)?.is_none() {
-            self.record_counts()?;
+        let admins = count(META_ADMINS)?.unwrap_or(0);
+        // The user and index counts are derived data: missing (a store from
+        // before they were kept), unreadable or implausible (an earlier
+        // version ran on the store and did not keep them), they are counted
+        // again, which refuses a damaged store as every start used to.
+        match (count(META_USERS), count(META_NAMES)) {
+            (Ok(Some(users)), Ok(Some(names)))
+                if admins >= 1 && admins <= users && names == users => {}
+            (Ok(None), _) | (_, Ok(None)) => self.recount()?,
+            (users, names) => {
+                let show = |c: Result<Option<u64>>| {
+                    c.ok()
+                        .flatten()
+                        .map_or("unreadable".to_string(), |n| n.to_string())
+                };
+                log::warn!(
+                    "the stored counts do not fit ({} users, {} index entries, {admins} admins): counting again",
+                    show(users),
+                    show(names)
+                );
+                self.recount()?;
+            }
         }
         let users = count(META_USERS)?.unwrap_or(0);
         let names = count(META_NAMES)?.unwrap_or(0);
-        let admins = count(META_ADMINS)?.unwrap_or(0);
         if admins == 0 || admins > users {
             return Err(self.invalid(format!(
                 "the admin count ({admins}) does not fit the user count ({users})"
@@ -449,11 +475,12 @@ impl Store {
         Ok(Opened::Ready)
     }
 
-    /// One-off migration of a store written before the counts were kept:
-    /// every user decoded and counted, the index counted, refused if they
-    /// disagree (what every start did before), then the counts, committed
-    /// and flushed.
-    fn record_counts(&self) -> Result<()> {
+    /// Counts users and index entries again and records them: every user
+    /// decoded and counted, the index counted, refused if they disagree or
+    /// the admin count is wrong (what every start did before), then the
+    /// counts, committed and flushed. Run once on a store written before the
+    /// counts were kept, when they do not fit, and by `check --fix-counts`.
+    pub fn recount(&self) -> Result<()> {
         let scan = self.count_users()?;
         if let Some(problem) = scan.problems.first() {
             return Err(self.invalid(match scan.problems.len() {
@@ -467,7 +494,7 @@ impl Store {
         self.meta.apply_batch(batch)?;
         self.flush()?;
         log::info!(
-            "the store now keeps its user count ({} users): later starts skip the full scan",
+            "recorded the user count ({} users) in the store: later starts skip the full scan",
             scan.users
         );
         Ok(())
@@ -1068,6 +1095,13 @@ mod tests {
         }
         let err = Store::open(dir.path(), 1 << 20).err().unwrap().to_string();
         assert!(err.contains("schema version 99"), "{err}");
+        // `engine-auth check` still scans it, and says so.
+        let s = maintenance::open_for_check(dir.path(), 1 << 20).unwrap();
+        let scan = s.scan().unwrap();
+        assert_eq!(
+            scan.problems,
+            vec!["schema version \"99\", this build reads version 1".to_string()]
+        );
     }
 
     fn session(s: &Store, user: Uuid, first: &[u8; 32], now: u64) -> Uuid {
@@ -1191,13 +1225,61 @@ mod tests {
         }
     }
 
+    /// `Store::open`, retried while sled's threads still hold the lock of
+    /// a handle just dropped (seen on a loaded machine).
+    fn reopen(dir: &Path) -> Result<(Store, Opened)> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(dir, 1 << 20) {
+                Err(StoreError::InUse(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// `maintenance::compact`, retried as [`reopen`] is.
+    fn compact(dir: &Path) -> Result<Compacted> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match maintenance::compact(dir, 1 << 20) {
+                Err(StoreError::InUse(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The sled database underneath, retried as [`reopen`] is.
+    fn raw(dir: &Path) -> sled::Db {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match open_sled(&Store::path_in(dir), 1 << 20) {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => return other.unwrap(),
+            }
+        }
+    }
+
+    /// The user whose record start-up never reads (it reads the first).
+    fn not_first(users: &[UserRecord]) -> Uuid {
+        users.iter().map(|u| u.id).max().unwrap()
+    }
+
     fn counts(s: &Store) -> [u64; 3] {
         [META_USERS, META_NAMES, META_ADMINS].map(|k| read_count(&s.meta, k))
     }
 
     /// A seeded store with `n` extra users, closed.
     fn seeded(dir: &Path, n: usize) -> Vec<UserRecord> {
-        let (s, _) = Store::open(dir, 1 << 20).unwrap();
+        let (s, _) = reopen(dir).unwrap();
         s.initialize(&user("admin", Roles::ALL), &key()).unwrap();
         let users: Vec<_> = (0..n)
             .map(|i| user(&format!("user{i}"), Roles::from_bits(1)))
@@ -1212,7 +1294,7 @@ mod tests {
     fn counts_are_kept_in_meta_across_creates_deletes_and_reopens() {
         let dir = tempfile::tempdir().unwrap();
         let users = seeded(dir.path(), 5);
-        let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        let (s, _) = reopen(dir.path()).unwrap();
         assert_eq!(counts(&s), [6, 6, 1]);
         assert_eq!(s.user_count(), 6);
         s.delete_user(users[0].id).unwrap();
@@ -1224,7 +1306,7 @@ mod tests {
         s.delete_user(admin2.id).unwrap();
         assert_eq!(counts(&s), [5, 5, 1]);
         drop(s);
-        let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        let (s, _) = reopen(dir.path()).unwrap();
         assert_eq!(s.user_count(), 5);
         let scan = s.scan().unwrap();
         assert!(scan.is_consistent(), "{:?}", scan.problems);
@@ -1238,18 +1320,18 @@ mod tests {
         seeded(dir.path(), 3);
         {
             // As the previous build left it: no user or index count.
-            let db = open_sled(&Store::path_in(dir.path()), 1 << 20).unwrap();
+            let db = raw(dir.path());
             let meta = db.open_tree("meta").unwrap();
             meta.remove(META_USERS).unwrap();
             meta.remove(META_NAMES).unwrap();
             db.flush().unwrap();
         }
-        let (s, opened) = Store::open(dir.path(), 1 << 20).unwrap();
+        let (s, opened) = reopen(dir.path()).unwrap();
         assert_eq!(opened, Opened::Ready);
         assert_eq!(counts(&s), [4, 4, 1]);
         drop(s);
         // Flushed: still there on the next open, which does not rescan.
-        let db = open_sled(&Store::path_in(dir.path()), 1 << 20).unwrap();
+        let db = raw(dir.path());
         let meta = db.open_tree("meta").unwrap();
         assert_eq!(read_count(&meta, META_USERS), 4);
         assert_eq!(read_count(&meta, META_NAMES), 4);
@@ -1260,7 +1342,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let users = seeded(dir.path(), 3);
         {
-            let db = open_sled(&Store::path_in(dir.path()), 1 << 20).unwrap();
+            let db = raw(dir.path());
             let meta = db.open_tree("meta").unwrap();
             meta.remove(META_USERS).unwrap();
             meta.remove(META_NAMES).unwrap();
@@ -1270,47 +1352,76 @@ mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        let err = Store::open(dir.path(), 1 << 20).err().unwrap().to_string();
+        let err = reopen(dir.path()).err().unwrap().to_string();
         assert!(err.contains("user record"), "{err}");
         assert!(err.contains("Refusing to start"), "{err}");
     }
 
     #[test]
-    fn start_up_checks_catch_implausible_counts_and_damaged_ends() {
+    fn counts_that_do_not_fit_are_recounted_and_damage_is_still_refused() {
         let dir = tempfile::tempdir().unwrap();
         seeded(dir.path(), 3);
-        let tamper = |f: &dyn Fn(&sled::Db)| {
-            let db = open_sled(&Store::path_in(dir.path()), 1 << 20).unwrap();
-            f(&db);
+        let tamper = |f: &dyn Fn(&sled::Tree)| {
+            let db = raw(dir.path());
+            f(&db.open_tree("meta").unwrap());
             db.flush().unwrap();
         };
-        let open_err = || Store::open(dir.path(), 1 << 20).err().unwrap().to_string();
-        // The index count disagrees with the user count.
-        tamper(&|db| {
-            let meta = db.open_tree("meta").unwrap();
-            meta.insert(META_NAMES, &9u64.to_be_bytes()).unwrap();
-        });
-        assert!(open_err().contains("username index"), "{}", open_err());
-        // More admins than users.
-        tamper(&|db| {
-            let meta = db.open_tree("meta").unwrap();
-            meta.insert(META_NAMES, &4u64.to_be_bytes()).unwrap();
+        let open_err = || reopen(dir.path()).err().unwrap().to_string();
+        // Counts that are unreadable or do not fit one another (as after an
+        // earlier version, which keeps no user count, ran on the store) are
+        // counted again.
+        let stale: [&dyn Fn(&sled::Tree); 3] = [
+            &|meta| {
+                meta.insert(META_NAMES, &[1u8, 2][..]).unwrap();
+            },
+            &|meta| {
+                meta.insert(META_USERS, &2u64.to_be_bytes()).unwrap();
+            },
+            &|meta| {
+                meta.insert(META_USERS, &0u64.to_be_bytes()).unwrap();
+                meta.insert(META_NAMES, &0u64.to_be_bytes()).unwrap();
+            },
+        ];
+        for f in stale {
+            tamper(f);
+            let (s, opened) = reopen(dir.path()).unwrap();
+            assert_eq!(opened, Opened::Ready);
+            assert_eq!(counts(&s), [4, 4, 1]);
+        }
+        // A wrong admin count is damage, not staleness (every version keeps
+        // it): refused when start-up can tell, i.e. when it does not fit...
+        tamper(&|meta| {
             meta.insert(META_ADMINS, &7u64.to_be_bytes()).unwrap();
         });
-        assert!(open_err().contains("admin count"), "{}", open_err());
+        assert!(open_err().contains("admin count is 7"), "{}", open_err());
+        // ...and otherwise found by the full scan (`engine-auth check`).
+        tamper(&|meta| {
+            meta.insert(META_ADMINS, &3u64.to_be_bytes()).unwrap();
+        });
+        {
+            let (s, _) = reopen(dir.path()).unwrap();
+            let scan = s.scan().unwrap();
+            assert_eq!(
+                scan.problems,
+                vec!["the recorded admin count is 3, the store holds 1".to_string()]
+            );
+        }
         // The first user record (in key order) is not a user record.
+        tamper(&|meta| {
+            meta.insert(META_ADMINS, &1u64.to_be_bytes()).unwrap();
+        });
         let first = {
-            tamper(&|db| {
-                let meta = db.open_tree("meta").unwrap();
-                meta.insert(META_ADMINS, &1u64.to_be_bytes()).unwrap();
-            });
-            let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
+            let (s, _) = reopen(dir.path()).unwrap();
             s.users.first().unwrap().unwrap().0
         };
-        tamper(&|db| {
-            let u = db.open_tree("users").unwrap();
-            u.insert(&first, &b"{}"[..]).unwrap();
-        });
+        {
+            let db = raw(dir.path());
+            db.open_tree("users")
+                .unwrap()
+                .insert(&first, &b"{}"[..])
+                .unwrap();
+            db.flush().unwrap();
+        }
         assert!(open_err().contains("user record"), "{}", open_err());
     }
 
@@ -1324,7 +1435,7 @@ mod tests {
         ids.sort();
         let victim = ids[ids.len() / 2];
         {
-            let db = open_sled(&Store::path_in(dir.path()), 1 << 20).unwrap();
+            let db = raw(dir.path());
             db.open_tree("users")
                 .unwrap()
                 .insert(victim.as_bytes(), &b"\xffnot json"[..])
@@ -1334,7 +1445,7 @@ mod tests {
             meta.insert(META_NAMES, &20u64.to_be_bytes()).unwrap();
             db.flush().unwrap();
         }
-        let (s, opened) = Store::open(dir.path(), 1 << 20).unwrap();
+        let (s, opened) = reopen(dir.path()).unwrap();
         assert_eq!(opened, Opened::Ready);
         let scan = s.scan().unwrap();
         assert!(!scan.is_consistent());
@@ -1345,6 +1456,44 @@ mod tests {
             all.contains("the recorded user count is 20, the store holds 21"),
             "{all}"
         );
+    }
+
+    #[test]
+    fn fix_counts_rewrites_counts_that_are_all_that_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 4);
+        {
+            let db = raw(dir.path());
+            let meta = db.open_tree("meta").unwrap();
+            meta.insert(META_USERS, &3u64.to_be_bytes()).unwrap();
+            meta.insert(META_NAMES, &3u64.to_be_bytes()).unwrap();
+            meta.insert(META_ADMINS, &2u64.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        {
+            let (s, _) = reopen(dir.path()).unwrap();
+            assert_eq!(s.scan().unwrap().problem_count, 3);
+            let scan = s.fix_counts().unwrap();
+            assert!(scan.is_consistent(), "{:?}", scan.problems);
+            assert_eq!(counts(&s), [5, 5, 1]);
+        }
+        // With a damaged record it changes nothing.
+        {
+            let db = raw(dir.path());
+            db.open_tree("users")
+                .unwrap()
+                .insert(not_first(&users).as_bytes(), &b"junk"[..])
+                .unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert(META_ADMINS, &2u64.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let (s, _) = reopen(dir.path()).unwrap();
+        let err = s.fix_counts().err().unwrap().to_string();
+        assert!(err.contains("user record"), "{err}");
+        assert_eq!(counts(&s), [5, 5, 2]);
     }
 
     #[test]
@@ -1370,7 +1519,7 @@ mod tests {
         };
         assert_eq!(segment(conf()), "segment_size: 524288");
         let users = {
-            let (s, opened) = Store::open(dir.path(), 1 << 20).unwrap();
+            let (s, opened) = reopen(dir.path()).unwrap();
             assert_eq!(opened, Opened::Empty);
             s.initialize(&user("admin", Roles::ALL), &key()).unwrap();
             let users: Vec<_> = (0..50)
@@ -1386,12 +1535,12 @@ mod tests {
             users
         };
         assert_eq!(segment(conf()), "segment_size: 524288");
-        let done = maintenance::compact(dir.path(), 1 << 20).unwrap();
+        let done = compact(dir.path()).unwrap();
         assert_eq!(done.users, 51);
         assert!(done.entries > 100, "{done:?}");
         assert_eq!(segment(conf()), format!("segment_size: {SEGMENT_SIZE}"));
         assert!(!maintenance::copy_path(dir.path()).exists());
-        let (s, opened) = Store::open(dir.path(), 1 << 20).unwrap();
+        let (s, opened) = reopen(dir.path()).unwrap();
         assert_eq!(opened, Opened::Ready);
         assert_eq!(counts(&s), [51, 51, 1]);
         for u in &users {
@@ -1424,15 +1573,15 @@ mod tests {
             db.flush().unwrap();
         }
         std::fs::write(copy.join("stray"), b"x").unwrap();
-        let (s, opened) = Store::open(dir.path(), 1 << 20).unwrap();
+        let (s, opened) = reopen(dir.path()).unwrap();
         assert_eq!(opened, Opened::Ready);
         assert!(!copy.exists(), "the abandoned copy was not removed");
         assert_eq!(s.user_count(), 6);
         assert!(s.scan().unwrap().is_consistent());
         drop(s);
         // And compaction works afterwards.
-        maintenance::compact(dir.path(), 1 << 20).unwrap();
-        let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        compact(dir.path()).unwrap();
+        let (s, _) = reopen(dir.path()).unwrap();
         assert_eq!(s.user_count(), 6);
     }
 
@@ -1468,7 +1617,7 @@ mod tests {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
             std::os::unix::fs::chown(&p, Some(4242), Some(4343)).unwrap();
         }
-        maintenance::compact(dir.path(), 1 << 20).unwrap();
+        compact(dir.path()).unwrap();
         for p in all(&live) {
             let m = std::fs::metadata(&p).unwrap();
             assert_eq!((m.uid(), m.gid()), (4242, 4343), "{}", p.display());

@@ -43,9 +43,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{
-    FamilyRecord, KeyRecord, KeyState, META_ADMINS, META_NAMES, META_USERS, RefreshRecord, Result,
-    SEGMENT_SIZE, Store, StoreError, UserRecord, decode, fold_key, id_of_entry, open_sled,
-    read_count, read_u64,
+    FamilyRecord, KeyRecord, KeyState, META_ADMINS, META_NAMES, META_SCHEMA, META_USERS,
+    RefreshRecord, Result, SCHEMA_VERSION, SEGMENT_SIZE, Store, StoreError, UserRecord, decode,
+    fold_key, id_of_entry, open_sled, read_count, read_u64,
 };
 
 /// Problems kept word for word in a [`Scan`]; the rest are only counted.
@@ -94,18 +94,40 @@ impl Store {
     /// Never changes anything. Takes time and memory in proportion to the
     /// store; the daemon's start-up does not run it.
     pub fn scan(&self) -> Result<Scan> {
-        self.scan_with(true)
+        self.scan_with(true, [true; 3])
     }
 
-    /// What a store written before the counts were kept gets at its first
-    /// open: every user decoded and counted, the index counted, the admin
-    /// count compared; as much as every start did before, no more (a
-    /// one-off cost of about as long as those starts took).
+    /// What [`Store::recount`] reads: every user decoded and counted, the
+    /// index counted, the admin count compared; as much as every start did
+    /// before, no more (about as long as those starts took).
     pub(super) fn count_users(&self) -> Result<Scan> {
-        self.scan_with(false)
+        self.scan_with(false, [false, false, true])
     }
 
-    fn scan_with(&self, full: bool) -> Result<Scan> {
+    /// `engine-auth check --fix-counts`: the full scan, and if it finds
+    /// nothing wrong but the recorded counts (users, index entries, admins;
+    /// all derived from the records), writes them as counted. Refused,
+    /// changing nothing, if anything else is inconsistent.
+    pub fn fix_counts(&self) -> Result<Scan> {
+        let scan = self.scan_with(true, [false; 3])?;
+        if let Some(problem) = scan.problems.first() {
+            return Err(self.invalid(format!(
+                "not rewriting the counts of an inconsistent store: {problem}"
+            )));
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(META_USERS, &scan.users.to_be_bytes());
+        batch.insert(META_NAMES, &scan.names.to_be_bytes());
+        batch.insert(META_ADMINS, &scan.admins.to_be_bytes());
+        self.meta.apply_batch(batch)?;
+        self.flush()?;
+        self.scan()
+    }
+
+    /// `compare`: which recorded counts (users, index entries, admins) to
+    /// hold against the store; a recount or a fix is about to replace the
+    /// others.
+    fn scan_with(&self, full: bool, compare: [bool; 3]) -> Result<Scan> {
         let mut s = Scan::default();
         for item in self.users.iter() {
             let (k, v) = item?;
@@ -165,7 +187,10 @@ impl Store {
         {
             match self.meta.get(key)?.map(|v| read_u64(Some(v))).transpose() {
                 Ok(v) => s.recorded[i] = v,
-                Err(_) => s.problem(format!("the recorded {} is unreadable", labels[i])),
+                Err(_) if compare[i] => {
+                    s.problem(format!("the recorded {} is unreadable", labels[i]))
+                }
+                Err(_) => {}
             }
         }
         if s.names != s.users {
@@ -175,18 +200,17 @@ impl Store {
             s.problem("no user has the admin role".into());
         }
         let actual = [s.users, s.names, s.admins];
-        for ((rec, act), label) in s.recorded.into_iter().zip(actual).zip(labels) {
-            // Absent only while a store written before the counts is being
-            // migrated: the scan is what supplies them.
+        for (i, ((rec, act), label)) in s.recorded.into_iter().zip(actual).zip(labels).enumerate() {
             if let Some(rec) = rec
                 && rec != act
+                && compare[i]
             {
                 s.problem(format!(
                     "the recorded {label} is {rec}, the store holds {act}"
                 ));
             }
         }
-        if s.recorded[2].is_none() {
+        if s.recorded[2].is_none() && compare[2] {
             s.problem("no admin count recorded".into());
         }
         Ok(s)
@@ -194,6 +218,14 @@ impl Store {
 
     /// The full scan's part beyond users and the index.
     fn scan_rest(&self, s: &mut Scan) -> Result<()> {
+        match self.meta.get(META_SCHEMA)? {
+            None => s.problem("no schema version".into()),
+            Some(v) if v.as_ref() != SCHEMA_VERSION.to_string().as_bytes() => s.problem(format!(
+                "schema version {:?}, this build reads version {SCHEMA_VERSION}",
+                String::from_utf8_lossy(&v)
+            )),
+            Some(_) => {}
+        }
         for item in self.keys.iter() {
             let (k, v) = item?;
             s.keys += 1;
@@ -249,6 +281,16 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// For `engine-auth check`: an existing store, locked, with none of the
+/// start-up checks (nor their count migration), so that the scan can report
+/// everything wrong with a store start-up would refuse.
+pub fn open_for_check(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Store> {
+    if !Store::path_in(data_dir).join("db").exists() {
+        return Err(StoreError::Missing(data_dir.to_path_buf()));
+    }
+    Store::open_unchecked(data_dir, cache_capacity_bytes)
 }
 
 /// `<data-dir>/store.compact`: where [`compact`] builds the copy.

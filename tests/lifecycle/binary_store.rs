@@ -109,6 +109,34 @@ fn check_reports_a_damaged_record_and_exits_non_zero() {
 }
 
 #[test]
+fn check_fix_counts_repairs_counts_an_earlier_version_left_stale() {
+    let dir = dir_with_users();
+    let data = dir.data();
+    {
+        // An earlier version deleted a user: it keeps no user count.
+        let db = open_sled(&Store::path_in(&data), 1 << 20).expect("sled");
+        let meta = db.open_tree("meta").expect("meta tree");
+        meta.insert("user_count", &5u64.to_be_bytes()[..])
+            .expect("insert");
+        meta.insert("name_count", &5u64.to_be_bytes()[..])
+            .expect("insert");
+        db.flush().expect("flush");
+    }
+
+    let out = cli(&data, &["check"], &[]);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("the recorded user count is 5, the store holds 4"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cli_ok(&data, &["check", "--fix-counts"], &[]);
+    assert!(out.contains("counts rewritten"), "{out}");
+    assert!(out.contains("users\t4 (recorded 4)"), "{out}");
+    cli_ok(&data, &["check"], &[]);
+}
+
+#[test]
 fn a_copy_left_by_an_interrupted_compaction_does_not_stop_the_daemon() {
     let dir = dir_with_users();
     let data = dir.data();
