@@ -640,14 +640,14 @@ class Bench:
     def space_rows(self, text: str) -> None:
         pat = re.compile(r"^\s*(\w+): (\d+) writes in (\d+) s \((\d+)/s, (\d+) store flushes\); live data "
                          r"([\d.]+) MiB in (\d+) entries; on disk ([\d.]+) MiB apparent.*?\(([\d.]+)x live.*?"
-                         r"export/import into a fresh store: ([\d.]+) MiB \(([\d.]+)x\)", re.M)
+                         r"after engine-auth compact: ([\d.]+) MiB \(([\d.]+)x\)", re.M)
         for m in pat.finditer(text):
             ratio = float(m.group(9))
             self.row(f"disk after {int(m.group(2)):,} writes ({m.group(1)}, 10k users)", None,
                      target="≤3x live data", verdict="met" if ratio <= 3 else "MISSED",
                      rps=float(m.group(4)),
                      value=f"{m.group(8)} MiB on disk / {m.group(6)} MiB live = {ratio}x "
-                           f"(export/import: {m.group(10)} MiB, {m.group(11)}x); {m.group(5)} flushes")
+                           f"(compact: {m.group(10)} MiB, {m.group(11)}x); {m.group(5)} flushes")
 
     # ------------------------------------------------------------ output
 

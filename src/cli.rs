@@ -1,5 +1,6 @@
 //! The command line: `serve`, `healthcheck`, offline user administration
-//! (`user …`, `recover-admin`) on a stopped daemon's data dir. Every flag
+//! (`user …`, `recover-admin`) on a stopped daemon's data dir, and offline
+//! store upkeep (`check`, `compact`). Every flag
 //! can also come from an `ENGINE_AUTH_*` environment variable; serve
 //! settings can also come from a TOML file (flag > environment > file >
 //! default).
@@ -81,6 +82,26 @@ enum Command {
         /// Write the chosen `[argon2]` table into this config file.
         #[arg(long)]
         write_config: Option<PathBuf>,
+    },
+    /// Stopped daemon only: read every record of the store, print what it
+    /// holds, and exit non-zero if anything is inconsistent (records that
+    /// do not decode, the username index against the users, the recorded
+    /// counts, the active signing key). Changes nothing unless told to.
+    Check {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// When the recorded user, index and admin counts are all that is
+        /// wrong (say an earlier version ran on this store), write them as
+        /// counted. Refused if anything else is inconsistent.
+        #[arg(long)]
+        fix_counts: bool,
+    },
+    /// Stopped daemon only: rewrite the store into a fresh copy (reclaiming
+    /// the space sled has not), verify it, and swap it in atomically. Safe
+    /// to interrupt at any point.
+    Compact {
+        #[command(flatten)]
+        common: CommonArgs,
     },
     /// Set a new password for the admin account (and give it every role),
     /// creating it if it is gone. Works with the daemon running or stopped.
@@ -309,6 +330,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             username,
             password_file,
         } => recover_admin(common, &username, password_file.as_deref()),
+        Command::Check { common, fix_counts } => check(&common, fix_counts),
+        Command::Compact { common } => compact(&common),
     }
 }
 
@@ -610,6 +633,87 @@ fn admin_request(common: &CommonArgs, req: Request) -> anyhow::Result<ExitCode> 
     let out = admin::execute(&ctx, req)?;
     store.flush()?;
     println!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// `engine-auth check`: the full scan, offline.
+fn check(common: &CommonArgs, fix_counts: bool) -> anyhow::Result<ExitCode> {
+    let (settings, _) = base_settings(common)?;
+    let dir = &settings.data_dir;
+    let store = crate::store::maintenance::open_for_check(dir, settings.cache_capacity_bytes)?;
+    let scan = if fix_counts {
+        let scan = store.fix_counts()?;
+        println!("counts rewritten");
+        scan
+    } else {
+        store.scan()?
+    };
+    let disk = crate::store::maintenance::disk_usage(&Store::path_in(dir))?;
+    drop(store);
+    let recorded = |v: Option<u64>| v.map_or("none".to_string(), |n| n.to_string());
+    println!(
+        "users\t{} (recorded {})",
+        scan.users,
+        recorded(scan.recorded[0])
+    );
+    println!(
+        "admins\t{} (recorded {})",
+        scan.admins,
+        recorded(scan.recorded[2])
+    );
+    println!(
+        "usernames\t{} (recorded {})",
+        scan.names,
+        recorded(scan.recorded[1])
+    );
+    println!("signing keys\t{}", scan.keys);
+    println!("refresh tokens\t{}", scan.refresh_tokens);
+    println!("sessions\t{}", scan.sessions);
+    println!(
+        "disk\t{} for {} of live data ({:.1}x)",
+        mib(disk),
+        mib(scan.live_bytes),
+        disk as f64 / scan.live_bytes.max(1) as f64
+    );
+    if scan.is_consistent() {
+        println!("consistent");
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &scan.problems {
+        eprintln!("engine-auth: inconsistent: {p}");
+    }
+    let unlisted = scan.problem_count - scan.problems.len() as u64;
+    if unlisted > 0 {
+        eprintln!("engine-auth: ... and {unlisted} more problems");
+    }
+    eprintln!(
+        "engine-auth: the store at {} is inconsistent ({} problems); restore it from a backup",
+        dir.display(),
+        scan.problem_count
+    );
+    Ok(ExitCode::FAILURE)
+}
+
+/// `engine-auth compact`: rewrite the store, offline.
+fn compact(common: &CommonArgs) -> anyhow::Result<ExitCode> {
+    let (settings, _) = base_settings(common)?;
+    let dir = &settings.data_dir;
+    let started = std::time::Instant::now();
+    let done = crate::store::maintenance::compact(dir, settings.cache_capacity_bytes)?;
+    println!(
+        "compacted {}: {} -> {} ({} entries in {} trees, {} users) in {:.1} s",
+        Store::path_in(dir).display(),
+        mib(done.bytes_before),
+        mib(done.bytes_after),
+        done.entries,
+        done.trees,
+        done.users,
+        started.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

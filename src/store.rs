@@ -6,6 +6,12 @@
 //! flushed to disk before the call returns, so a caller that answers 200
 //! after a write never acknowledges something a SIGKILL could take back.
 //! sled's own timed flush is switched off; we do not rely on it.
+//!
+//! `meta` also keeps the number of users and index entries, updated in the
+//! same transactions as the records, so opening the store reads a handful
+//! of keys whatever its size. The full scan (every record decoded, the index
+//! against the users, the counts against both) is [`Store::scan`], run by
+//! `engine-auth check`; offline compaction is in [`maintenance`].
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
@@ -19,8 +25,10 @@ use uuid::Uuid;
 use crate::domain::{Roles, Username};
 
 mod cache;
+pub mod maintenance;
 mod sessions;
 pub use cache::UserView;
+pub use maintenance::{Compacted, Scan};
 pub use sessions::{Exchange, FamilyRecord, RefreshRecord, SessionToken};
 
 /// Bumped whenever the on-disk record layout changes incompatibly.
@@ -29,6 +37,21 @@ pub const SCHEMA_VERSION: u32 = 1;
 const META_SCHEMA: &[u8] = b"schema_version";
 const META_ADMINS: &[u8] = b"admin_count";
 const META_ACTIVE_KID: &[u8] = b"active_kid";
+/// Users, and entries of the username index: kept by every transaction that
+/// adds or removes one. Stores written before they existed get them from a
+/// one-off scan at their first open ([`Store::open`]).
+const META_USERS: &[u8] = b"user_count";
+const META_NAMES: &[u8] = b"name_count";
+
+/// sled log segment size for new stores. sled 0.34 reclaims a segment only
+/// once most of it is garbage, so with its default (512 KiB) a store grew to
+/// 8-10x its live data under steady overwrites; see `benches/store_space.rs`
+/// and the README's figures. sled records the size in the store's `conf`
+/// file and refuses another one, so older stores keep theirs until
+/// `engine-auth compact` rewrites them.
+pub const SEGMENT_SIZE: usize = 32 * 1024;
+/// sled 0.34's default: every store made before [`SEGMENT_SIZE`] was set.
+const LEGACY_SEGMENT_SIZE: usize = 512 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -269,22 +292,39 @@ impl Store {
     }
 
     /// Opens (creating if needed) the store in `data_dir` and checks it.
+    /// Also finishes what an interrupted `engine-auth compact` left (see
+    /// [`maintenance::compact`]) and, once, records the counts in a store
+    /// written before they were kept.
     pub fn open(data_dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Opened)> {
+        let store = Self::open_unchecked(data_dir, cache_capacity_bytes)?;
+        let opened = store.check()?;
+        // Only with the lock held: no compaction can be running then. Not
+        // fatal: the copy is garbage whatever it holds, and `compact`
+        // removes it too.
+        if let Err(e) = maintenance::remove_abandoned_copy(data_dir) {
+            log::warn!("{e}");
+        }
+        Ok((store, opened))
+    }
+
+    /// The store with its lock held, without any check: for
+    /// [`Store::open`], and for `engine-auth check`, which reports
+    /// everything wrong with a store that start-up would refuse.
+    pub fn open_unchecked(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Store> {
         let path = Self::path_in(data_dir);
-        let db = sled::Config::new()
-            .path(&path)
-            .cache_capacity(cache_capacity_bytes)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
-                    StoreError::InUse(path.clone())
-                }
-                other => StoreError::Invalid {
-                    path: path.clone(),
-                    why: format!("sled cannot open it ({other})"),
-                },
-            })?;
+        let db = open_sled(&path, cache_capacity_bytes).map_err(|e| match e {
+            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::InUse(path.clone())
+            }
+            other => StoreError::Invalid {
+                path: path.clone(),
+                why: format!("sled cannot open it ({other})"),
+            },
+        })?;
+        Self::from_db(path, db)
+    }
+
+    fn from_db(path: PathBuf, db: sled::Db) -> Result<Store> {
         let invalid = |e: sled::Error| StoreError::Invalid {
             path: path.clone(),
             why: e.to_string(),
@@ -296,7 +336,7 @@ impl Store {
             meta: db.open_tree("meta").map_err(invalid)?,
             refresh: db.open_tree("refresh_tokens").map_err(invalid)?,
             families: db.open_tree("sessions").map_err(invalid)?,
-            path: path.clone(),
+            path,
             db,
             flusher: Arc::new(GroupCommit {
                 state: Mutex::new(CommitState::default()),
@@ -305,8 +345,7 @@ impl Store {
             }),
             cache: Arc::default(),
         };
-        let opened = store.check()?;
-        Ok((store, opened))
+        Ok(store)
     }
 
     /// Opens a store that must already exist (offline CLI commands never
@@ -331,7 +370,11 @@ impl Store {
 
     /// An empty store (first start, or a first start killed before its
     /// seed was committed) is `Empty`; anything else must carry our schema
-    /// version, readable users, a consistent index and a readable active key.
+    /// version, plausible counts, a readable first user, an index entry
+    /// that finds its user, and a readable active key. Reads a few
+    /// keys, never every record: start-up time and memory do not grow with
+    /// the users. The full scan is [`Store::scan`] (`engine-auth check`); a
+    /// store without counts gets it once here, and is refused if it fails.
     fn check(&self) -> Result<Opened> {
         let version = self.meta.get(META_SCHEMA)?;
         let Some(version) = version else {
@@ -353,22 +396,58 @@ impl Store {
                 "schema version {version}, this build reads version {SCHEMA_VERSION}"
             )));
         }
-        let mut admins = 0u64;
-        let mut count = 0usize;
-        for item in self.users.iter() {
-            let (_, v) = item?;
-            let rec: UserRecord =
-                decode(&v).map_err(|e| self.invalid(format!("user record: {e}")))?;
-            count += 1;
-            if rec.is_admin() {
-                admins += 1;
+        let count = |key: &[u8]| -> Result<Option<u64>> {
+            self.meta
+                .get(key)?
+                .map(|v| read_u64(Some(v)))
+                .transpose()
+                .map_err(|_| self.invalid(format!("unreadable {}", String::from_utf8_lossy(key))))
+        };
+        let admins = count(META_ADMINS)?.unwrap_or(0);
+        // The user and index counts are derived data: missing (a store from
+        // before they were kept), unreadable or implausible (an earlier
+        // version ran on the store and did not keep them), they are counted
+        // again, which refuses a damaged store as every start used to.
+        match (count(META_USERS), count(META_NAMES)) {
+            (Ok(Some(users)), Ok(Some(names)))
+                if admins >= 1 && admins <= users && names == users => {}
+            (Ok(None), _) | (_, Ok(None)) => self.recount()?,
+            (users, names) => {
+                let show = |c: Result<Option<u64>>| {
+                    c.ok()
+                        .flatten()
+                        .map_or("unreadable".to_string(), |n| n.to_string())
+                };
+                log::warn!(
+                    "the stored counts do not fit ({} users, {} index entries, {admins} admins): counting again",
+                    show(users),
+                    show(names)
+                );
+                self.recount()?;
             }
         }
-        if count != self.names.len() {
-            return Err(self.invalid("the username index does not match the users"));
+        let users = count(META_USERS)?.unwrap_or(0);
+        let names = count(META_NAMES)?.unwrap_or(0);
+        if admins == 0 || admins > users {
+            return Err(self.invalid(format!(
+                "the admin count ({admins}) does not fit the user count ({users})"
+            )));
         }
-        if admins == 0 || read_u64(self.meta.get(META_ADMINS)?)? != admins {
-            return Err(self.invalid("the admin count does not match the users"));
+        if names != users {
+            return Err(self.invalid(format!(
+                "the username index ({names} entries) does not match the users ({users})"
+            )));
+        }
+        // Not `last()` as well: sled's reverse iteration links in a 1 MiB
+        // constant (its maximal key), a sixth of the binary.
+        let Some((_, first)) = self.users.first()? else {
+            return Err(self.invalid(format!("no user records, {users} counted")));
+        };
+        decode::<UserRecord>(&first).map_err(|e| self.invalid(format!("user record: {e}")))?;
+        let first_name = self.names.first()?.map(|(_, entry)| id_of_entry(&entry));
+        match first_name {
+            Some(Ok(id)) if self.users.contains_key(id.as_bytes())? => {}
+            _ => return Err(self.invalid("the username index does not match the users")),
         }
         let keys = self
             .keys()
@@ -381,6 +460,31 @@ impl Store {
             return Err(self.invalid("the active signing key is missing"));
         }
         Ok(Opened::Ready)
+    }
+
+    /// Counts users and index entries again and records them: every user
+    /// decoded and counted, the index counted, refused if they disagree or
+    /// the admin count is wrong (what every start did before), then the
+    /// counts, committed and flushed. Run once on a store written before the
+    /// counts were kept, when they do not fit, and by `check --fix-counts`.
+    pub fn recount(&self) -> Result<()> {
+        let scan = self.count_users()?;
+        if let Some(problem) = scan.problems.first() {
+            return Err(self.invalid(match scan.problems.len() {
+                1 => problem.clone(),
+                n => format!("{problem} (and {} more problems)", n - 1),
+            }));
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(META_USERS, &scan.users.to_be_bytes());
+        batch.insert(META_NAMES, &scan.names.to_be_bytes());
+        self.meta.apply_batch(batch)?;
+        self.flush()?;
+        log::info!(
+            "recorded the user count ({} users) in the store: later starts skip the full scan",
+            scan.users
+        );
+        Ok(())
     }
 
     /// Writes the first admin, the first signing key and the schema version
@@ -396,6 +500,8 @@ impl Store {
                 keys.insert(key.kid.as_bytes(), encode(key))?;
                 meta.insert(META_ACTIVE_KID, key.kid.as_bytes())?;
                 meta.insert(META_ADMINS, &1u64.to_be_bytes())?;
+                meta.insert(META_USERS, &1u64.to_be_bytes())?;
+                meta.insert(META_NAMES, &1u64.to_be_bytes())?;
                 meta.insert(META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;
                 Ok(())
             })
@@ -473,7 +579,7 @@ impl Store {
     }
 
     pub fn user_count(&self) -> usize {
-        self.users.len()
+        read_count(&self.meta, META_USERS) as usize
     }
 
     /// Adds a user; fails with `UsernameTaken` if the folded name exists.
@@ -486,6 +592,7 @@ impl Store {
                 }
                 users.insert(rec.id.as_bytes(), encode(rec))?;
                 names.insert(key.as_slice(), name_entry(rec))?;
+                adjust_user_count(meta, 1)?;
                 if rec.is_admin() {
                     adjust_admins(meta, 1)?;
                 }
@@ -589,6 +696,7 @@ impl Store {
                     Err(e) => return abort(e),
                 };
                 names.remove(fold_key(&old.username))?;
+                adjust_user_count(meta, -1)?;
                 if old.is_admin() {
                     adjust_admins(meta, -1)?;
                 }
@@ -689,6 +797,58 @@ fn adjust_admins(meta: &TransactionalTree, delta: i64) -> TxResult<()> {
     Ok(())
 }
 
+/// Keeps `user_count` and `name_count` in step with the users and the index,
+/// inside the transaction that adds or removes one.
+fn adjust_user_count(meta: &TransactionalTree, delta: i64) -> TxResult<()> {
+    for key in [META_USERS, META_NAMES] {
+        let current = match read_u64(meta.get(key)?) {
+            Ok(n) => n,
+            Err(e) => return abort(e),
+        };
+        let next = current.saturating_add_signed(delta);
+        meta.insert(key, &next.to_be_bytes())?;
+    }
+    Ok(())
+}
+
+/// A count from `meta`; 0 when absent or unreadable (`check` refuses a store
+/// whose counts are unreadable, so this is only for display).
+fn read_count(meta: &sled::Tree, key: &[u8]) -> u64 {
+    meta.get(key)
+        .ok()
+        .flatten()
+        .and_then(|v| read_u64(Some(v)).ok())
+        .unwrap_or(0)
+}
+
+/// Opens the sled directory `path` (creating it if needed) with the segment
+/// size it was created with: [`SEGMENT_SIZE`] for new stores, the size in
+/// its `conf` file for older ones (sled refuses any other, and names the
+/// right one). No timed flush: every write path flushes. For the store
+/// itself, compaction, and tests or benchmarks that look underneath it.
+pub fn open_sled(path: &Path, cache_capacity_bytes: u64) -> sled::Result<sled::Db> {
+    let config = |segment_size| {
+        sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity_bytes)
+            .flush_every_ms(None)
+            .segment_size(segment_size)
+    };
+    match config(SEGMENT_SIZE).open() {
+        // "cannot change the io buffer size across restarts. please change
+        // it back to N": a store made with another segment size.
+        Err(sled::Error::Unsupported(why)) if why.contains("io buffer size") => {
+            let recorded = why
+                .rsplit(' ')
+                .next()
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or(LEGACY_SEGMENT_SIZE);
+            config(recorded).open()
+        }
+        other => other,
+    }
+}
+
 /// Validates a username for callers that create records outside the API.
 pub fn new_user_record(
     username: &Username,
@@ -782,6 +942,13 @@ mod tests {
         }
         let err = Store::open(dir.path(), 1 << 20).err().unwrap().to_string();
         assert!(err.contains("schema version 99"), "{err}");
+        // `engine-auth check` still scans it, and says so.
+        let s = maintenance::open_for_check(dir.path(), 1 << 20).unwrap();
+        let scan = s.scan().unwrap();
+        assert_eq!(
+            scan.problems,
+            vec!["schema version \"99\", this build reads version 1".to_string()]
+        );
     }
 
     #[test]
@@ -826,6 +993,418 @@ mod tests {
         let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
         for n in &names {
             assert!(s.user_by_name(n).unwrap().is_some(), "{n} lost");
+        }
+    }
+
+    /// `Store::open`, retried while sled's threads still hold the lock of
+    /// a handle just dropped (seen on a loaded machine).
+    fn reopen(dir: &Path) -> Result<(Store, Opened)> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match Store::open(dir, 1 << 20) {
+                Err(StoreError::InUse(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// `maintenance::compact`, retried as [`reopen`] is.
+    fn compact(dir: &Path) -> Result<Compacted> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match maintenance::compact(dir, 1 << 20) {
+                Err(StoreError::InUse(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The sled database underneath, retried as [`reopen`] is.
+    fn raw(dir: &Path) -> sled::Db {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match open_sled(&Store::path_in(dir), 1 << 20) {
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock")
+                        && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => return other.unwrap(),
+            }
+        }
+    }
+
+    /// The user whose record start-up never reads (it reads the first).
+    fn not_first(users: &[UserRecord]) -> Uuid {
+        users.iter().map(|u| u.id).max().unwrap()
+    }
+
+    fn counts(s: &Store) -> [u64; 3] {
+        [META_USERS, META_NAMES, META_ADMINS].map(|k| read_count(&s.meta, k))
+    }
+
+    /// A seeded store with `n` extra users, closed.
+    fn seeded(dir: &Path, n: usize) -> Vec<UserRecord> {
+        let (s, _) = reopen(dir).unwrap();
+        s.initialize(&user("admin", Roles::ALL), &key()).unwrap();
+        let users: Vec<_> = (0..n)
+            .map(|i| user(&format!("user{i}"), Roles::from_bits(1)))
+            .collect();
+        for u in &users {
+            s.create_user(u).unwrap();
+        }
+        users
+    }
+
+    #[test]
+    fn counts_are_kept_in_meta_across_creates_deletes_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 5);
+        let (s, _) = reopen(dir.path()).unwrap();
+        assert_eq!(counts(&s), [6, 6, 1]);
+        assert_eq!(s.user_count(), 6);
+        s.delete_user(users[0].id).unwrap();
+        // Refused changes leave the counts alone.
+        assert!(s.create_user(&user("USER1", Roles::from_bits(1))).is_err());
+        let admin2 = user("admin2", Roles::ALL);
+        s.create_user(&admin2).unwrap();
+        assert_eq!(counts(&s), [6, 6, 2]);
+        s.delete_user(admin2.id).unwrap();
+        assert_eq!(counts(&s), [5, 5, 1]);
+        drop(s);
+        let (s, _) = reopen(dir.path()).unwrap();
+        assert_eq!(s.user_count(), 5);
+        let scan = s.scan().unwrap();
+        assert!(scan.is_consistent(), "{:?}", scan.problems);
+        assert_eq!((scan.users, scan.names, scan.admins), (5, 5, 1));
+        assert_eq!(scan.recorded, [Some(5), Some(5), Some(1)]);
+    }
+
+    #[test]
+    fn a_store_without_counts_gets_them_at_its_first_open() {
+        let dir = tempfile::tempdir().unwrap();
+        seeded(dir.path(), 3);
+        {
+            // As the previous build left it: no user or index count.
+            let db = raw(dir.path());
+            let meta = db.open_tree("meta").unwrap();
+            meta.remove(META_USERS).unwrap();
+            meta.remove(META_NAMES).unwrap();
+            db.flush().unwrap();
+        }
+        let (s, opened) = reopen(dir.path()).unwrap();
+        assert_eq!(opened, Opened::Ready);
+        assert_eq!(counts(&s), [4, 4, 1]);
+        drop(s);
+        // Flushed: still there on the next open, which does not rescan.
+        let db = raw(dir.path());
+        let meta = db.open_tree("meta").unwrap();
+        assert_eq!(read_count(&meta, META_USERS), 4);
+        assert_eq!(read_count(&meta, META_NAMES), 4);
+    }
+
+    #[test]
+    fn a_store_without_counts_and_a_damaged_record_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 3);
+        {
+            let db = raw(dir.path());
+            let meta = db.open_tree("meta").unwrap();
+            meta.remove(META_USERS).unwrap();
+            meta.remove(META_NAMES).unwrap();
+            db.open_tree("users")
+                .unwrap()
+                .insert(users[1].id.as_bytes(), &b"\x00garbage"[..])
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let err = reopen(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("user record"), "{err}");
+        assert!(err.contains("Refusing to start"), "{err}");
+    }
+
+    #[test]
+    fn counts_that_do_not_fit_are_recounted_and_damage_is_still_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        seeded(dir.path(), 3);
+        let tamper = |f: &dyn Fn(&sled::Tree)| {
+            let db = raw(dir.path());
+            f(&db.open_tree("meta").unwrap());
+            db.flush().unwrap();
+        };
+        let open_err = || reopen(dir.path()).err().unwrap().to_string();
+        // Counts that are unreadable or do not fit one another (as after an
+        // earlier version, which keeps no user count, ran on the store) are
+        // counted again.
+        let stale: [&dyn Fn(&sled::Tree); 3] = [
+            &|meta| {
+                meta.insert(META_NAMES, &[1u8, 2][..]).unwrap();
+            },
+            &|meta| {
+                meta.insert(META_USERS, &2u64.to_be_bytes()).unwrap();
+            },
+            &|meta| {
+                meta.insert(META_USERS, &0u64.to_be_bytes()).unwrap();
+                meta.insert(META_NAMES, &0u64.to_be_bytes()).unwrap();
+            },
+        ];
+        for f in stale {
+            tamper(f);
+            let (s, opened) = reopen(dir.path()).unwrap();
+            assert_eq!(opened, Opened::Ready);
+            assert_eq!(counts(&s), [4, 4, 1]);
+        }
+        // A wrong admin count is damage, not staleness (every version keeps
+        // it): refused when start-up can tell, i.e. when it does not fit...
+        tamper(&|meta| {
+            meta.insert(META_ADMINS, &7u64.to_be_bytes()).unwrap();
+        });
+        assert!(open_err().contains("admin count is 7"), "{}", open_err());
+        // ...and otherwise found by the full scan (`engine-auth check`).
+        tamper(&|meta| {
+            meta.insert(META_ADMINS, &3u64.to_be_bytes()).unwrap();
+        });
+        {
+            let (s, _) = reopen(dir.path()).unwrap();
+            let scan = s.scan().unwrap();
+            assert_eq!(
+                scan.problems,
+                vec!["the recorded admin count is 3, the store holds 1".to_string()]
+            );
+        }
+        // The first user record (in key order) is not a user record.
+        tamper(&|meta| {
+            meta.insert(META_ADMINS, &1u64.to_be_bytes()).unwrap();
+        });
+        let first = {
+            let (s, _) = reopen(dir.path()).unwrap();
+            s.users.first().unwrap().unwrap().0
+        };
+        {
+            let db = raw(dir.path());
+            db.open_tree("users")
+                .unwrap()
+                .insert(&first, &b"{}"[..])
+                .unwrap();
+            db.flush().unwrap();
+        }
+        assert!(open_err().contains("user record"), "{}", open_err());
+    }
+
+    #[test]
+    fn the_full_scan_finds_what_start_up_does_not_look_at() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 20);
+        // A record in the middle of the tree, damaged; and a stale count
+        // that is still plausible.
+        let mut ids: Vec<_> = users.iter().map(|u| u.id).collect();
+        ids.sort();
+        let victim = ids[ids.len() / 2];
+        {
+            let db = raw(dir.path());
+            db.open_tree("users")
+                .unwrap()
+                .insert(victim.as_bytes(), &b"\xffnot json"[..])
+                .unwrap();
+            let meta = db.open_tree("meta").unwrap();
+            meta.insert(META_USERS, &20u64.to_be_bytes()).unwrap();
+            meta.insert(META_NAMES, &20u64.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        let (s, opened) = reopen(dir.path()).unwrap();
+        assert_eq!(opened, Opened::Ready);
+        let scan = s.scan().unwrap();
+        assert!(!scan.is_consistent());
+        assert_eq!(scan.users, 21);
+        let all = scan.problems.join("\n");
+        assert!(all.contains("user record"), "{all}");
+        assert!(
+            all.contains("the recorded user count is 20, the store holds 21"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn fix_counts_rewrites_counts_that_are_all_that_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 4);
+        {
+            let db = raw(dir.path());
+            let meta = db.open_tree("meta").unwrap();
+            meta.insert(META_USERS, &3u64.to_be_bytes()).unwrap();
+            meta.insert(META_NAMES, &3u64.to_be_bytes()).unwrap();
+            meta.insert(META_ADMINS, &2u64.to_be_bytes()).unwrap();
+            db.flush().unwrap();
+        }
+        {
+            let (s, _) = reopen(dir.path()).unwrap();
+            assert_eq!(s.scan().unwrap().problem_count, 3);
+            let scan = s.fix_counts().unwrap();
+            assert!(scan.is_consistent(), "{:?}", scan.problems);
+            assert_eq!(counts(&s), [5, 5, 1]);
+        }
+        // With a damaged record it changes nothing.
+        {
+            let db = raw(dir.path());
+            db.open_tree("users")
+                .unwrap()
+                .insert(not_first(&users).as_bytes(), &b"junk"[..])
+                .unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert(META_ADMINS, &2u64.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let (s, _) = reopen(dir.path()).unwrap();
+        let err = s.fix_counts().err().unwrap().to_string();
+        assert!(err.contains("user record"), "{err}");
+        assert_eq!(counts(&s), [5, 5, 2]);
+    }
+
+    #[test]
+    fn stores_with_sleds_default_segments_still_open_and_compact_moves_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Store::path_in(dir.path());
+        {
+            // What the previous build made: sled's default segment size.
+            let db = sled::Config::new()
+                .path(&path)
+                .flush_every_ms(None)
+                .open()
+                .unwrap();
+            drop(db);
+        }
+        let conf = || std::fs::read(path.join("conf")).unwrap();
+        let segment = |c: Vec<u8>| {
+            String::from_utf8_lossy(&c)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(segment(conf()), "segment_size: 524288");
+        let users = {
+            let (s, opened) = reopen(dir.path()).unwrap();
+            assert_eq!(opened, Opened::Empty);
+            s.initialize(&user("admin", Roles::ALL), &key()).unwrap();
+            let users: Vec<_> = (0..50)
+                .map(|i| user(&format!("u{i}"), Roles::from_bits(1)))
+                .collect();
+            for u in &users {
+                s.create_user(u).unwrap();
+            }
+            for u in &users[..10] {
+                s.set_roles(u.id, Roles::from_bits(3), 5).unwrap();
+            }
+            let fam = FamilyRecord {
+                user_id: users[0].id,
+                created_at: 0,
+                expires_at: 1000,
+                last_exp: 100,
+                revoked_at: None,
+                live: Vec::new(),
+                spent: Vec::new(),
+            };
+            s.start_session(Uuid::from_u128(7), &[7; 32], &fam, 100)
+                .unwrap();
+            users
+        };
+        assert_eq!(segment(conf()), "segment_size: 524288");
+        let done = compact(dir.path()).unwrap();
+        assert_eq!(done.users, 51);
+        assert!(done.entries > 100, "{done:?}");
+        assert_eq!(segment(conf()), format!("segment_size: {SEGMENT_SIZE}"));
+        assert!(!maintenance::copy_path(dir.path()).exists());
+        let (s, opened) = reopen(dir.path()).unwrap();
+        assert_eq!(opened, Opened::Ready);
+        assert_eq!(counts(&s), [51, 51, 1]);
+        for u in &users {
+            let got = s.user_by_name(&u.username).unwrap().unwrap();
+            assert_eq!(got.id, u.id);
+        }
+        assert_eq!(s.user_by_id(users[3].id).unwrap().unwrap().roles, 3);
+        let fam = s.family(Uuid::from_u128(7)).unwrap().unwrap();
+        assert_eq!((fam.user_id, fam.live.len()), (users[0].id, 1));
+        assert_eq!(s.active_kid().unwrap(), "k1");
+        assert!(s.scan().unwrap().is_consistent());
+        // Compacting needs the store to itself.
+        assert!(matches!(
+            maintenance::compact(dir.path(), 1 << 20),
+            Err(StoreError::InUse(_))
+        ));
+    }
+
+    #[test]
+    fn a_copy_left_by_an_interrupted_compaction_is_dropped_and_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 5);
+        let copy = maintenance::copy_path(dir.path());
+        // Killed half-way through the copy: a sled directory with part of it.
+        {
+            let db = open_sled(&copy, 1 << 20).unwrap();
+            db.open_tree("users")
+                .unwrap()
+                .insert(users[0].id.as_bytes(), &b"partial"[..])
+                .unwrap();
+            db.flush().unwrap();
+        }
+        std::fs::write(copy.join("stray"), b"x").unwrap();
+        let (s, opened) = reopen(dir.path()).unwrap();
+        assert_eq!(opened, Opened::Ready);
+        assert!(!copy.exists(), "the abandoned copy was not removed");
+        assert_eq!(s.user_count(), 6);
+        assert!(s.scan().unwrap().is_consistent());
+        drop(s);
+        // And compaction works afterwards.
+        compact(dir.path()).unwrap();
+        let (s, _) = reopen(dir.path()).unwrap();
+        assert_eq!(s.user_count(), 6);
+    }
+
+    #[test]
+    fn a_compacted_store_keeps_the_owner_and_modes_of_the_original() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // As a systemd DynamicUser daemon (UMask=0077) left it, compacted by
+        // root: needs root to hand files to another user.
+        if std::fs::metadata("/proc/self").map_or(true, |m| m.uid() != 0) {
+            eprintln!("skipped: not root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        seeded(dir.path(), 3);
+        let live = Store::path_in(dir.path());
+        let all = |root: &Path| {
+            let mut out = vec![root.to_path_buf()];
+            let mut i = 0;
+            while i < out.len() {
+                if out[i].is_dir() {
+                    let kids: Vec<_> = std::fs::read_dir(&out[i])
+                        .unwrap()
+                        .map(|e| e.unwrap().path())
+                        .collect();
+                    out.extend(kids);
+                }
+                i += 1;
+            }
+            out
+        };
+        for p in all(&live) {
+            let mode = if p.is_dir() { 0o700 } else { 0o600 };
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            std::os::unix::fs::chown(&p, Some(4242), Some(4343)).unwrap();
+        }
+        compact(dir.path()).unwrap();
+        for p in all(&live) {
+            let m = std::fs::metadata(&p).unwrap();
+            assert_eq!((m.uid(), m.gid()), (4242, 4343), "{}", p.display());
+            let want = if p.is_dir() { 0o700 } else { 0o600 };
+            assert_eq!(m.mode() & 0o7777, want, "{}", p.display());
         }
     }
 

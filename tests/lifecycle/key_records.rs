@@ -2,9 +2,10 @@
 //! message and a non-zero exit, rather than minting a new key that would
 //! silently log everyone out. Two ways to break them: through the store's
 //! public API (a key record whose secret is not a 256-bit hex string) and
-//! underneath it, with sled itself (a record that is not a key at all).
+//! underneath it, with sled itself (a record that is not a key at all;
+//! `open_sled` opens it with the segment size the store was made with).
 
-use engine_auth::store::{KeyRecord, KeyState, Store};
+use engine_auth::store::{KeyRecord, KeyState, Store, open_sled};
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
@@ -94,7 +95,7 @@ fn an_unreadable_key_record_stops_start_up_and_nothing_is_reseeded() {
         // (its thread pool may still hold one): retry briefly.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         let db = loop {
-            match sled::open(&store_dir) {
+            match open_sled(&store_dir, 1 << 20) {
                 Ok(db) => break db,
                 Err(e) if std::time::Instant::now() < deadline => {
                     let _ = e;
@@ -119,7 +120,7 @@ fn an_unreadable_key_record_stops_start_up_and_nothing_is_reseeded() {
     assert!(!out.status.success());
     assert!(stderr.contains("signing keys"), "{stderr}");
     assert!(stderr.contains("Refusing to start"), "{stderr}");
-    let db = sled::open(&store_dir).expect("sled");
+    let db = open_sled(&store_dir, 1 << 20).expect("sled");
     let keys = db.open_tree("keys").expect("keys tree");
     assert_eq!(keys.len(), 1, "no key was minted");
     assert_eq!(
