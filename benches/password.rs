@@ -2,6 +2,10 @@
 //! (19 MiB, t=2, p=1: `Argon2Params::default()`), the cost of one login.
 //! `bench/run.sh` compares the login flood with cores / this time.
 //!
+//! `verify_blocking` allocates the argon2 memory for each hash (the CLI's
+//! path); `Hasher::verify` runs on the hashing threads, which reuse theirs
+//! (the login path). Both are measured.
+//!
 //!   cargo bench --bench password
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -34,6 +38,17 @@ fn bench(c: &mut Criterion) {
     g.bench_function("verify_blocking, wrong password", |b| {
         b.iter(|| assert!(!hasher.verify_blocking(black_box("wrong password!"), Some(&phc))))
     });
+    // The login path: the job goes to the hashing thread, which hashes in
+    // the memory it allocated at its first job.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    g.bench_function("verify on a hashing thread (reused memory)", |b| {
+        b.iter(|| {
+            let ok = rt.block_on(hasher.verify(black_box(pw).into(), Some(phc.clone())));
+            assert!(ok.expect("verify"))
+        })
+    });
     g.finish();
 
     // What the machine really gives a login flood: one verify per core at
@@ -52,6 +67,33 @@ fn bench(c: &mut Criterion) {
             std::thread::scope(|s| {
                 for _ in 0..cores {
                     s.spawn(|| assert!(hasher.verify_blocking(black_box(pw), Some(&phc))));
+                }
+            })
+        })
+    });
+    g.finish();
+
+    // The same through the daemon's hashing threads (one per core, each
+    // with its reused memory). Not named password_parallel/: bench/run.sh
+    // takes that group's throughput as the bare-threads ceiling.
+    let pool = Hasher::new(params, cores).expect("hasher");
+    let mut g = c.benchmark_group("password_pool");
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(5));
+    g.throughput(Throughput::Elements(cores as u64));
+    let name = format!("verify x{cores} on {cores} hashing threads");
+    g.bench_function(name.as_str(), |b| {
+        b.iter(|| {
+            rt.block_on(async {
+                let jobs: Vec<_> = (0..cores)
+                    .map(|_| {
+                        let (pool, phc) = (pool.clone(), phc.clone());
+                        tokio::spawn(async move { pool.verify(pw.into(), Some(phc)).await })
+                    })
+                    .collect();
+                for j in jobs {
+                    assert!(j.await.expect("join").expect("verify"));
                 }
             })
         })
