@@ -193,6 +193,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_packaged_config_parses_and_names_the_service_state_dir() {
+        // The CLI run by an operator has no $STATE_DIRECTORY: the packaged
+        // file is what makes it find the service's store.
+        let c: FileConfig = toml::from_str(include_str!("../packaging/config.toml")).unwrap();
+        assert_eq!(c.data_dir, Some(PathBuf::from("/var/lib/engine-auth")));
+    }
+
+    #[test]
     fn file_config_parses_and_rejects_unknown_keys() {
         let c: FileConfig = toml::from_str(
             "listen = \"127.0.0.1:9000\"\naccess_ttl_secs = 60\n[argon2]\nmemory_kib = 8192\niterations = 3\nparallelism = 1\n",

@@ -78,6 +78,10 @@ fn hash_phc(params: &Params, password: &[u8], memory: &mut [Block]) -> anyhow::R
         })
     })
     .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
+    phc_string(params, &salt, output)
+}
+
+fn phc_string(params: &Params, salt: &SaltString, output: Output) -> anyhow::Result<String> {
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
@@ -87,6 +91,19 @@ fn hash_phc(params: &Params, password: &[u8], memory: &mut [Block]) -> anyhow::R
         hash: Some(output),
     };
     Ok(phc.to_string())
+}
+
+/// A PHC string with the configured parameters, a random salt and a random
+/// output: verifying against it costs exactly what a real verify costs and
+/// fails (it is the hash of no password, and `phc_is_real` refuses it
+/// anyway). Made without hashing, so start-up never allocates a hash's
+/// memory for it.
+fn dummy_phc(params: &Params) -> anyhow::Result<String> {
+    let salt = random_salt()?;
+    let mut out = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+    getrandom::fill(&mut out).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
+    let output = Output::new(&out).map_err(|e| anyhow::anyhow!("dummy hash: {e}"))?;
+    phc_string(params, &salt, output)
 }
 
 /// Verifies `password` against a stored PHC string, as `argon2`'s
@@ -124,12 +141,9 @@ fn verify_phc(password: &[u8], phc: &str, memory: &mut [Block]) -> bool {
 }
 
 impl Core {
-    fn dummy_hash(&self, memory: &mut [Block]) -> &str {
+    fn dummy_hash(&self) -> &str {
         self.dummy.get_or_init(|| {
-            let mut pw = [0u8; 24];
-            let _ = getrandom::fill(&mut pw);
-            let pw: String = pw.iter().map(|b| format!("{b:02x}")).collect();
-            match hash_phc(&self.params, pw.as_bytes(), memory) {
+            match dummy_phc(&self.params) {
                 Ok(h) => h,
                 // Without a random source hashing fails anyway; keep a
                 // parseable placeholder so verification still costs time.
@@ -145,7 +159,7 @@ impl Core {
     fn verify(&self, password: &str, phc: Option<&str>, memory: &mut [Block]) -> bool {
         let phc = match phc {
             Some(p) => p,
-            None => self.dummy_hash(memory),
+            None => self.dummy_hash(),
         };
         let ok = verify_phc(password.as_bytes(), phc, memory);
         ok && phc_is_real(phc, self.dummy.get())
@@ -289,7 +303,7 @@ impl Hasher {
     /// Computes the dummy hash now, so the first unknown-user login is not
     /// slower than the rest.
     pub fn warm_up(&self) {
-        let _ = self.core.dummy_hash(&mut []);
+        let _ = self.core.dummy_hash();
     }
 
     /// Hashes a new password on a hashing thread (at most
