@@ -723,6 +723,9 @@ class Bench:
               "(anything above ~0 is other work competing with the benchmark)")
         print()
         print(self.table())
+        for key, c in self.hello_cache.items():
+            self.notes.append(f"hello ceiling for {key}: {c['rps']:,.0f} req/s, p50 {c['p50_us'] / 1000:.2f} ms, "
+                              f"p99 {c['p99_us'] / 1000:.2f} ms, {c['errors']} errors")
         for n in self.notes:
             print(f"- {n}")
         if a.criterion_log and Path(a.criterion_log).exists():
