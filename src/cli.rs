@@ -671,7 +671,7 @@ fn check(common: &CommonArgs, fix_counts: bool) -> anyhow::Result<ExitCode> {
         recorded(scan.recorded[1])
     );
     println!("signing keys\t{}", scan.keys);
-    println!("refresh tokens\t{}", scan.refresh_tokens);
+    println!("refresh tokens of 0.1.0\t{}", scan.refresh_tokens);
     println!("sessions\t{}", scan.sessions);
     println!(
         "disk\t{} for {} of live data ({:.1}x)",
