@@ -9,6 +9,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod hex;
 pub mod http;
 pub mod lifecycle;
 pub mod password;

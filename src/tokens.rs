@@ -100,7 +100,7 @@ pub fn hash_jti(jti: &str) -> [u8; 32] {
 fn random_hex(bytes: usize) -> anyhow::Result<String> {
     let mut buf = vec![0u8; bytes];
     getrandom::fill(&mut buf).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(crate::hex::encode(&buf))
 }
 
 /// A fresh refresh-token id and its SHA-256 (what the store keeps). The
@@ -172,14 +172,8 @@ struct VerifiedAccess {
 /// Bound on [`Keyring::verified`]; when full it starts over.
 const VERIFIED_CACHE: usize = 4096;
 
-fn parse_secret(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() != 64 {
-        return None;
-    }
-    (0..64)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect()
+fn parse_secret(hex: &str) -> Option<[u8; 32]> {
+    crate::hex::decode(hex)
 }
 
 /// 256 random bits from the OS, hex-encoded.

@@ -84,10 +84,6 @@ impl Scan {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Store {
     /// Reads and decodes every record: users against the index both ways,
     /// the counts in `meta` against what is there, signing keys, sessions.
@@ -136,14 +132,14 @@ impl Store {
             let rec: UserRecord = match decode(&v) {
                 Ok(r) => r,
                 Err(e) => {
-                    s.problem(format!("user record {}: {e}", hex(&k)));
+                    s.problem(format!("user record {}: {e}", crate::hex::encode(&k)));
                     continue;
                 }
             };
             if k.as_ref() != rec.id.as_bytes() {
                 s.problem(format!(
                     "user record {} holds user {} ({:?})",
-                    hex(&k),
+                    crate::hex::encode(&k),
                     rec.id,
                     rec.username
                 ));
@@ -251,7 +247,10 @@ impl Store {
             s.refresh_tokens += 1;
             s.live_bytes += (k.len() + v.len()) as u64;
             if let Err(e) = decode::<RefreshRecord>(&v) {
-                s.problem(format!("refresh token record {}: {e}", hex(&k)));
+                s.problem(format!(
+                    "refresh token record {}: {e}",
+                    crate::hex::encode(&k)
+                ));
             }
         }
         for item in self.families.iter() {
@@ -259,7 +258,7 @@ impl Store {
             s.sessions += 1;
             s.live_bytes += (k.len() + v.len()) as u64;
             if let Err(e) = decode::<FamilyRecord>(&v) {
-                s.problem(format!("session record {}: {e}", hex(&k)));
+                s.problem(format!("session record {}: {e}", crate::hex::encode(&k)));
             }
         }
         // `meta`, sled's default tree and anything else: bytes only.

@@ -51,31 +51,16 @@ pub struct TokenHash(pub [u8; 32]);
 
 impl Serialize for TokenHash {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        let mut hex = [0u8; 64];
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        for (i, b) in self.0.iter().enumerate() {
-            hex[2 * i] = DIGITS[usize::from(b >> 4)];
-            hex[2 * i + 1] = DIGITS[usize::from(b & 15)];
-        }
-        // Only ASCII hex digits were written.
-        s.serialize_str(std::str::from_utf8(&hex).unwrap_or_default())
+        s.serialize_str(&crate::hex::encode(&self.0))
     }
 }
 
 impl<'de> Deserialize<'de> for TokenHash {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let s = <&str>::deserialize(d)?;
-        let bad = || serde::de::Error::custom("token hash: 64 hex digits expected");
-        if s.len() != 64 {
-            return Err(bad());
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in s.as_bytes().chunks(2).enumerate() {
-            let hi = (pair[0] as char).to_digit(16).ok_or_else(bad)?;
-            let lo = (pair[1] as char).to_digit(16).ok_or_else(bad)?;
-            out[i] = (hi * 16 + lo) as u8;
-        }
-        Ok(TokenHash(out))
+        crate::hex::decode(s)
+            .map(TokenHash)
+            .ok_or_else(|| serde::de::Error::custom("token hash: 64 hex digits expected"))
     }
 }
 
