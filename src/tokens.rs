@@ -169,6 +169,20 @@ struct VerifiedAccess {
     exp: u64,
 }
 
+/// RFC 7515/7519: the header and the claims are UTF-8 JSON. serde_json
+/// skips the strings of fields it ignores without checking their UTF-8,
+/// so a token with a stray byte in an unknown claim would otherwise pass
+/// (only a holder of our key could make one, but the contract is strict).
+/// Called after the signature check, so only genuine tokens pay for it.
+fn json_segments_are_utf8(token: &str) -> bool {
+    use base64::Engine as _;
+    token.split('.').take(2).all(|segment| {
+        base64::prelude::BASE64_URL_SAFE_NO_PAD
+            .decode(segment)
+            .is_ok_and(|bytes| std::str::from_utf8(&bytes).is_ok())
+    })
+}
+
 /// Bound on [`Keyring::verified`]; when full it starts over.
 const VERIFIED_CACHE: usize = 4096;
 
@@ -320,6 +334,9 @@ impl Tokens {
         let claims = jsonwebtoken::decode::<AnyClaims>(token, &key.decoding, &self.validation)
             .map(|d| d.claims)
             .map_err(|_| TokenError::Invalid)?;
+        if !json_segments_are_utf8(token) {
+            return Err(TokenError::Invalid);
+        }
         self.check_times(claims.iat, claims.exp, now, check_exp)?;
         Ok(claims)
     }
@@ -504,6 +521,50 @@ mod tests {
             TokenError::Invalid
         );
         assert_eq!(t.verify_access("", 1000).unwrap_err(), TokenError::Invalid);
+    }
+
+    /// Signs raw header and payload bytes with `t`'s active key, as only a
+    /// holder of the key could.
+    fn sign_raw(t: &Tokens, header: &[u8], payload: &[u8]) -> String {
+        use base64::Engine as _;
+        let b64 = base64::prelude::BASE64_URL_SAFE_NO_PAD;
+        let message = format!("{}.{}", b64.encode(header), b64.encode(payload));
+        let ring = t.ring();
+        let key = &ring.keys[&ring.active];
+        let sig = jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, Algorithm::HS256)
+            .unwrap();
+        format!("{message}.{sig}")
+    }
+
+    #[test]
+    fn signed_segments_that_are_not_utf8_are_refused() {
+        // Found by fuzz/token_claims: serde skips an unknown claim's string
+        // without checking its UTF-8, so this verified before.
+        let t = tokens();
+        let kid = t.ring().active.clone();
+        let header = format!(r#"{{"alg":"HS256","typ":"JWT","kid":"{kid}"}}"#);
+        let id = Uuid::new_v4();
+        let claims = |extra: &[u8]| {
+            let mut p =
+                format!(r#"{{"_id":"{id}","roles":159,"iat":1000,"exp":1600,"x":""#).into_bytes();
+            p.extend_from_slice(extra);
+            p.extend_from_slice(br#""}"#);
+            p
+        };
+        let fine = sign_raw(&t, header.as_bytes(), &claims(b"\xc3\xa9"));
+        assert_eq!(t.verify_access(&fine, 1000).unwrap().roles, 159);
+        let bad_claims = sign_raw(&t, header.as_bytes(), &claims(b"\xff"));
+        assert_eq!(
+            t.verify_access(&bad_claims, 1000).unwrap_err(),
+            TokenError::Invalid
+        );
+        let bad_header = format!(r#"{{"alg":"HS256","kid":"{kid}","x":""#).into_bytes();
+        let bad_header = [bad_header.as_slice(), b"\xff\"}"].concat();
+        assert_eq!(
+            t.verify_access(&sign_raw(&t, &bad_header, &claims(b"")), 1000)
+                .unwrap_err(),
+            TokenError::Invalid
+        );
     }
 
     #[test]
