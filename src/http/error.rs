@@ -99,6 +99,18 @@ pub fn error_response(status: StatusCode, message: &str) -> HttpResponse {
     resp.json(body)
 }
 
+/// 405 in the error shape, with the `Allow` header RFC 9110 requires.
+pub fn method_not_allowed(allow: &str) -> HttpResponse {
+    let mut resp = error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method not allowed for this route",
+    );
+    if let Ok(v) = header::HeaderValue::from_str(allow) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {

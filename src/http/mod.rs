@@ -56,9 +56,16 @@ pub fn configure(body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
         }
         for pattern in patterns {
             let mut resource = web::resource(pattern);
+            let mut allow = Vec::new();
             for r in routes.iter().filter(|r| r.pattern == pattern) {
                 resource = resource.route((r.handler)().method(r.method.clone()));
+                allow.push(r.method.as_str());
             }
+            // RFC 9110: a 405 names the methods the resource does serve.
+            let allow = allow.join(", ");
+            resource = resource.default_service(web::to(move || {
+                std::future::ready(error::method_not_allowed(&allow))
+            }));
             cfg.service(resource);
         }
     }

@@ -51,19 +51,36 @@ async fn wrong_method_on_a_known_path_is_405_in_json() {
     let app = spawn_app().await;
     let token = app.admin_token().await;
     let id = uuid::Uuid::new_v4().to_string();
+    // The method sent, the path, and the Allow header the 405 must carry.
     let cases = [
-        (Method::GET, "/api/v1/auth/login".to_string()),
-        (Method::GET, "/api/v1/auth/refresh".to_string()),
-        (Method::GET, "/api/v1/auth/user".to_string()),
-        (Method::POST, "/api/v1/auth/users".to_string()),
-        (Method::PUT, format!("/api/v1/auth/user/roles/{id}")),
-        (Method::DELETE, format!("/api/v1/auth/user/roles/{id}")),
-        (Method::GET, format!("/api/v1/auth/user/password/{id}")),
-        (Method::PATCH, format!("/api/v1/auth/user/{id}")),
-        (Method::POST, "/health".to_string()),
-        (Method::DELETE, "/api/v1/health".to_string()),
+        (Method::GET, "/api/v1/auth/login".to_string(), "POST"),
+        (Method::GET, "/api/v1/auth/refresh".to_string(), "POST"),
+        (Method::GET, "/api/v1/auth/user".to_string(), "POST"),
+        (Method::POST, "/api/v1/auth/users".to_string(), "GET"),
+        (
+            Method::PUT,
+            format!("/api/v1/auth/user/roles/{id}"),
+            "GET, PATCH",
+        ),
+        (
+            Method::DELETE,
+            format!("/api/v1/auth/user/roles/{id}"),
+            "GET, PATCH",
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/auth/user/password/{id}"),
+            "PATCH",
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/auth/user/{id}"),
+            "GET, DELETE",
+        ),
+        (Method::POST, "/health".to_string(), "GET"),
+        (Method::DELETE, "/api/v1/health".to_string(), "GET"),
     ];
-    for (method, path) in cases {
+    for (method, path, allow) in cases {
         let resp = send(
             app.client
                 .request(method.clone(), format!("{}{path}", app.address))
@@ -71,6 +88,11 @@ async fn wrong_method_on_a_known_path_is_405_in_json() {
                 .json(&json!({})),
         )
         .await;
+        assert_eq!(
+            resp.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some(allow),
+            "{method} {path}"
+        );
         assert_error(resp, StatusCode::METHOD_NOT_ALLOWED).await;
     }
 }
