@@ -12,17 +12,11 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-use crate::helpers::{decode_jwt, roles};
+use crate::helpers::{decode_jwt, free_port, roles};
 
 const BIN: &str = env!("CARGO_BIN_EXE_engine-auth");
 const READY_DEADLINE: Duration = Duration::from_secs(20);
 const CHEAP_ARGON2: [&str; 4] = ["--argon2-memory-kib", "256", "--argon2-iterations", "1"];
-
-/// A port nothing listens on right now.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
-}
 
 fn http() -> Client {
     Client::builder()

@@ -1,62 +1,20 @@
 //! The test harness: a real engine-auth server per test (port 0, temporary
 //! data dir, cheap argon2) driven over real HTTP with `reqwest`.
 //!
-//! Each server runs on its own thread with its own actix `System`, so that
-//! dropping the `TestApp` (also when a test panics) stops the server and
-//! waits for it to finish (it flushes the store) before the data dir is
-//! removed.
+//! Each server is a [`ServerThread`] (from `tests/common`, re-exported here
+//! with the rest of the shared helpers), so that dropping the `TestApp`
+//! (also when a test panics) stops the server and waits for it to finish
+//! (it flushes the store) before the data dir is removed.
 
-use actix_web::dev::ServerHandle;
-use base64::prelude::{BASE64_URL_SAFE_NO_PAD, Engine as _};
+pub use crate::common::*;
+
 use engine_auth::bootstrap;
-use engine_auth::config::{Argon2Params, Settings};
+use engine_auth::config::Settings;
 use engine_auth::password::Hasher;
-use engine_auth::startup::Application;
-use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE};
+use reqwest::header::CACHE_CONTROL;
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
-use std::time::Duration;
 use tempfile::TempDir;
-
-/// The seeded admin's password in every `spawn_app` server.
-pub const ADMIN_PASSWORD: &str = "admin-test-password";
-/// A password that satisfies the rules, for users the tests create.
-pub const USER_PASSWORD: &str = "user-test-password";
-
-/// argon2id cheap enough for tests; production parameters are exercised by
-/// the binary tests.
-pub fn cheap_argon2() -> Argon2Params {
-    Argon2Params {
-        memory_kib: 256,
-        iterations: 1,
-        parallelism: 1,
-    }
-}
-
-/// A role profile with exactly the named flags set, all six keys present.
-pub fn roles(flags: &[&str]) -> Value {
-    const ALL: [&str; 6] = ["admin", "flows", "configure", "subscribe", "write", "read"];
-    for f in flags {
-        assert!(ALL.contains(f), "unknown role flag {f:?} in test");
-    }
-    let map: serde_json::Map<String, Value> = ALL
-        .iter()
-        .map(|name| (name.to_string(), Value::Bool(flags.contains(name))))
-        .collect();
-    Value::Object(map)
-}
-
-/// The six flags set by the seeded admin.
-pub fn all_roles() -> Value {
-    roles(&["admin", "flows", "configure", "subscribe", "write", "read"])
-}
-
-/// An access / refresh token pair as `/login` and `/refresh` return it.
-#[derive(Debug, Clone)]
-pub struct TokenPair {
-    pub token: String,
-    pub refresh_token: String,
-}
 
 /// The store's active signing key, read before the server started.
 #[derive(Clone)]
@@ -65,30 +23,15 @@ pub struct SigningKey {
     pub secret: Vec<u8>,
 }
 
-struct RunningServer {
-    handle: ServerHandle,
-    thread: std::thread::JoinHandle<()>,
-}
-
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`
     pub address: String,
     pub client: Client,
     /// Only set by [`spawn_app_with_key`].
     pub signing_key: Option<SigningKey>,
-    server: Option<RunningServer>,
+    server: Option<ServerThread>,
     // Declared last: dropped after the server has stopped.
     pub data_dir: TempDir,
-}
-
-/// Settings for a test server in `dir`.
-pub fn test_settings(dir: &std::path::Path) -> Settings {
-    let mut s = Settings::new(dir);
-    s.listen = "127.0.0.1:0".parse().expect("literal address");
-    s.argon2 = cheap_argon2();
-    s.workers = 1;
-    s.admin_password = Some(ADMIN_PASSWORD.to_string());
-    s
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -113,89 +56,24 @@ pub async fn spawn_app_with_key() -> TestApp {
     let key = {
         let hasher = Hasher::new(settings.argon2, 1).expect("hasher");
         let store = bootstrap::open_store(&settings, &hasher).expect("seed the store");
-        let kid = store.active_kid().expect("active kid");
-        let rec = store
-            .keys()
-            .expect("keys")
-            .into_iter()
-            .find(|k| k.kid == kid)
-            .expect("active key record");
-        SigningKey {
-            kid,
-            secret: hex_decode(&rec.secret_hex),
-        }
+        let (kid, secret) = active_signing_key(&store);
+        SigningKey { kid, secret }
         // the store is dropped (and its lock released) here
     };
     build(data_dir, settings, Some(key)).await
 }
 
-fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
-}
-
 async fn build(data_dir: TempDir, settings: Settings, key: Option<SigningKey>) -> TestApp {
-    let (server, port) = start_server(settings)
+    // The state is not kept: a stopped server must release its store.
+    let (server, _state) = ServerThread::start(settings)
         .await
         .expect("the test server failed to start");
     TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        client: Client::builder()
-            .no_proxy()
-            // A fresh connection per request: no stale pooled connection
-            // after a 413.
-            .pool_max_idle_per_host(0)
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("http client"),
+        address: format!("http://127.0.0.1:{}", server.port),
+        client: http_client(),
         signing_key: key,
         server: Some(server),
         data_dir,
-    }
-}
-
-/// Starts `Application` on its own thread and actix System; returns once it
-/// listens (or with the error `Application::build` gave).
-async fn start_server(settings: Settings) -> anyhow::Result<(RunningServer, u16)> {
-    let (tx, rx) = tokio::sync::oneshot::channel::<anyhow::Result<(u16, ServerHandle)>>();
-    let thread = std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            match Application::build(settings).await {
-                Ok(app) => {
-                    let _ = tx.send(Ok((app.port(), app.handle())));
-                    if let Err(e) = app.run_until_stopped().await {
-                        panic!("test server stopped with an error: {e:#}");
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
-            }
-        })
-    });
-    match rx.await {
-        Ok(Ok((port, handle))) => Ok((RunningServer { handle, thread }, port)),
-        Ok(Err(e)) => {
-            let _ = thread.join();
-            Err(e)
-        }
-        Err(_) => {
-            let _ = thread.join();
-            anyhow::bail!("the server thread died before reporting")
-        }
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            // `stop` sends the command at once; the returned future only
-            // waits for completion, which joining the thread also does.
-            drop(server.handle.stop(false));
-            let _ = server.thread.join();
-        }
     }
 }
 
@@ -203,11 +81,7 @@ impl TestApp {
     /// Stops the server gracefully (it flushes the store) and waits for it.
     pub async fn stop(&mut self) {
         if let Some(server) = self.server.take() {
-            server.handle.stop(true).await;
-            server
-                .thread
-                .join()
-                .expect("the test server thread panicked");
+            server.stop().await;
         }
     }
 
@@ -358,29 +232,6 @@ impl TestApp {
     }
 }
 
-/// Sends a request; no request in this suite may ever be answered with 500.
-pub async fn send(rb: RequestBuilder) -> Response {
-    let resp = rb.send().await.expect("request failed to complete");
-    assert_ne!(
-        resp.status(),
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "the server answered 500 to {}",
-        resp.url()
-    );
-    resp
-}
-
-/// Asserts 200 with a JSON body and returns the body.
-pub async fn json_ok(resp: Response) -> Value {
-    let status = resp.status();
-    let url = resp.url().clone();
-    let is_json = content_type(&resp).starts_with("application/json");
-    let text = resp.text().await.expect("body");
-    assert_eq!(status, StatusCode::OK, "{url} answered {status}: {text}");
-    assert!(is_json, "{url}: 200 without a JSON content type");
-    serde_json::from_str(&text).expect("200 body is JSON")
-}
-
 /// Asserts a 200 token response (`{token, refreshToken}` and nothing else,
 /// `Cache-Control: no-store`) and returns the pair.
 pub async fn token_pair(resp: Response) -> TokenPair {
@@ -399,21 +250,7 @@ pub async fn token_pair(resp: Response) -> TokenPair {
         vec!["refreshToken", "token"],
         "token response shape: {body}"
     );
-    TokenPair {
-        token: body["token"].as_str().expect("token string").to_string(),
-        refresh_token: body["refreshToken"]
-            .as_str()
-            .expect("refreshToken string")
-            .to_string(),
-    }
-}
-
-pub fn content_type(resp: &Response) -> String {
-    resp.headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
+    pair_of(&body)
 }
 
 /// Asserts an error response in the original's shape: the given status,
@@ -452,23 +289,6 @@ pub async fn assert_error(resp: Response, expected: StatusCode) -> Value {
     body
 }
 
-/// The message of an error body.
-pub fn message(body: &Value) -> String {
-    body["message"].as_str().unwrap_or_default().to_string()
-}
-
-/// Sorted keys of a JSON object.
-pub fn keys(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v
-        .as_object()
-        .unwrap_or_else(|| panic!("expected a JSON object, got {v}"))
-        .keys()
-        .cloned()
-        .collect();
-    k.sort();
-    k
-}
-
 /// The `_id` of a `{_id}` body, checked to be exactly that shape and a UUID.
 pub fn id_of(body: &Value) -> String {
     assert_eq!(keys(body), vec!["_id"], "expected exactly {{_id}}: {body}");
@@ -477,27 +297,10 @@ pub fn id_of(body: &Value) -> String {
     id
 }
 
-/// Decodes a JWT's header and payload without verifying anything.
-pub fn decode_jwt(token: &str) -> (Value, Value) {
-    let parts: Vec<&str> = token.split('.').collect();
-    assert_eq!(parts.len(), 3, "a JWT has three parts: {token}");
-    let part = |s: &str| -> Value {
-        let bytes = BASE64_URL_SAFE_NO_PAD
-            .decode(s)
-            .unwrap_or_else(|e| panic!("JWT part is not base64url ({e}): {s}"));
-        serde_json::from_slice(&bytes).expect("JWT part is JSON")
-    };
-    (part(parts[0]), part(parts[1]))
-}
-
-pub fn b64(v: &Value) -> String {
-    BASE64_URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).expect("json"))
-}
-
 /// Replaces a token's payload, keeping its header and signature.
 pub fn with_payload(token: &str, payload: &Value) -> String {
     let parts: Vec<&str> = token.split('.').collect();
-    format!("{}.{}.{}", parts[0], b64(payload), parts[2])
+    format!("{}.{}.{}", parts[0], b64_json(payload), parts[2])
 }
 
 /// Signs `claims` with `secret` using an HMAC `alg` and optional `kid`.
@@ -515,15 +318,4 @@ pub fn sign(
         &jsonwebtoken::EncodingKey::from_secret(secret),
     )
     .expect("sign test token")
-}
-
-/// 32 bytes that are not the server's key.
-pub fn random_secret() -> Vec<u8> {
-    let mut v = uuid::Uuid::new_v4().as_bytes().to_vec();
-    v.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-    v
-}
-
-pub fn now() -> u64 {
-    engine_auth::unix_now()
 }

@@ -4,6 +4,8 @@
 
 mod bad_input;
 mod binary;
+#[path = "../common/mod.rs"]
+mod common;
 mod health;
 mod helpers;
 mod login;

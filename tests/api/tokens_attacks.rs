@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    USER_PASSWORD, assert_error, b64, decode_jwt, id_of, json_ok, message, now, random_secret,
+    USER_PASSWORD, assert_error, b64_json, decode_jwt, id_of, json_ok, message, now, random_secret,
     roles, sign, spawn_app, spawn_app_with, spawn_app_with_key, token_pair, with_payload,
 };
 
@@ -33,12 +33,12 @@ async fn alg_none_is_refused() {
         let h1 = json!({ "alg": none, "typ": "JWT" });
         let h2 = json!({ "alg": none, "typ": "JWT", "kid": header["kid"] });
         for h in [h1, h2] {
-            let unsigned = format!("{}.{}.", b64(&h), b64(&access));
+            let unsigned = format!("{}.{}.", b64_json(&h), b64_json(&access));
             assert_bearer_refused(&app, &unsigned).await;
             // Keeping the genuine signature does not help either.
-            let kept = format!("{}.{}.{sig}", b64(&h), b64(&access));
+            let kept = format!("{}.{}.{sig}", b64_json(&h), b64_json(&access));
             assert_bearer_refused(&app, &kept).await;
-            let unsigned_refresh = format!("{}.{}.", b64(&h), b64(&refresh));
+            let unsigned_refresh = format!("{}.{}.", b64_json(&h), b64_json(&refresh));
             assert_error(
                 app.refresh(&unsigned_refresh).await,
                 StatusCode::UNAUTHORIZED,

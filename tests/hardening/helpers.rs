@@ -13,11 +13,15 @@
 //! Every response, whichever way it was obtained, goes through [`Reply`],
 //! which fails the test on a 500 and on a missing security header.
 
-use actix_web::dev::ServerHandle;
+// Everything shared but `ADMIN_PASSWORD`, `USER_PASSWORD`, `test_settings`
+// and `send` (which mean something else here).
+pub use crate::common::{b64, b64_json, decode_jwt, free_port, now, random_secret, roles};
+
+use crate::common::{ServerThread, http_client_builder};
+
 use actix_web::web;
-use base64::prelude::{BASE64_URL_SAFE_NO_PAD, Engine as _};
-use engine_auth::config::{Argon2Params, Settings};
-use engine_auth::startup::{AppState, Application};
+use engine_auth::config::Settings;
+use engine_auth::startup::AppState;
 use reqwest::{Client, Method, RequestBuilder};
 use serde_json::{Value, json};
 use std::io::{Read, Write};
@@ -25,46 +29,17 @@ use std::net::{IpAddr, TcpStream};
 use std::time::Duration;
 use tempfile::TempDir;
 
-/// The seeded admin's password in every test server.
+/// The seeded admin's password in every test server (its own, not the
+/// common one: `bad_input` spells it out inside a raw request body).
 pub const ADMIN_PASSWORD: &str = "hardening-admin-pw";
 /// A valid password for users the tests create.
 pub const USER_PASSWORD: &str = "hardening-user-pw";
 
-pub const ALL_ROLES: [&str; 6] = ["admin", "flows", "configure", "subscribe", "write", "read"];
-
-/// A role profile with exactly the named flags set, all six keys present.
-pub fn roles(flags: &[&str]) -> Value {
-    let map: serde_json::Map<String, Value> = ALL_ROLES
-        .iter()
-        .map(|name| (name.to_string(), Value::Bool(flags.contains(name))))
-        .collect();
-    Value::Object(map)
-}
-
 /// Settings for a test server in `dir`.
 pub fn test_settings(dir: &std::path::Path) -> Settings {
-    let mut s = Settings::new(dir);
-    s.listen = "127.0.0.1:0".parse().expect("literal address");
-    s.argon2 = Argon2Params {
-        memory_kib: 256,
-        iterations: 1,
-        parallelism: 1,
-    };
-    s.workers = 1;
+    let mut s = crate::common::test_settings(dir);
     s.admin_password = Some(ADMIN_PASSWORD.to_string());
     s
-}
-
-/// A port nothing listens on right now (for listeners the server does not
-/// report back, like `plain_listen`).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
-}
-
-struct RunningServer {
-    handle: ServerHandle,
-    thread: std::thread::JoinHandle<()>,
 }
 
 pub struct TestApp {
@@ -73,7 +48,8 @@ pub struct TestApp {
     pub port: u16,
     /// From 127.0.0.1, a fresh connection per request.
     pub client: Client,
-    server: Option<RunningServer>,
+    /// Held for its `Drop`, which stops the server.
+    _server: ServerThread,
     /// The server's shared state (store, keyring, throttle, settings).
     pub state: web::Data<AppState>,
     // Declared last: dropped after the server has stopped.
@@ -89,14 +65,14 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("temp data dir");
     let mut settings = test_settings(data_dir.path());
     adjust(&mut settings);
-    let (server, port, state) = start_server(settings)
+    let (server, state) = ServerThread::start(settings)
         .await
         .expect("the test server failed to start");
     TestApp {
-        address: format!("http://127.0.0.1:{port}"),
-        port,
+        address: format!("http://127.0.0.1:{}", server.port),
+        port: server.port,
         client: client_from("127.0.0.1"),
-        server: Some(server),
+        _server: server,
         state,
         data_dir,
     }
@@ -106,60 +82,10 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 /// address works on Linux loopback), so one test can play several clients.
 pub fn client_from(ip: &str) -> Client {
     let ip: IpAddr = ip.parse().expect("literal address");
-    Client::builder()
-        .no_proxy()
+    http_client_builder()
         .local_address(ip)
-        // A fresh connection per request: no stale pooled connection after
-        // a 413 or a server-side close.
-        .pool_max_idle_per_host(0)
-        .timeout(Duration::from_secs(30))
         .build()
         .expect("http client")
-}
-
-type Started = (u16, ServerHandle, web::Data<AppState>);
-
-/// Runs `Application` on its own thread and actix System; returns once it
-/// listens (or with the error `Application::build` gave).
-async fn start_server(
-    settings: Settings,
-) -> anyhow::Result<(RunningServer, u16, web::Data<AppState>)> {
-    let (tx, rx) = tokio::sync::oneshot::channel::<anyhow::Result<Started>>();
-    let thread = std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            match Application::build(settings).await {
-                Ok(app) => {
-                    let _ = tx.send(Ok((app.port(), app.handle(), app.state())));
-                    if let Err(e) = app.run_until_stopped().await {
-                        panic!("test server stopped with an error: {e:#}");
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
-            }
-        })
-    });
-    match rx.await {
-        Ok(Ok((port, handle, state))) => Ok((RunningServer { handle, thread }, port, state)),
-        Ok(Err(e)) => {
-            let _ = thread.join();
-            Err(e)
-        }
-        Err(_) => {
-            let _ = thread.join();
-            anyhow::bail!("the server thread died before reporting")
-        }
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            drop(server.handle.stop(false));
-            let _ = server.thread.join();
-        }
-    }
 }
 
 impl TestApp {
@@ -251,24 +177,8 @@ impl TestApp {
 
     /// The server's active signing key: (kid, secret).
     pub fn signing_key(&self) -> (String, Vec<u8>) {
-        let kid = self.state.store.active_kid().expect("active kid");
-        let rec = self
-            .state
-            .store
-            .keys()
-            .expect("keys")
-            .into_iter()
-            .find(|k| k.kid == kid)
-            .expect("active key record");
-        (kid, hex_decode(&rec.secret_hex))
+        crate::common::active_signing_key(&self.state.store)
     }
-}
-
-fn hex_decode(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-        .collect()
 }
 
 /// A response, whichever way it was obtained. Building one asserts the two
@@ -529,25 +439,6 @@ fn raw_exchange(port: u16, request: &[u8], checked: bool) -> Reply {
 
 // ---- JWTs ----------------------------------------------------------------
 
-pub fn b64(bytes: &[u8]) -> String {
-    BASE64_URL_SAFE_NO_PAD.encode(bytes)
-}
-
-pub fn b64_json(v: &Value) -> String {
-    b64(&serde_json::to_vec(v).expect("json"))
-}
-
-/// Decodes a JWT's header and payload without verifying anything.
-pub fn decode_jwt(token: &str) -> (Value, Value) {
-    let parts: Vec<&str> = token.split('.').collect();
-    assert_eq!(parts.len(), 3, "a JWT has three parts: {token}");
-    let part = |s: &str| -> Value {
-        let bytes = BASE64_URL_SAFE_NO_PAD.decode(s).expect("base64url");
-        serde_json::from_slice(&bytes).expect("JSON")
-    };
-    (part(parts[0]), part(parts[1]))
-}
-
 /// A token with exactly this header and payload, HMAC-signed with `secret`
 /// using `alg` (whatever the header claims).
 pub fn forge(
@@ -564,17 +455,6 @@ pub fn forge(
     )
     .expect("sign");
     format!("{message}.{sig}")
-}
-
-/// 32 bytes that are not the server's key.
-pub fn attacker_secret() -> Vec<u8> {
-    let mut v = uuid::Uuid::new_v4().as_bytes().to_vec();
-    v.extend_from_slice(uuid::Uuid::new_v4().as_bytes());
-    v
-}
-
-pub fn now() -> u64 {
-    engine_auth::unix_now()
 }
 
 /// (access, refresh) from a 200 token response, checked to be exactly

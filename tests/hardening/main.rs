@@ -20,6 +20,8 @@
 
 mod audit;
 mod bad_input;
+#[path = "../common/mod.rs"]
+mod common;
 mod connections;
 mod enumeration;
 mod headers;

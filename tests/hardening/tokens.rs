@@ -11,8 +11,8 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use crate::helpers::{
-    ADMIN_PASSWORD, TestApp, attacker_secret, b64, b64_json, decode_jwt, forge, now,
-    spawn_app_with, token_pair,
+    ADMIN_PASSWORD, TestApp, b64, b64_json, decode_jwt, forge, now, random_secret, spawn_app_with,
+    token_pair,
 };
 
 async fn app() -> TestApp {
@@ -167,7 +167,7 @@ async fn jku_jwk_and_x5u_headers_are_ignored_and_never_fetched() {
         "http://127.0.0.1:{}/jwks.json",
         trap.local_addr().expect("addr").port()
     );
-    let evil = attacker_secret();
+    let evil = random_secret();
     let jwk = json!({"kty": "oct", "kid": "attacker", "alg": "HS256", "k": b64(&evil)});
     let headers = [
         json!({"alg": "HS256", "kid": g.kid, "jku": trap_url}),

@@ -12,10 +12,11 @@
 //! data dir. Children are killed when the guard drops, also when a test
 //! panics.
 
+pub use crate::common::*;
+
 use actix_web::dev::ServerHandle;
 use actix_web::web;
-use base64::prelude::{BASE64_URL_SAFE_NO_PAD, Engine as _};
-use engine_auth::config::{Argon2Params, Settings};
+use engine_auth::config::Settings;
 use engine_auth::startup::{AppState, Application};
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -24,91 +25,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
-/// The seeded admin's password, in process and in the binary.
-pub const ADMIN_PASSWORD: &str = "admin-test-password";
-/// A password that satisfies the rules, for users the tests create.
-pub const USER_PASSWORD: &str = "user-test-password";
-
-/// argon2id cheap enough for tests.
-pub fn cheap_argon2() -> Argon2Params {
-    Argon2Params {
-        memory_kib: 256,
-        iterations: 1,
-        parallelism: 1,
-    }
-}
-
-/// A role profile with exactly the named flags set, all six keys present.
-pub fn roles(flags: &[&str]) -> Value {
-    const ALL: [&str; 6] = ["admin", "flows", "configure", "subscribe", "write", "read"];
-    for f in flags {
-        assert!(ALL.contains(f), "unknown role flag {f:?} in test");
-    }
-    let map: serde_json::Map<String, Value> = ALL
-        .iter()
-        .map(|name| (name.to_string(), Value::Bool(flags.contains(name))))
-        .collect();
-    Value::Object(map)
-}
-
-pub fn all_roles() -> Value {
-    roles(&["admin", "flows", "configure", "subscribe", "write", "read"])
-}
-
-/// An access / refresh token pair as `/login` and `/refresh` return it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenPair {
-    pub token: String,
-    pub refresh_token: String,
-}
-
-pub fn pair_of(body: &Value) -> TokenPair {
-    let field = |name: &str| {
-        body[name]
-            .as_str()
-            .unwrap_or_else(|| panic!("token response without {name}: {body}"))
-            .to_string()
-    };
-    TokenPair {
-        token: field("token"),
-        refresh_token: field("refreshToken"),
-    }
-}
-
 /// The `kid` header of a JWT.
 pub fn kid_of(token: &str) -> String {
     jsonwebtoken::decode_header(token)
         .expect("a JWT header")
         .kid
         .expect("every token names its key")
-}
-
-/// The claims of a JWT, unverified (the test only reads them).
-pub fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("a JWT has a payload");
-    let bytes = BASE64_URL_SAFE_NO_PAD
-        .decode(payload)
-        .expect("base64url payload");
-    serde_json::from_slice(&bytes).expect("JSON claims")
-}
-
-fn client() -> Client {
-    Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http client")
-}
-
-/// Settings for an in-process server in `dir`.
-pub fn test_settings(dir: &Path) -> Settings {
-    let mut s = Settings::new(dir);
-    s.listen = "127.0.0.1:0".parse().expect("literal address");
-    s.argon2 = cheap_argon2();
-    s.max_concurrent_hashes = 2;
-    s.workers = 1;
-    s.admin_password = Some(ADMIN_PASSWORD.to_string());
-    s
 }
 
 /// An in-process server on the test's actix runtime.
@@ -136,6 +58,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 /// Starts a server on an existing (or empty) data dir.
 pub async fn start_in(data_dir: TempDir, adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(data_dir.path());
+    // Like the binary tests' `--max-concurrent-hashes 2`.
+    settings.max_concurrent_hashes = 2;
     adjust(&mut settings);
     let app = Application::build(settings)
         .await
@@ -146,7 +70,7 @@ pub async fn start_in(data_dir: TempDir, adjust: impl FnOnce(&mut Settings)) -> 
     let run = actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         api,
-        client: client(),
+        client: http_client(),
         handle,
         state,
         run: Some(run),
@@ -222,13 +146,7 @@ impl TestApp {
         if let Some(b) = body {
             rb = rb.json(b);
         }
-        let resp = rb.send().await.expect("request failed to complete");
-        assert_ne!(
-            resp.status(),
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "the server answered 500 to {path}"
-        );
-        resp
+        crate::common::send(rb).await
     }
 
     pub async fn post(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
@@ -340,15 +258,6 @@ impl TestApp {
     }
 }
 
-/// Asserts 200 with a JSON body and returns the body.
-pub async fn json_ok(resp: Response) -> Value {
-    let status = resp.status();
-    let url = resp.url().clone();
-    let text = resp.text().await.expect("body");
-    assert_eq!(status, StatusCode::OK, "{url} answered {status}: {text}");
-    serde_json::from_str(&text).expect("200 body is JSON")
-}
-
 /// Asserts the status and returns the error message (`message` of the JSON
 /// error body; empty for a success).
 pub async fn assert_status(resp: Response, want: StatusCode, what: &str) -> String {
@@ -368,12 +277,6 @@ pub async fn assert_status(resp: Response, want: StatusCode, what: &str) -> Stri
 // The real binary.
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_engine-auth");
-
-/// A port nobody listens on right now (bind port 0, read it, release it).
-pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    l.local_addr().expect("local addr").port()
-}
 
 /// A command for the binary with a clean environment (no ENGINE_AUTH_*,
 /// STATE_DIRECTORY, NOTIFY_SOCKET or CREDENTIALS_DIRECTORY from the host).

@@ -9,6 +9,8 @@ mod binary_durability;
 mod binary_keys;
 mod binary_store;
 mod clock;
+#[path = "../common/mod.rs"]
+mod common;
 mod helpers;
 mod key_records;
 mod logout;
