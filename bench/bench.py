@@ -253,8 +253,8 @@ class Bench:
         self.hello_bin = Path(args.hello).resolve()
         self.tmp = _tmp_root
         self.cores = os.cpu_count() or 1
-        self.workers = self.cores
-        self.threads = max(1, min(self.cores, 4))
+        self.workers = args.workers or self.cores
+        self.threads = args.wrk_threads or max(1, min(self.cores, 4))
         self.duration = args.duration
         self.rows: list[dict] = []
         self.notes: list[str] = []
@@ -801,6 +801,8 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="a few seconds per scenario (CI)")
     ap.add_argument("--full", action="store_true", help="also the 100,000-user scale rows")
     ap.add_argument("--duration", type=float, help="seconds per load scenario")
+    ap.add_argument("--workers", type=int, help="server workers for the daemon and hello (default: cores)")
+    ap.add_argument("--wrk-threads", type=int, help="wrk threads (default: cores, at most 4)")
     ap.add_argument("--base-users", type=int, default=100)
     ap.add_argument("--idle-users", type=int, default=10_000)
     ap.add_argument("--scale-users", type=int, default=100_000)

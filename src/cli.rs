@@ -102,6 +102,11 @@ enum Command {
     Compact {
         #[command(flatten)]
         common: CommonArgs,
+        /// Only when the store takes more than RATIO times its live data on
+        /// disk (plus 1 MiB for sled's own files); otherwise leave it and
+        /// exit 0. The systemd unit runs `--if-over 3` before each start.
+        #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
+        if_over: Option<f64>,
     },
     /// Set a new password for the admin account (and give it every role),
     /// creating it if it is gone. Works with the daemon running or stopped.
@@ -331,7 +336,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             password_file,
         } => recover_admin(common, &username, password_file.as_deref()),
         Command::Check { common, fix_counts } => check(&common, fix_counts),
-        Command::Compact { common } => compact(&common),
+        Command::Compact { common, if_over } => compact(&common, if_over),
     }
 }
 
@@ -698,12 +703,40 @@ fn check(common: &CommonArgs, fix_counts: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::FAILURE)
 }
 
-/// `engine-auth compact`: rewrite the store, offline.
-fn compact(common: &CommonArgs) -> anyhow::Result<ExitCode> {
+fn parse_ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r >= 1.0 => Ok(r),
+        _ => Err("a number of at least 1 (disk bytes per live byte)".into()),
+    }
+}
+
+/// `engine-auth compact [--if-over RATIO]`: rewrite the store, offline.
+fn compact(common: &CommonArgs, if_over: Option<f64>) -> anyhow::Result<ExitCode> {
+    use crate::store::maintenance::{self, Outcome};
     let (settings, _) = base_settings(common)?;
     let dir = &settings.data_dir;
     let started = std::time::Instant::now();
-    let done = crate::store::maintenance::compact(dir, settings.cache_capacity_bytes)?;
+    let done = match if_over {
+        None => maintenance::compact(dir, settings.cache_capacity_bytes)?,
+        Some(ratio) => match maintenance::compact_if_over(
+            dir,
+            settings.cache_capacity_bytes,
+            ratio,
+            maintenance::COMPACT_SLACK_BYTES,
+        )? {
+            Outcome::Compacted(done) => done,
+            Outcome::NotNeeded(f) => {
+                println!(
+                    "{}: {} on disk for {} of live data ({:.1}x): not over {ratio}x, left as it is",
+                    Store::path_in(dir).display(),
+                    mib(f.disk_bytes),
+                    mib(f.live_bytes),
+                    f.ratio()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+        },
+    };
     println!(
         "compacted {}: {} -> {} ({} entries in {} trees, {} users) in {:.1} s",
         Store::path_in(dir).display(),

@@ -1341,6 +1341,51 @@ mod tests {
     }
 
     #[test]
+    fn compact_if_over_rewrites_only_a_store_over_the_ratio() {
+        use maintenance::{COMPACT_SLACK_BYTES as SLACK, Outcome, compact_if_over, footprint};
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 20);
+        // Fresh and small: sled's own files are far over 3x its few KiB of
+        // data, but within the slack.
+        match compact_if_over(dir.path(), 1 << 20, 3.0, SLACK).unwrap() {
+            Outcome::NotNeeded(f) => assert!(f.ratio() > 3.0 && !f.exceeds(3.0, SLACK), "{f:?}"),
+            other => panic!("a fresh store was compacted: {other:?}"),
+        }
+        // Durable overwrites leave sled's log larger than the data. (Making
+        // a store big enough to pass the 1 MiB slack takes ~20k fsyncs: the
+        // slack is 0 for this part.)
+        let before = {
+            let (s, _) = reopen(dir.path()).unwrap();
+            for round in 0..50u64 {
+                for u in &users {
+                    s.set_roles(u.id, Roles::from_bits(1 + (round % 2) as u8), round)
+                        .unwrap();
+                }
+            }
+            footprint(&s).unwrap()
+        };
+        assert!(
+            before.exceeds(3.0, 0),
+            "not bloated enough to test: {before:?}"
+        );
+        // A ratio it is under: left alone.
+        let high = before.ratio() * 2.0;
+        assert!(matches!(
+            compact_if_over(dir.path(), 1 << 20, high, 0).unwrap(),
+            Outcome::NotNeeded(_)
+        ));
+        let done = match compact_if_over(dir.path(), 1 << 20, 3.0, 0).unwrap() {
+            Outcome::Compacted(done) => done,
+            other => panic!("a bloated store was left: {other:?}"),
+        };
+        assert_eq!(done.users, 21);
+        assert!(done.bytes_after < before.disk_bytes, "{done:?} {before:?}");
+        let (s, _) = reopen(dir.path()).unwrap();
+        assert_eq!(s.user_by_id(users[7].id).unwrap().unwrap().roles, 2);
+        assert!(s.scan().unwrap().is_consistent());
+    }
+
+    #[test]
     fn a_copy_left_by_an_interrupted_compaction_is_dropped_and_the_store_opens() {
         let dir = tempfile::tempdir().unwrap();
         let users = seeded(dir.path(), 5);

@@ -331,11 +331,83 @@ pub struct Compacted {
     pub users: usize,
 }
 
+/// The store's size on disk against the keys and values it holds.
+#[derive(Debug, Clone, Copy)]
+pub struct Footprint {
+    pub disk_bytes: u64,
+    pub live_bytes: u64,
+}
+
+/// Disk a store may use beyond `ratio` × its live data before
+/// [`compact_if_over`] rewrites it: sled's own files (a fresh store is
+/// ~40 KiB for under 1 KiB of data) make any small store look amplified.
+pub const COMPACT_SLACK_BYTES: u64 = 1 << 20;
+
+impl Footprint {
+    /// Disk over live data (∞ for an empty store).
+    pub fn ratio(&self) -> f64 {
+        self.disk_bytes as f64 / self.live_bytes as f64
+    }
+
+    /// Whether the disk use exceeds `ratio` × the live data plus
+    /// `slack_bytes`.
+    pub fn exceeds(&self, ratio: f64, slack_bytes: u64) -> bool {
+        self.disk_bytes as f64 > ratio * self.live_bytes as f64 + slack_bytes as f64
+    }
+}
+
+/// Measures `store`: its directory's files against every key and value in
+/// every tree (one pass, nothing decoded).
+pub fn footprint(store: &Store) -> Result<Footprint> {
+    let mut live_bytes = 0u64;
+    for name in store.db.tree_names() {
+        for item in store.db.open_tree(&name)?.iter() {
+            let (k, v) = item?;
+            live_bytes += (k.len() + v.len()) as u64;
+        }
+    }
+    Ok(Footprint {
+        disk_bytes: disk_usage(&store.path)?,
+        live_bytes,
+    })
+}
+
+/// What [`compact_if_over`] did.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    Compacted(Compacted),
+    /// Not over the ratio: left as it was.
+    NotNeeded(Footprint),
+}
+
+/// [`compact`], but only when the store's disk use exceeds `ratio` × its
+/// live data plus `slack_bytes` (the CLI passes [`COMPACT_SLACK_BYTES`]).
+/// Cheap enough to run before every start (`ExecStartPre=` in the systemd
+/// unit): one read of every entry.
+pub fn compact_if_over(
+    data_dir: &Path,
+    cache_capacity_bytes: u64,
+    ratio: f64,
+    slack_bytes: u64,
+) -> Result<Outcome> {
+    let old = Store::open_existing(data_dir, cache_capacity_bytes)?;
+    let measured = footprint(&old)?;
+    if !measured.exceeds(ratio, slack_bytes) {
+        return Ok(Outcome::NotNeeded(measured));
+    }
+    compact_opened(old, data_dir, cache_capacity_bytes).map(Outcome::Compacted)
+}
+
 /// Rewrites the store in `data_dir` into a fresh copy with
 /// [`SEGMENT_SIZE`] segments and swaps it in; see the module docs. Refuses
 /// (`StoreError::InUse`) while the daemon runs.
 pub fn compact(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Compacted> {
     let old = Store::open_existing(data_dir, cache_capacity_bytes)?;
+    compact_opened(old, data_dir, cache_capacity_bytes)
+}
+
+/// [`compact`] of the store `old`, opened (so locked) by the caller.
+fn compact_opened(old: Store, data_dir: &Path, cache_capacity_bytes: u64) -> Result<Compacted> {
     let live = Store::path_in(data_dir);
     let copy = copy_path(data_dir);
     let bytes_before = disk_usage(&live)?;

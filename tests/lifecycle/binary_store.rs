@@ -78,6 +78,50 @@ fn check_and_compact_refuse_a_running_daemon_and_work_on_a_stopped_one() {
 }
 
 #[test]
+fn compact_if_over_leaves_a_lean_store_and_refuses_a_nonsense_ratio() {
+    let dir = dir_with_users();
+    let data = dir.data();
+    // A compaction swaps in another directory: the inode tells.
+    let inode = || {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(Store::path_in(&data))
+            .expect("store")
+            .ino()
+    };
+    let before = inode();
+
+    // What the systemd unit runs before each start.
+    let out = cli_ok(&data, &["compact", "--if-over", "3"], &[]);
+    assert!(out.contains("not over 3x, left as it is"), "{out}");
+    assert_eq!(inode(), before, "the store was rewritten");
+    // Without --if-over it is rewritten: the inode check can fail.
+    cli_ok(&data, &["compact"], &[]);
+    assert_ne!(inode(), before, "compact kept the directory");
+
+    for bad in ["0.5", "-1", "nan", "inf", "three"] {
+        let out = cli(&data, &["compact", &format!("--if-over={bad}")], &[]);
+        assert_eq!(out.status.code(), Some(2), "--if-over {bad} was taken");
+        assert!(
+            text(&out.stderr).contains("at least 1"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+
+    // Beside a running daemon it is refused like `compact`, so an
+    // ExecStartPre= can never touch a store in use.
+    let daemon = Daemon::start(&dir, &[]);
+    let out = cli(&data, &["compact", "--if-over", "3"], &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("in use"),
+        "{}",
+        text(&out.stderr)
+    );
+    daemon.login_ok("admin", ADMIN_PASSWORD);
+}
+
+#[test]
 fn check_reports_a_damaged_record_and_exits_non_zero() {
     let dir = dir_with_users();
     let data = dir.data();
