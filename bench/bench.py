@@ -334,8 +334,8 @@ class Bench:
     # ------------------------------------------------------------ wrk
 
     def wrk_run(self, port: int, script: str, args: list[str], connections: int, duration: float,
-                timeout: float = 10.0) -> dict:
-        threads = min(self.threads, connections)
+                timeout: float = 10.0, threads: int | None = None) -> dict:
+        threads = min(threads or self.threads, connections)
         cmd = [self.wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
                f"--timeout", f"{timeout:g}s", "-s", str(BENCH_DIR / script),
                f"http://127.0.0.1:{port}"] + (["--"] + args if args else [])
@@ -354,21 +354,23 @@ class Bench:
         return r
 
     def measure(self, srv: Server, script: str, args: list[str], connections: int,
-                duration: float | None = None, timeout: float = 10.0) -> dict:
+                duration: float | None = None, timeout: float = 10.0, threads: int | None = None) -> dict:
         reset_ok = reset_peak(srv.pid)
-        r = self.wrk_run(srv.port, script, args, connections, duration or self.duration, timeout)
+        r = self.wrk_run(srv.port, script, args, connections, duration or self.duration, timeout, threads)
         st = proc_status(srv.pid)
         r["peak_rss"] = st.get("VmHWM") if reset_ok else None
         r["rss_after"] = st.get("VmRSS")
         return r
 
-    def ceiling(self, key: str, script: str, args: list[str], connections: int, timeout: float = 10.0) -> dict:
+    def ceiling(self, key: str, script: str, args: list[str], connections: int, timeout: float = 10.0,
+                threads: int | None = None) -> dict:
         """The hello server under exactly the same wrk invocation."""
         if key not in self.hello_cache:
             h = self.hello()
             h.start()
             try:
-                self.hello_cache[key] = self.measure(h, script, args, connections, timeout=timeout)
+                self.hello_cache[key] = self.measure(h, script, args, connections, timeout=timeout,
+                                                     threads=threads)
             finally:
                 h.stop()
         return self.hello_cache[key]
@@ -416,10 +418,10 @@ class Bench:
         sample = store["ids"][:: max(1, len(store["ids"]) // 1000)][:1000] or [self.admin_id(c, token)]
         ids_file.write_text("\n".join(sample) + "\n")
         n_users = store["users"]
-        tgt_get = "≥70% of hello; p99<5ms"
+        tgt_get = "≥70% of hello"
 
         def get_verdict(r, ceil):
-            ok = r["rps"] >= 0.7 * ceil["rps"] and r["p99_us"] < 5000 and r["errors"] == 0
+            ok = r["rps"] >= 0.7 * ceil["rps"] and r["errors"] == 0
             return "met" if ok else "MISSED"
 
         # Authenticated GETs at 32 connections.
@@ -446,10 +448,22 @@ class Bench:
         ceil = self.ceiling("get-users", "get.lua", args, 32)
         self.row(f"GET /users ({n_users} users) c32", r, ceil, tgt_get if base else "list may be slower",
                  get_verdict(r, ceil) if base else "report")
-        args = [token, "/api/v1/auth/user/roles/{id}", str(ids_file)]
-        r = self.measure(srv, "get.lua", args, 32)
-        ceil = self.ceiling("get-roles", "get.lua", args, 32)
+        roles_args = [token, "/api/v1/auth/user/roles/{id}", str(ids_file)]
+        r = self.measure(srv, "get.lua", roles_args, 32)
+        ceil = self.ceiling("get-roles", "get.lua", roles_args, 32)
         self.row(f"GET /user/roles/{{id}} ({n_users} users) c32", r, ceil, tgt_get, get_verdict(r, ceil))
+        if not base:
+            return
+        # Latency: the same 32 connections from one wrk thread. With two,
+        # wrk's threads and the server's two workers contend for the two
+        # cores and the 1% tail is the scheduler's (hello's own p99 goes to
+        # 7-8 ms); one wrk thread still saturates the server.
+        for key, label, a in (("users", "GET /users", args), ("roles", "GET /user/roles/{id}", roles_args)):
+            r = self.measure(srv, "get.lua", a, 32, threads=1)
+            ceil = self.ceiling(f"get-{key}-t1", "get.lua", a, 32, threads=1)
+            ok = r["p99_us"] < 5000 and r["errors"] == 0
+            self.row(f"{label} ({n_users} users) c32, wrk 1 thread", r, ceil, "p99<5ms",
+                     "met" if ok else "MISSED")
 
     def login_scenario(self, srv, store, label, n_users) -> None:
         # Login flood at 64 connections, users with default-parameter hashes.
