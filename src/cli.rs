@@ -107,6 +107,11 @@ enum Command {
         /// exit 0. The systemd unit runs `--if-over 3` before each start.
         #[arg(long, value_name = "RATIO", value_parser = parse_ratio)]
         if_over: Option<f64>,
+        /// With --if-over: give up (store unchanged, exit 1) if the copy is
+        /// not built and verified within this many seconds, so a slow device
+        /// still starts in time. The unit passes 20 (TimeoutStartSec=60s).
+        #[arg(long, value_name = "SECONDS", requires = "if_over", value_parser = clap::value_parser!(u64).range(1..))]
+        max_seconds: Option<u64>,
     },
     /// Set a new password for the admin account (and give it every role),
     /// creating it if it is gone. Works with the daemon running or stopped.
@@ -336,7 +341,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             password_file,
         } => recover_admin(common, &username, password_file.as_deref()),
         Command::Check { common, fix_counts } => check(&common, fix_counts),
-        Command::Compact { common, if_over } => compact(&common, if_over),
+        Command::Compact {
+            common,
+            if_over,
+            max_seconds,
+        } => compact(&common, if_over, max_seconds),
     }
 }
 
@@ -711,11 +720,16 @@ fn parse_ratio(s: &str) -> Result<f64, String> {
 }
 
 /// `engine-auth compact [--if-over RATIO]`: rewrite the store, offline.
-fn compact(common: &CommonArgs, if_over: Option<f64>) -> anyhow::Result<ExitCode> {
+fn compact(
+    common: &CommonArgs,
+    if_over: Option<f64>,
+    max_seconds: Option<u64>,
+) -> anyhow::Result<ExitCode> {
     use crate::store::maintenance::{self, Outcome};
     let (settings, _) = base_settings(common)?;
     let dir = &settings.data_dir;
     let started = std::time::Instant::now();
+    let deadline = max_seconds.map(|s| started + std::time::Duration::from_secs(s));
     let done = match if_over {
         None => maintenance::compact(dir, settings.cache_capacity_bytes)?,
         Some(ratio) => match maintenance::compact_if_over(
@@ -723,6 +737,7 @@ fn compact(common: &CommonArgs, if_over: Option<f64>) -> anyhow::Result<ExitCode
             settings.cache_capacity_bytes,
             ratio,
             maintenance::COMPACT_SLACK_BYTES,
+            deadline,
         )? {
             Outcome::Compacted(done) => done,
             Outcome::NotNeeded(f) => {
@@ -734,6 +749,17 @@ fn compact(common: &CommonArgs, if_over: Option<f64>) -> anyhow::Result<ExitCode
                     f.ratio()
                 );
                 return Ok(ExitCode::SUCCESS);
+            }
+            Outcome::OutOfTime(f) => {
+                eprintln!(
+                    "engine-auth: compacting {} ({} on disk for {} of live data, {:.1}x) took more than {} s and was abandoned before the swap; the store is unchanged. Run `engine-auth compact` with the daemon stopped.",
+                    Store::path_in(dir).display(),
+                    mib(f.disk_bytes),
+                    mib(f.live_bytes),
+                    f.ratio(),
+                    max_seconds.unwrap_or_default()
+                );
+                return Ok(ExitCode::FAILURE);
             }
         },
     };

@@ -73,6 +73,10 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("a stored record cannot be read: {0}")]
     Decode(String),
+    /// `compact` with a time limit ran out of it before the swap; the store
+    /// is as it was.
+    #[error("compaction ran out of its time limit before the swap; the store is unchanged")]
+    OutOfTime,
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -1347,7 +1351,7 @@ mod tests {
         let users = seeded(dir.path(), 20);
         // Fresh and small: sled's own files are far over 3x its few KiB of
         // data, but within the slack.
-        match compact_if_over(dir.path(), 1 << 20, 3.0, SLACK).unwrap() {
+        match compact_if_over(dir.path(), 1 << 20, 3.0, SLACK, None).unwrap() {
             Outcome::NotNeeded(f) => assert!(f.ratio() > 3.0 && !f.exceeds(3.0, SLACK), "{f:?}"),
             other => panic!("a fresh store was compacted: {other:?}"),
         }
@@ -1371,10 +1375,22 @@ mod tests {
         // A ratio it is under: left alone.
         let high = before.ratio() * 2.0;
         assert!(matches!(
-            compact_if_over(dir.path(), 1 << 20, high, 0).unwrap(),
+            compact_if_over(dir.path(), 1 << 20, high, 0, None).unwrap(),
             Outcome::NotNeeded(_)
         ));
-        let done = match compact_if_over(dir.path(), 1 << 20, 3.0, 0).unwrap() {
+        // Out of time (a deadline already past): abandoned before the swap,
+        // the copy removed, the store as it was.
+        let now = Some(std::time::Instant::now());
+        match compact_if_over(dir.path(), 1 << 20, 3.0, 0, now).unwrap() {
+            Outcome::OutOfTime(f) => assert_eq!(f.live_bytes, before.live_bytes),
+            other => panic!("a compaction past its deadline went on: {other:?}"),
+        }
+        assert!(!maintenance::copy_path(dir.path()).exists());
+        {
+            let (s, _) = reopen(dir.path()).unwrap();
+            assert!(footprint(&s).unwrap().exceeds(3.0, 0), "it was compacted");
+        }
+        let done = match compact_if_over(dir.path(), 1 << 20, 3.0, 0, None).unwrap() {
             Outcome::Compacted(done) => done,
             other => panic!("a bloated store was left: {other:?}"),
         };

@@ -378,24 +378,34 @@ pub enum Outcome {
     Compacted(Compacted),
     /// Not over the ratio: left as it was.
     NotNeeded(Footprint),
+    /// Over the ratio, but the copy was not done and verified by the
+    /// deadline: abandoned before the swap, the store left as it was.
+    OutOfTime(Footprint),
 }
 
 /// [`compact`], but only when the store's disk use exceeds `ratio` × its
-/// live data plus `slack_bytes` (the CLI passes [`COMPACT_SLACK_BYTES`]).
-/// Cheap enough to run before every start (`ExecStartPre=` in the systemd
-/// unit): one read of every entry.
+/// live data plus `slack_bytes` (the CLI passes [`COMPACT_SLACK_BYTES`]),
+/// and abandoned (store unchanged) if the copy is not built and verified by
+/// `deadline`. Cheap enough to run before every start (`ExecStartPre=` in
+/// the systemd unit): one read of every entry when nothing is to be done,
+/// and a bounded time when something is, so a slow device still starts.
 pub fn compact_if_over(
     data_dir: &Path,
     cache_capacity_bytes: u64,
     ratio: f64,
     slack_bytes: u64,
+    deadline: Option<Instant>,
 ) -> Result<Outcome> {
     let old = Store::open_existing(data_dir, cache_capacity_bytes)?;
     let measured = footprint(&old)?;
     if !measured.exceeds(ratio, slack_bytes) {
         return Ok(Outcome::NotNeeded(measured));
     }
-    compact_opened(old, data_dir, cache_capacity_bytes).map(Outcome::Compacted)
+    match compact_opened(old, data_dir, cache_capacity_bytes, deadline) {
+        Ok(done) => Ok(Outcome::Compacted(done)),
+        Err(StoreError::OutOfTime) => Ok(Outcome::OutOfTime(measured)),
+        Err(e) => Err(e),
+    }
 }
 
 /// Rewrites the store in `data_dir` into a fresh copy with
@@ -403,16 +413,22 @@ pub fn compact_if_over(
 /// (`StoreError::InUse`) while the daemon runs.
 pub fn compact(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Compacted> {
     let old = Store::open_existing(data_dir, cache_capacity_bytes)?;
-    compact_opened(old, data_dir, cache_capacity_bytes)
+    compact_opened(old, data_dir, cache_capacity_bytes, None)
 }
 
-/// [`compact`] of the store `old`, opened (so locked) by the caller.
-fn compact_opened(old: Store, data_dir: &Path, cache_capacity_bytes: u64) -> Result<Compacted> {
+/// [`compact`] of the store `old`, opened (so locked) by the caller; gives
+/// up with [`StoreError::OutOfTime`] before the swap once past `deadline`.
+fn compact_opened(
+    old: Store,
+    data_dir: &Path,
+    cache_capacity_bytes: u64,
+    deadline: Option<Instant>,
+) -> Result<Compacted> {
     let live = Store::path_in(data_dir);
     let copy = copy_path(data_dir);
     let bytes_before = disk_usage(&live)?;
     // Both handles (so both locks) stay open until the function returns.
-    let built = build_copy(&old, &live, &copy, cache_capacity_bytes);
+    let built = build_copy(&old, &live, &copy, cache_capacity_bytes, deadline);
     let mut exchanged = false;
     let swapped = match &built {
         Ok(_) => exchange(&live, &copy).and_then(|()| {
@@ -453,7 +469,12 @@ fn build_copy(
     live: &Path,
     copy: &Path,
     cache_capacity_bytes: u64,
+    deadline: Option<Instant>,
 ) -> Result<(Store, u64, usize)> {
+    let in_time = || match deadline {
+        Some(d) if Instant::now() > d => Err(StoreError::OutOfTime),
+        _ => Ok(()),
+    };
     let mut entries_of = BTreeMap::new();
     {
         let new = sled::Config::new()
@@ -474,6 +495,7 @@ fn build_copy(
                 n += 1;
                 if n.is_multiple_of(1024) {
                     to.apply_batch(std::mem::take(&mut batch))?;
+                    in_time()?;
                 }
             }
             to.apply_batch(batch)?;
@@ -517,6 +539,8 @@ fn build_copy(
     if counts(&new) != counts(old) {
         return Err(mismatch("the counts".into()));
     }
+    // Last chance to give up: after this the swap is quick.
+    in_time()?;
     Ok((new, entries_of.values().sum(), entries_of.len()))
 }
 

@@ -108,6 +108,21 @@ fn compact_if_over_leaves_a_lean_store_and_refuses_a_nonsense_ratio() {
         );
     }
 
+    // A time limit needs --if-over, and at least a second.
+    for args in [
+        &["compact", "--max-seconds", "30"][..],
+        &["compact", "--if-over", "3", "--max-seconds", "0"][..],
+    ] {
+        let out = cli(&data, args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?} was taken");
+    }
+    let out = cli_ok(
+        &data,
+        &["compact", "--if-over", "3", "--max-seconds", "30"],
+        &[],
+    );
+    assert!(out.contains("left as it is"), "{out}");
+
     // Beside a running daemon it is refused like `compact`, so an
     // ExecStartPre= can never touch a store in use.
     let daemon = Daemon::start(&dir, &[]);
