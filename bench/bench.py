@@ -778,8 +778,9 @@ class Bench:
         args = [token, "/api/v1/auth/user/roles/{id}", str(ids_file)]
         r = self.measure(srv, "get.lua", args, 32)
         ceil = self.hello_cache.get("get-roles") or self.ceiling("get-roles", "get.lua", args, 32)
-        ok = r["rps"] >= 0.7 * ceil["rps"] and r["p99_us"] < 5000 and r["errors"] == 0
-        self.row(f"GET /user/roles/{{id}} ({store['users']} users) c32", r, ceil, "≥70% of hello; p99<5ms",
+        # The ratio only, as for the base rows (p99 has its own rows there).
+        ok = r["rps"] >= 0.7 * ceil["rps"] and r["errors"] == 0
+        self.row(f"GET /user/roles/{{id}} ({store['users']} users) c32", r, ceil, "≥70% of hello",
                  "met" if ok else "MISSED")
         srv.stop()
 
