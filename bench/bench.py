@@ -270,11 +270,14 @@ class Bench:
     # ------------------------------------------------------------ daemon
 
     def daemon(self, data_dir: Path, extra: list[str] | None = None, wrap: list[str] | None = None,
-               tag: str = "") -> Server:
+               tag: str = "", binary: Path | None = None, emulator: str | None = None) -> Server:
+        """`emulator` (qemu-user) runs `binary` in its own process: not a
+        wrapper whose child is the daemon, as perf and strace are."""
         port = free_port()
-        cmd = (wrap or []) + [str(self.bin), "serve", "--listen", f"127.0.0.1:{port}",
-                              "--data-dir", str(data_dir), "--config", str(self.empty_config),
-                              "--workers", str(self.workers)] + (extra or [])
+        cmd = (wrap or []) + ([emulator] if emulator else []) + [
+            str(binary or self.bin), "serve", "--listen", f"127.0.0.1:{port}",
+            "--data-dir", str(data_dir), "--config", str(self.empty_config),
+            "--workers", str(self.workers)] + (extra or [])
         return Server(name=f"engine-auth{tag}", cmd=cmd, port=port, wrapped=bool(wrap),
                       log_path=self.tmp / f"engine-auth{tag}.log",
                       env={"ENGINE_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD})
@@ -611,6 +614,38 @@ class Bench:
         self.hash_seconds = statistics.median(times)
         self.hash_source = "median of 15 sequential logins"
 
+    def arm_under_qemu(self, store: dict, runs: int) -> None:
+        """Start-up and idle memory of the static ARM builds (dist/, from
+        scripts/build-release.sh) under qemu-user on the same store. Reported,
+        not judged: emulation makes start-up slower than on a device, and
+        the RSS is qemu's process, its translation cache included."""
+        for triple, emulator in (("aarch64-unknown-linux-musl", "qemu-aarch64-static"),
+                                 ("armv7-unknown-linux-gnueabihf", "qemu-arm-static")):
+            binary = ROOT / "dist" / f"engine-auth-{triple}"
+            qemu = shutil.which(emulator)
+            if not binary.exists() or not qemu:
+                missing = f"dist/{binary.name} (scripts/build-release.sh {triple})" if not binary.exists() \
+                    else f"{emulator} (apt-get install qemu-user-static)"
+                self.notes.append(f"{triple} under qemu-user: not measured, no {missing}")
+                continue
+            times, rss, hwm = [], 0, 0
+            for i in range(runs):
+                srv = self.daemon(store["dir"], tag=f"-{triple}", binary=binary, emulator=qemu)
+                times.append(srv.start())
+                if i == runs - 1:
+                    time.sleep(3)
+                    st = proc_status(srv.pid)
+                    rss, hwm = st.get("VmRSS", 0), st.get("VmHWM", 0)
+                srv.stop()
+            n = store["users"]
+            med = statistics.median(times)
+            self.row(f"{triple} under qemu-user: start-up to first /health ({n} users)", None,
+                     target="report (emulated)", verdict="report",
+                     value=f"median {med * 1000:.0f} ms (min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f}, {runs} runs)")
+            self.row(f"{triple} under qemu-user: RSS 3 s after start ({n} users)", None,
+                     target="report (qemu's own memory included)", verdict="report", peak_rss=hwm,
+                     value=f"VmRSS {rss / MIB:.1f} MiB (VmHWM {hwm / MIB:.1f} MiB)")
+
     def startup_and_idle(self, store: dict, runs: int) -> None:
         times, rss_list, hwm_list = [], [], []
         for i in range(runs):
@@ -708,12 +743,14 @@ class Bench:
             self.api_scenarios(base, "base", base=True)
         if self.want("flush"):
             self.flush_scenario(base)
-        if self.want("10k") or self.want("startup"):
+        if self.want("10k") or self.want("startup") or self.want("arm"):
             big = self.build_store("users10k", a.idle_users, 8)
             if self.want("10k"):
                 self.api_scenarios_10k(big)
             if self.want("startup"):
                 self.startup_and_idle(big, a.startup_runs)
+            if self.want("arm"):
+                self.arm_under_qemu(big, 3)
         if self.want("binary"):
             self.binary_size()
         if a.full:
@@ -833,7 +870,7 @@ def main() -> None:
     ap.add_argument("--json", help="also write the rows here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary stores and logs")
     ap.add_argument("--only", help="comma-separated scenario groups to run (while iterating on one fix): "
-                    "get, refresh, flush, login, 10k, startup, binary")
+                    "get, refresh, flush, login, 10k, startup, arm, binary")
     a = ap.parse_args()
     if a.duration is None:
         a.duration = 3 if a.smoke else 15
