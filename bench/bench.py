@@ -722,7 +722,7 @@ class Bench:
                           f("errors", "{:d}"), f"{rss / MIB:.1f}" if rss else "-",
                           f("ratio", "{:.0%}"), r.get("target", ""),
                           (r.get("verdict", "") + (f": {r['value']}" if r.get("value") else "")).strip()])
-        widths = [max(len(hdr[i]), *(len(l[i]) for l in lines)) for i in range(len(hdr))]
+        widths = [max([len(hdr[i])] + [len(l[i]) for l in lines]) for i in range(len(hdr))]
         out = ["| " + " | ".join(h.ljust(widths[i]) for i, h in enumerate(hdr)) + " |",
                "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
         for l in lines:
