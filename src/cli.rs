@@ -20,7 +20,7 @@ use crate::config::{self, Argon2Params, FileConfig, Settings};
 use crate::domain::{Password, Roles, Username};
 use crate::password::Hasher;
 use crate::startup::Application;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::tls::TlsSource;
 
 /// Read when `--config` is not given and the file exists (the .deb ships
@@ -738,9 +738,19 @@ fn compact(
             ratio,
             maintenance::COMPACT_SLACK_BYTES,
             deadline,
-        )? {
-            Outcome::Compacted(done) => done,
-            Outcome::NotNeeded(f) => {
+        ) {
+            // Before the service's very first start: nothing to do, and
+            // nothing to alarm anyone about in the journal.
+            Err(StoreError::Missing(_)) => {
+                println!(
+                    "{}: no store yet, nothing to compact",
+                    Store::path_in(dir).display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Err(e) => return Err(e.into()),
+            Ok(Outcome::Compacted(done)) => done,
+            Ok(Outcome::NotNeeded(f)) => {
                 println!(
                     "{}: {} on disk for {} of live data ({:.1}x): not over {ratio}x, left as it is",
                     Store::path_in(dir).display(),
@@ -750,7 +760,7 @@ fn compact(
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            Outcome::OutOfTime(f) => {
+            Ok(Outcome::OutOfTime(f)) => {
                 eprintln!(
                     "engine-auth: compacting {} ({} on disk for {} of live data, {:.1}x) took more than {} s and was abandoned before the swap; the store is unchanged. Run `engine-auth compact` with the daemon stopped.",
                     Store::path_in(dir).display(),

@@ -79,6 +79,15 @@ fn check_and_compact_refuse_a_running_daemon_and_work_on_a_stopped_one() {
 
 #[test]
 fn compact_if_over_leaves_a_lean_store_and_refuses_a_nonsense_ratio() {
+    // Before the very first start (the unit's ExecStartPre= runs first):
+    // nothing to do, exit 0, and nothing created.
+    let fresh = DaemonDir::new();
+    let out = cli_ok(&fresh.data(), &["compact", "--if-over", "3"], &[]);
+    assert!(out.contains("no store yet"), "{out}");
+    assert!(!Store::path_in(&fresh.data()).exists());
+    // Plain `compact` still says there is nothing there, and fails.
+    assert!(!cli(&fresh.data(), &["compact"], &[]).status.success());
+
     let dir = dir_with_users();
     let data = dir.data();
     // A compaction swaps in another directory: the inode tells.
