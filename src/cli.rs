@@ -654,6 +654,15 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
+/// Like [`mib`], but small sizes in KiB (a fresh store is ~40 KiB).
+fn size(bytes: u64) -> String {
+    if bytes < 1024 * 1024 {
+        format!("{:.0} KiB", bytes as f64 / 1024.0)
+    } else {
+        mib(bytes)
+    }
+}
+
 /// `engine-auth check`: the full scan, offline.
 fn check(common: &CommonArgs, fix_counts: bool) -> anyhow::Result<ExitCode> {
     let (settings, _) = base_settings(common)?;
@@ -752,10 +761,10 @@ fn compact(
             Ok(Outcome::Compacted(done)) => done,
             Ok(Outcome::NotNeeded(f)) => {
                 println!(
-                    "{}: {} on disk for {} of live data ({:.1}x): not over {ratio}x, left as it is",
+                    "{}: {} on disk for {} of live data ({:.1}x): not over {ratio}x + 1 MiB, left as it is",
                     Store::path_in(dir).display(),
-                    mib(f.disk_bytes),
-                    mib(f.live_bytes),
+                    size(f.disk_bytes),
+                    size(f.live_bytes),
                     f.ratio()
                 );
                 return Ok(ExitCode::SUCCESS);
@@ -764,8 +773,8 @@ fn compact(
                 eprintln!(
                     "engine-auth: compacting {} ({} on disk for {} of live data, {:.1}x) took more than {} s and was abandoned before the swap; the store is unchanged. Run `engine-auth compact` with the daemon stopped.",
                     Store::path_in(dir).display(),
-                    mib(f.disk_bytes),
-                    mib(f.live_bytes),
+                    size(f.disk_bytes),
+                    size(f.live_bytes),
                     f.ratio(),
                     max_seconds.unwrap_or_default()
                 );
