@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::clock::Clock;
 use crate::domain::{Password, Roles, Username};
 use crate::lifecycle;
 use crate::password::Hasher;
@@ -241,7 +242,7 @@ pub fn serve(
     store: Store,
     hasher: Hasher,
     tokens: Tokens,
-    clock: impl Fn() -> u64 + Send + 'static,
+    clock: Clock,
 ) -> anyhow::Result<AdminSocket> {
     let path = socket_path(data_dir);
     let _ = std::fs::remove_file(&path);
@@ -273,7 +274,7 @@ pub fn serve(
                     store: &store,
                     hasher: &hasher,
                     tokens: Some(&tokens),
-                    now: clock(),
+                    now: clock.now(),
                 };
                 if let Err(e) = conn
                     .set_nonblocking(false)

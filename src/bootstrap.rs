@@ -9,11 +9,12 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::{Password, Roles, Username};
 use crate::password::Hasher;
 use crate::store::{Opened, Store, new_user_record};
-use crate::{tokens, unix_now};
+use crate::tokens;
 
 pub const ADMIN_USERNAME: &str = "admin";
 pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
@@ -23,7 +24,7 @@ pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 pub const SEEDED_MARKER: &str = "store-initialized";
 
 /// Opens the store in `settings.data_dir`, seeding it if it is empty.
-pub fn open_store(settings: &Settings, hasher: &Hasher) -> anyhow::Result<Store> {
+pub fn open_store(settings: &Settings, hasher: &Hasher, clock: &Clock) -> anyhow::Result<Store> {
     let dir = &settings.data_dir;
     if dir.exists() && !dir.is_dir() {
         bail!("data dir {} exists but is not a directory", dir.display());
@@ -44,7 +45,7 @@ pub fn open_store(settings: &Settings, hasher: &Hasher) -> anyhow::Result<Store>
             marker.display()
         ),
         Opened::Empty => {
-            seed(&store, settings, hasher)?;
+            seed(&store, settings, hasher, clock.now())?;
             write_marker(&marker)?;
         }
         Opened::Ready if !marker.exists() => write_marker(&marker)?,
@@ -53,10 +54,9 @@ pub fn open_store(settings: &Settings, hasher: &Hasher) -> anyhow::Result<Store>
     Ok(store)
 }
 
-fn seed(store: &Store, settings: &Settings, hasher: &Hasher) -> anyhow::Result<()> {
+fn seed(store: &Store, settings: &Settings, hasher: &Hasher, now: u64) -> anyhow::Result<()> {
     let (password, generated) = initial_admin_password(settings)?;
     let hash = hasher.hash_blocking(&password)?;
-    let now = unix_now();
     let username = Username::parse(ADMIN_USERNAME).map_err(anyhow::Error::msg)?;
     let admin = new_user_record(&username, hash, Roles::ALL, now);
     let key = tokens::new_key_record(now)?;

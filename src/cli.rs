@@ -529,7 +529,7 @@ fn detach(args: &ServeArgs, settings: &mut Settings) -> anyhow::Result<Option<Un
 /// signing key.
 async fn handle_signals(
     handle: actix_web::dev::ServerHandle,
-    state: actix_web::web::Data<crate::startup::AppState>,
+    state: actix_web::web::Data<crate::state::AppState>,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
@@ -642,7 +642,7 @@ fn admin_request(common: &CommonArgs, req: Request) -> anyhow::Result<ExitCode> 
         store: &store,
         hasher: &hasher,
         tokens: None,
-        now: settings.now(),
+        now: crate::clock::Clock::system().now(),
     };
     let out = admin::execute(&ctx, req)?;
     store.flush()?;

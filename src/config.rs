@@ -65,21 +65,12 @@ pub struct Settings {
     pub plain_listen: Option<SocketAddr>,
     /// Brute-force protection (see `throttle.rs`).
     pub throttle: crate::throttle::ThrottleConfig,
-    /// Added to the system clock; only for tests that simulate a clock
-    /// that is wrong and later corrected (no flag, no file key).
-    pub clock_offset_secs: i64,
     /// Initial admin password source for the first start.
     pub admin_password: Option<String>,
     pub admin_password_file: Option<PathBuf>,
 }
 
 impl Settings {
-    /// The clock every token decision uses: the system clock plus
-    /// `clock_offset_secs`.
-    pub fn now(&self) -> u64 {
-        crate::unix_now().saturating_add_signed(self.clock_offset_secs)
-    }
-
     /// The longest any token can live after it is signed.
     pub fn max_token_life(&self) -> u64 {
         self.access_ttl_secs
@@ -104,7 +95,6 @@ impl Settings {
             session_max_secs: 7 * 24 * 3600,
             key_max_age_secs: 30 * 24 * 3600,
             housekeeping_secs: 600,
-            clock_offset_secs: 0,
             throttle: crate::throttle::ThrottleConfig::default(),
             tls: crate::tls::TlsSource::None,
             plain_listen: None,

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod bootstrap;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod hex;
@@ -14,6 +15,7 @@ pub mod http;
 pub mod lifecycle;
 pub mod password;
 pub mod startup;
+pub mod state;
 pub mod store;
 pub mod systemd;
 pub mod throttle;
@@ -21,10 +23,4 @@ pub mod tls;
 pub mod tokens;
 pub mod tune;
 
-/// Seconds since the Unix epoch (u64 everywhere, also on 32-bit ARM).
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use clock::unix_now;

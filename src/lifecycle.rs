@@ -21,8 +21,12 @@ pub fn rotate_key(store: &Store, tokens: Option<&Tokens>, now: u64) -> anyhow::R
 
 /// One round of housekeeping: rotate the key if it is too old, delete
 /// retired keys nothing valid depends on, prune dead sessions.
-pub fn housekeeping(store: &Store, tokens: &Tokens, settings: &Settings) -> anyhow::Result<()> {
-    let now = settings.now();
+pub fn housekeeping(
+    store: &Store,
+    tokens: &Tokens,
+    settings: &Settings,
+    now: u64,
+) -> anyhow::Result<()> {
     let active = store.active_kid()?;
     let age = store
         .keys()?

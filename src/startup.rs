@@ -8,21 +8,13 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use std::net::TcpListener;
 
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::password::Hasher;
-use crate::store::Store;
+use crate::state::AppState;
 use crate::throttle::Throttle;
 use crate::tokens::Tokens;
 use crate::{admin, bootstrap, http, lifecycle, systemd, tls};
-
-/// What every handler can reach.
-pub struct AppState {
-    pub store: Store,
-    pub tokens: Tokens,
-    pub hasher: Hasher,
-    pub settings: Settings,
-    pub throttle: Throttle,
-}
 
 pub struct Application {
     port: u16,
@@ -36,9 +28,14 @@ impl Application {
     /// and the admin socket, and prepares the server. Must be called inside
     /// an actix runtime.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Application::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// [`Application::build`] on a given clock (tests move it forward).
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
         settings.validate()?;
         let hasher = Hasher::new(settings.argon2, settings.max_concurrent_hashes)?;
-        let store = bootstrap::open_store(&settings, &hasher)?;
+        let store = bootstrap::open_store(&settings, &hasher, &clock)?;
         let tokens = Tokens::new(
             &store.keys()?,
             &store.active_kid()?,
@@ -56,13 +53,12 @@ impl Application {
             }
             None => None,
         };
-        let offset = settings.clock_offset_secs;
         let admin = admin::serve(
             &settings.data_dir,
             store.clone(),
             hasher.clone(),
             tokens.clone(),
-            move || crate::unix_now().saturating_add_signed(offset),
+            clock.clone(),
         )?;
         log::info!(
             "engine-auth {} listening on {}://{}:{} (data dir {}, {} users)",
@@ -85,6 +81,7 @@ impl Application {
             hasher,
             throttle: Throttle::new(settings.throttle),
             settings,
+            clock,
         });
         let body_limit = state.settings.body_limit_bytes;
         let app_state = state.clone();
@@ -172,7 +169,7 @@ impl Application {
 
 /// Rotates the signing key now (SIGHUP, `systemctl reload`).
 pub async fn rotate_key(state: web::Data<AppState>) -> anyhow::Result<String> {
-    let now = state.settings.now();
+    let now = state.clock.now();
     tokio::task::spawn_blocking(move || {
         lifecycle::rotate_key(&state.store, Some(&state.tokens), now)
     })
@@ -188,7 +185,7 @@ async fn housekeeping_loop(state: web::Data<AppState>) {
         tick.tick().await;
         let s = state.clone();
         let done = tokio::task::spawn_blocking(move || {
-            lifecycle::housekeeping(&s.store, &s.tokens, &s.settings)
+            lifecycle::housekeeping(&s.store, &s.tokens, &s.settings, s.clock.now())
         })
         .await;
         match done {

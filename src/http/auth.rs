@@ -12,7 +12,7 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 
 use super::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::UserView;
 
 /// An authenticated caller.
@@ -47,7 +47,7 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     })?;
     let access = state
         .tokens
-        .verify_access(token, state.settings.now())
+        .verify_access(token, state.clock.now())
         .map_err(|e| ApiError::unauthorized(capitalize(&e.to_string())))?;
     // The one store read per request (from the store's in-memory view):
     // existence, current roles, and the generation that revokes tokens

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::auth::{Admin, Caller};
 use super::error::{ApiError, ErrorBody};
 use crate::domain::{ObjectOnly, PASSWORD_MAX_BYTES, Password, Roles, Username, fold};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{Exchange, FamilyRecord, SessionToken, UserRecord, new_user_record};
 use crate::tokens::{Issue, RefreshId, TokenPair};
 
@@ -173,7 +173,7 @@ async fn upgrade_hash(state: &State, user: &UserRecord, password: Option<Passwor
 /// A login opens a session (a refresh-token family) with an absolute end.
 async fn start_session(state: &State, user: &UserRecord) -> Result<TokenPair, ApiError> {
     let s = &state.settings;
-    let now = s.now();
+    let now = state.clock.now();
     let family = Uuid::new_v4();
     let session = FamilyRecord {
         user_id: user.id,
@@ -230,7 +230,7 @@ pub async fn refresh(req: HttpRequest, state: State, body: Body<RefreshBody>) ->
 
 async fn refresh_inner(req: &HttpRequest, state: &State, body: RefreshBody) -> ApiResult {
     let s = &state.settings;
-    let now = s.now();
+    let now = state.clock.now();
     let presented = state
         .tokens
         .verify_refresh(&body.refresh_token, now)
@@ -344,7 +344,7 @@ pub async fn logout(
     body: Body<LogoutBody>,
 ) -> ApiResult {
     let LogoutBody { refresh_token, all } = body.into_inner().0;
-    let now = state.settings.now();
+    let now = state.clock.now();
     let store = state.store.clone();
     if all {
         let id = caller.user.id;
@@ -402,7 +402,7 @@ pub async fn logout_user(
             "Only an admin or the user itself may end these sessions",
         ));
     }
-    let now = state.settings.now();
+    let now = state.clock.now();
     let store = state.store.clone();
     let rec = web::block(move || store.revoke_all_tokens(id, now)).await??;
     audit!(
@@ -463,7 +463,7 @@ pub async fn create_user(
         .hash(password)
         .await
         .map_err(ApiError::internal)?;
-    let rec = new_user_record(&username, hash, roles, state.settings.now());
+    let rec = new_user_record(&username, hash, roles, state.clock.now());
     let store = state.store.clone();
     let rec = web::block(move || store.create_user(&rec).map(|_| rec)).await??;
     audit!(
@@ -549,7 +549,7 @@ pub async fn set_roles(
     let id = parse_id(&id)?;
     let roles = body.into_inner().0.roles;
     let store = state.store.clone();
-    let now = state.settings.now();
+    let now = state.clock.now();
     let rec = web::block(move || store.set_roles(id, roles, now)).await??;
     audit!(
         req,
@@ -631,7 +631,7 @@ pub async fn set_password(
         .await
         .map_err(ApiError::internal)?;
     let store = state.store.clone();
-    let now = state.settings.now();
+    let now = state.clock.now();
     let rec = web::block(move || store.set_password_hash(id, hash, now)).await??;
     audit!(
         req,

@@ -55,7 +55,8 @@ pub async fn spawn_app_with_key() -> TestApp {
     let settings = test_settings(data_dir.path());
     let key = {
         let hasher = Hasher::new(settings.argon2, 1).expect("hasher");
-        let store = bootstrap::open_store(&settings, &hasher).expect("seed the store");
+        let store = bootstrap::open_store(&settings, &hasher, &engine_auth::clock::Clock::system())
+            .expect("seed the store");
         let (kid, secret) = active_signing_key(&store);
         SigningKey { kid, secret }
         // the store is dropped (and its lock released) here

@@ -21,7 +21,7 @@ use crate::common::{ServerThread, http_client_builder};
 
 use actix_web::web;
 use engine_auth::config::Settings;
-use engine_auth::startup::AppState;
+use engine_auth::state::AppState;
 use reqwest::{Client, Method, RequestBuilder};
 use serde_json::{Value, json};
 use std::io::{Read, Write};

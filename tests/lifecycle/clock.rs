@@ -1,22 +1,22 @@
 //! README "When the clock is wrong": a Raspberry Pi may issue tokens before
-//! NTP corrects its clock. Simulated with `clock_offset_secs`: tokens are
-//! issued by a server whose clock is off, then presented to a server on the
-//! same store whose clock is right.
+//! NTP corrects its clock. Simulated by setting the server's clock
+//! off while tokens are issued, then correct again when they are presented.
 
 use reqwest::StatusCode;
 
-use crate::helpers::{assert_status, claims_of, json_ok, spawn_app_with};
+use crate::helpers::{assert_status, claims_of, json_ok, spawn_app};
 
 #[actix_web::test]
 async fn tokens_issued_while_the_clock_was_ahead_are_refused_as_from_the_future() {
     // Slightly ahead (within the 60 s leeway), then an hour ahead.
-    let app = spawn_app_with(|s| s.clock_offset_secs = 30).await;
+    let app = spawn_app().await;
+    app.clock.set_offset(30);
     let slightly = app.admin().await;
-    let app = app.restart_with(|s| s.clock_offset_secs = 3600).await;
+    app.clock.set_offset(3600);
     let ahead = app.admin().await;
 
     // NTP corrects the clock.
-    let app = app.restart_with(|s| s.clock_offset_secs = 0).await;
+    app.clock.set_offset(0);
 
     let msg = assert_status(
         app.list_users(&ahead.token).await,
@@ -42,10 +42,11 @@ async fn tokens_issued_while_the_clock_was_ahead_are_refused_as_from_the_future(
 
 #[actix_web::test]
 async fn tokens_issued_while_the_clock_was_behind_expire_but_the_refresh_token_still_works() {
-    let app = spawn_app_with(|s| s.clock_offset_secs = -3600).await;
+    let app = spawn_app().await;
+    app.clock.set_offset(-3600);
     let behind = app.admin().await;
 
-    let app = app.restart_with(|s| s.clock_offset_secs = 0).await;
+    app.clock.set_offset(0);
 
     // The access token looks an hour old: expired (10 min + 60 s leeway).
     let msg = assert_status(

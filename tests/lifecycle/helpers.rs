@@ -3,9 +3,8 @@
 //! In process (zero-to-production style): [`spawn_app_with`] builds an
 //! `Application` on the test's own actix runtime with port 0, a temporary
 //! data dir and cheap argon2, and keeps its `ServerHandle` and `AppState`,
-//! so a test can rotate keys, run housekeeping, or stop the server and start
-//! another one on its store with a different clock
-//! ([`TestApp::restart_with`]).
+//! so a test can rotate keys, run housekeeping, or move the server's clock
+//! ([`TestApp::clock`]).
 //!
 //! As an operator runs it: [`Daemon`] starts the built `engine-auth`
 //! binary on a free port, and [`cli`] runs its subcommands against the same
@@ -16,8 +15,10 @@ pub use crate::common::*;
 
 use actix_web::dev::ServerHandle;
 use actix_web::web;
+use engine_auth::clock::Clock;
 use engine_auth::config::Settings;
-use engine_auth::startup::{AppState, Application};
+use engine_auth::startup::Application;
+use engine_auth::state::AppState;
 use reqwest::{Client, Method, Response, StatusCode};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -40,6 +41,8 @@ pub struct TestApp {
     pub client: Client,
     pub handle: ServerHandle,
     pub state: web::Data<AppState>,
+    /// The server's clock: tests move it instead of sleeping.
+    pub clock: Clock,
     run: Option<actix_web::rt::task::JoinHandle<anyhow::Result<()>>>,
     // Last: removed after the server is told to stop.
     data_dir: Option<TempDir>,
@@ -49,19 +52,23 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// A server whose settings `adjust` may change (TTLs, grace, clock offset).
+/// A server whose settings `adjust` may change (TTLs, grace, limits).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp data dir");
-    start_in(dir, adjust).await
+    start_in(dir, Clock::system(), adjust).await
 }
 
 /// Starts a server on an existing (or empty) data dir.
-pub async fn start_in(data_dir: TempDir, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+pub async fn start_in(
+    data_dir: TempDir,
+    clock: Clock,
+    adjust: impl FnOnce(&mut Settings),
+) -> TestApp {
     let mut settings = test_settings(data_dir.path());
     // Like the binary tests' `--max-concurrent-hashes 2`.
     settings.max_concurrent_hashes = 2;
     adjust(&mut settings);
-    let app = Application::build(settings)
+    let app = Application::build_with_clock(settings, clock.clone())
         .await
         .expect("the test server failed to start");
     let api = format!("http://127.0.0.1:{}/api/v1/auth", app.port());
@@ -73,23 +80,9 @@ pub async fn start_in(data_dir: TempDir, adjust: impl FnOnce(&mut Settings)) -> 
         client: http_client(),
         handle,
         state,
+        clock,
         run: Some(run),
         data_dir: Some(data_dir),
-    }
-}
-
-/// Copies a data dir's regular files (the admin socket is left behind).
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).expect("read data dir") {
-        let entry = entry.expect("dir entry");
-        let kind = entry.file_type().expect("file type");
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            copy_dir(&entry.path(), &target);
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target).expect("copy store file");
-        }
     }
 }
 
@@ -111,21 +104,6 @@ impl TestApp {
                 .expect("the server stopped with an error");
         }
         self.data_dir.take().expect("data dir")
-    }
-
-    /// Stops this server and starts another with its settings adjusted
-    /// (typically a different `clock_offset_secs`) on a copy of the
-    /// stopped server's data dir: the store as it was flushed at stop, which
-    /// is also what a restart after SIGKILL finds.
-    ///
-    /// A copy, not the same dir, because a stopped `Application` never
-    /// releases its store in this process (see
-    /// `restart::a_stopped_server_releases_its_store_for_a_restart_on_the_same_dir`).
-    pub async fn restart_with(self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
-        let old = self.stop().await;
-        let new = tempfile::tempdir().expect("temp data dir");
-        copy_dir(old.path(), new.path());
-        start_in(new, adjust).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -139,7 +139,7 @@ async fn a_refresh_token_from_the_previous_store_layout_rotates_into_the_new_one
     let app = spawn_app_with(|s| s.refresh_grace_secs = 0).await;
     let id = user(&app, "upgraded").await;
     let store = &app.state.store;
-    let now = app.state.settings.now();
+    let now = app.clock.now();
     let family = uuid::Uuid::new_v4();
     let jti = "00112233445566778899aabbccddeeff";
     let session = FamilyRecord {

@@ -2,6 +2,7 @@
 //! as a restart (and the clock tests) would: the stopped `Application` must
 //! let go of its store, and the new one must find every rotation.
 
+use engine_auth::clock::Clock;
 use engine_auth::store::{Opened, Store, StoreError};
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,7 @@ async fn a_stopped_server_releases_its_store_for_a_restart_on_the_same_dir() {
             Err(e) => panic!("the stopped server still holds its store: {e}"),
         }
     }
-    let app = start_in(dir, |_| {}).await;
+    let app = start_in(dir, Clock::system(), |_| {}).await;
     let next = app.refresh_ok(&refreshed.refresh_token).await;
     json_ok(app.list_users(&next.token).await).await;
 }

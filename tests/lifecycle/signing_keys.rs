@@ -3,7 +3,6 @@
 //! it signed can still be valid, and rotates a key that is too old.
 //! Housekeeping is run with the server's settings and a clock moved forward.
 
-use engine_auth::config::Settings;
 use engine_auth::store::KeyState;
 use reqwest::StatusCode;
 use std::collections::BTreeMap;
@@ -14,10 +13,9 @@ use crate::helpers::{TestApp, assert_status, json_ok, kid_of, spawn_app, spawn_a
 /// keyring, with its clock `ahead` seconds later than the server's.
 async fn housekeeping_at(app: &TestApp, ahead: i64) {
     let state = app.state.clone();
-    let mut settings: Settings = state.settings.clone();
-    settings.clock_offset_secs += ahead;
+    let now = app.clock.now().saturating_add_signed(ahead);
     tokio::task::spawn_blocking(move || {
-        engine_auth::lifecycle::housekeeping(&state.store, &state.tokens, &settings)
+        engine_auth::lifecycle::housekeeping(&state.store, &state.tokens, &state.settings, now)
     })
     .await
     .expect("housekeeping task")
