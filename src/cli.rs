@@ -17,7 +17,7 @@ use std::time::Duration;
 use crate::admin::{self, Request};
 use crate::bootstrap::{self, ADMIN_USERNAME};
 use crate::config::{self, Argon2Params, FileConfig, Settings};
-use crate::domain::{Password, Roles, Username};
+use crate::domain::{Password, Roles, Secret, Username};
 use crate::password::Hasher;
 use crate::startup::Application;
 use crate::store::{Store, StoreError};
@@ -546,7 +546,11 @@ async fn handle_signals(
             _ = int.recv() => break "SIGINT",
             _ = hup.recv() => {
                 crate::systemd::notify("RELOADING=1");
-                match crate::startup::rotate_key(state.clone()).await {
+                let rotated = state
+                    .accounts()
+                    .rotate_signing_key(crate::accounts::Actor::Operator, &crate::audit::Origin::Daemon)
+                    .await;
+                match rotated {
                     Ok(kid) => log::info!("SIGHUP: signing key rotated to {kid}"),
                     Err(e) => log::error!("SIGHUP: key rotation failed: {e:#}"),
                 }
@@ -628,23 +632,30 @@ fn admin_request(common: &CommonArgs, req: Request) -> anyhow::Result<ExitCode> 
     settings.validate()?;
     let dir = &settings.data_dir;
     if let Some(resp) = admin::send(dir, &req)? {
-        return Ok(if resp.ok {
-            println!("{}", resp.output);
-            ExitCode::SUCCESS
-        } else {
-            eprintln!("engine-auth: error: {}", resp.output);
-            ExitCode::FAILURE
+        return Ok(match resp {
+            Ok(output) => {
+                println!("{output}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("engine-auth: error: {message}");
+                ExitCode::FAILURE
+            }
         });
     }
     let store = Store::open_existing(dir, settings.cache_capacity_bytes)?;
     let hasher = Hasher::new(settings.argon2, 1)?;
-    let ctx = admin::Ctx {
+    let clock = crate::clock::Clock::system();
+    let accounts = crate::accounts::Accounts {
         store: &store,
         hasher: &hasher,
+        clock: &clock,
         tokens: None,
-        now: crate::clock::Clock::system().now(),
     };
-    let out = admin::execute(&ctx, req)?;
+    let out = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(admin::execute(accounts, req))?;
     store.flush()?;
     println!("{out}");
     Ok(ExitCode::SUCCESS)
@@ -821,10 +832,8 @@ fn tune_argon2(
     Ok(ExitCode::SUCCESS)
 }
 
-fn roles(list: &str) -> anyhow::Result<u8> {
-    Roles::parse_list(list)
-        .map(Roles::bits)
-        .map_err(anyhow::Error::msg)
+fn roles(list: &str) -> anyhow::Result<Roles> {
+    Roles::parse_list(list).map_err(anyhow::Error::msg)
 }
 
 fn user(common: CommonArgs, action: UserAction) -> anyhow::Result<ExitCode> {
@@ -836,12 +845,12 @@ fn user(common: CommonArgs, action: UserAction) -> anyhow::Result<ExitCode> {
         } => Request::UserAdd {
             username,
             roles: roles(&r)?,
-            password: read_password(&password, "ENGINE_AUTH_PASSWORD")?,
+            password: Secret::new(read_password(&password, "ENGINE_AUTH_PASSWORD")?),
         },
         UserAction::List => Request::UserList,
         UserAction::Passwd { username, password } => Request::UserPasswd {
             username,
-            password: read_password(&password, "ENGINE_AUTH_PASSWORD")?,
+            password: Secret::new(read_password(&password, "ENGINE_AUTH_PASSWORD")?),
         },
         UserAction::Roles { username, roles: r } => Request::UserRoles {
             username,
@@ -883,7 +892,7 @@ fn recover_admin(
         &common,
         Request::RecoverAdmin {
             username: username.to_string(),
-            password,
+            password: Secret::new(password),
         },
     );
     match (&code, file) {

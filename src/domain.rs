@@ -12,6 +12,24 @@ pub const PASSWORD_MIN_CHARS: usize = 8;
 /// Longest accepted password, in bytes of UTF-8 (bounds the work of one hash).
 pub const PASSWORD_MAX_BYTES: usize = 1024;
 
+/// Why a username or password was refused. The message is the one clients
+/// and the CLI show, as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidInput {
+    #[error("Username must not be empty")]
+    UsernameEmpty,
+    #[error("Username must be at most {USERNAME_MAX_CHARS} characters")]
+    UsernameTooLong,
+    #[error("Username must not contain control characters")]
+    UsernameControl,
+    #[error("Username must not start or end with whitespace")]
+    UsernameWhitespace,
+    #[error("Password must be at least {PASSWORD_MIN_CHARS} characters")]
+    PasswordTooShort,
+    #[error("Password must be at most {PASSWORD_MAX_BYTES} bytes")]
+    PasswordTooLong,
+}
+
 /// A validated username: 1 to 256 characters, no control characters, no
 /// leading or trailing whitespace. Stored and listed exactly as given;
 /// uniqueness is decided on [`Username::folded`].
@@ -19,21 +37,19 @@ pub const PASSWORD_MAX_BYTES: usize = 1024;
 pub struct Username(String);
 
 impl Username {
-    pub fn parse(s: &str) -> Result<Username, String> {
+    pub fn parse(s: &str) -> Result<Username, InvalidInput> {
         let chars = s.chars().count();
         if chars == 0 {
-            return Err("username must not be empty".into());
+            return Err(InvalidInput::UsernameEmpty);
         }
         if chars > USERNAME_MAX_CHARS {
-            return Err(format!(
-                "username must be at most {USERNAME_MAX_CHARS} characters"
-            ));
+            return Err(InvalidInput::UsernameTooLong);
         }
         if s.chars().any(char::is_control) {
-            return Err("username must not contain control characters".into());
+            return Err(InvalidInput::UsernameControl);
         }
         if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
-            return Err("username must not start or end with whitespace".into());
+            return Err(InvalidInput::UsernameWhitespace);
         }
         Ok(Username(s.to_owned()))
     }
@@ -79,16 +95,12 @@ pub struct Password(String);
 impl Password {
     /// Passwords are compared exactly: no trimming, no case folding, no
     /// Unicode normalisation.
-    pub fn parse(s: String) -> Result<Password, String> {
+    pub fn parse(s: String) -> Result<Password, InvalidInput> {
         if s.chars().count() < PASSWORD_MIN_CHARS {
-            return Err(format!(
-                "password must be at least {PASSWORD_MIN_CHARS} characters"
-            ));
+            return Err(InvalidInput::PasswordTooShort);
         }
         if s.len() > PASSWORD_MAX_BYTES {
-            return Err(format!(
-                "password must be at most {PASSWORD_MAX_BYTES} bytes"
-            ));
+            return Err(InvalidInput::PasswordTooLong);
         }
         Ok(Password(s))
     }
@@ -101,6 +113,33 @@ impl Password {
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Password(***)")
+    }
+}
+
+/// A password (or other secret) as received, not yet judged by the rules:
+/// a login's password, a `currentPassword`, an admin request's new
+/// password. Like [`Password`], its `Debug` never prints it.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Secret {
+        Secret(s)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
     }
 }
 

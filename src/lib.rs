@@ -4,7 +4,9 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod accounts;
 pub mod admin;
+pub mod audit;
 pub mod bootstrap;
 pub mod cli;
 pub mod clock;

@@ -3,19 +3,25 @@
 //! be valid, and pruning of expired sessions. Every function here is
 //! blocking (store writes end in a flush): call it off the async workers.
 
+use crate::audit::{self, Event, Origin};
 use crate::config::Settings;
 use crate::store::{KeyState, Store};
 use crate::tokens::{self, Tokens};
 
-/// Retires the active key and makes a new one active. Tokens signed with
-/// the old key stay valid until they expire. Returns the new key id.
-pub fn rotate_key(store: &Store, tokens: Option<&Tokens>, now: u64) -> anyhow::Result<String> {
+/// Retires the active key and makes a new one active, in the store and in
+/// the running keyring. Tokens signed with the old key stay valid until they
+/// expire. Returns the new key id. (The use case, with its audit line, is
+/// `accounts::Accounts::rotate_signing_key`.)
+pub fn replace_signing_key(
+    store: &Store,
+    tokens: Option<&Tokens>,
+    now: u64,
+) -> anyhow::Result<String> {
     let new = tokens::new_key_record(now)?;
     store.rotate_key(&new, now)?;
     if let Some(t) = tokens {
         t.reload(&store.keys()?, &new.kid)?;
     }
-    log::info!(target: "engine_auth::audit", "event=key_rotated kid={}", new.kid);
     Ok(new.kid)
 }
 
@@ -38,7 +44,8 @@ pub fn housekeeping(
             "the signing key is older than {} s; rotating",
             settings.key_max_age_secs
         );
-        rotate_key(store, Some(tokens), now)?;
+        let kid = replace_signing_key(store, Some(tokens), now)?;
+        audit::emit(Event::KeyRotated { kid: &kid }, &Origin::Daemon);
     }
     // A retired key signed its last token at `retired_at`; that token is
     // accepted until its exp plus the leeway.
@@ -47,7 +54,7 @@ pub fn housekeeping(
     if !gone.is_empty() {
         tokens.reload(&store.keys()?, &store.active_kid()?)?;
         for kid in gone {
-            log::info!(target: "engine_auth::audit", "event=key_deleted kid={kid}");
+            audit::emit(Event::KeyDeleted { kid: &kid }, &Origin::Daemon);
         }
     }
     let (t, s) = store.prune_sessions(now, settings.leeway_secs)?;

@@ -167,15 +167,6 @@ impl Application {
     }
 }
 
-/// Rotates the signing key now (SIGHUP, `systemctl reload`).
-pub async fn rotate_key(state: web::Data<AppState>) -> anyhow::Result<String> {
-    let now = state.clock.now();
-    tokio::task::spawn_blocking(move || {
-        lifecycle::rotate_key(&state.store, Some(&state.tokens), now)
-    })
-    .await?
-}
-
 /// Housekeeping at start and then every `housekeeping_secs`.
 async fn housekeeping_loop(state: web::Data<AppState>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(

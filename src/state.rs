@@ -2,6 +2,7 @@
 //! [`crate::startup::Application::build`]; `http` and `startup` both depend
 //! on it, it depends on neither.
 
+use crate::accounts::{Accounts, Sessions};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::password::Hasher;
@@ -16,4 +17,26 @@ pub struct AppState {
     pub settings: Settings,
     pub throttle: Throttle,
     pub clock: Clock,
+}
+
+impl AppState {
+    /// The user-management use cases on this daemon's store and keyring.
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts {
+            store: &self.store,
+            hasher: &self.hasher,
+            clock: &self.clock,
+            tokens: Some(&self.tokens),
+        }
+    }
+
+    /// The login-session use cases.
+    pub fn sessions(&self) -> Sessions<'_> {
+        Sessions {
+            accounts: self.accounts(),
+            tokens: &self.tokens,
+            settings: &self.settings,
+            throttle: &self.throttle,
+        }
+    }
 }

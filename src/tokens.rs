@@ -17,15 +17,15 @@ use crate::store::{KeyRecord, KeyState};
 /// Why a token was refused. The message is safe to show the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    #[error("token expired")]
+    #[error("Token expired")]
     Expired,
-    #[error("invalid token")]
+    #[error("Invalid token")]
     Invalid,
-    #[error("a refresh token cannot be used here")]
+    #[error("A refresh token cannot be used here")]
     RefreshNotAccess,
-    #[error("an access token cannot be used to refresh")]
+    #[error("An access token cannot be used to refresh")]
     AccessNotRefresh,
-    #[error("token issued in the future (was the clock changed?)")]
+    #[error("Token issued in the future (was the clock changed?)")]
     FromTheFuture,
 }
 

@@ -12,6 +12,7 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 
 use super::error::ApiError;
+use crate::accounts::Actor;
 use crate::state::AppState;
 use crate::store::UserView;
 
@@ -20,13 +21,8 @@ pub struct Caller {
     pub user: Arc<UserView>,
 }
 
-impl Caller {
-    pub fn is_admin(&self) -> bool {
-        self.user.roles().admin
-    }
-}
-
-/// An authenticated caller with the admin role (403 otherwise).
+/// An authenticated caller with the admin role (403 otherwise, before the
+/// body is read: the rule is [`Actor::require_admin`]).
 pub struct Admin(pub Caller);
 
 fn bearer(req: &HttpRequest) -> Option<&str> {
@@ -48,7 +44,7 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
     let access = state
         .tokens
         .verify_access(token, state.clock.now())
-        .map_err(|e| ApiError::unauthorized(capitalize(&e.to_string())))?;
+        .map_err(|e| ApiError::unauthorized(e.to_string()))?;
     // The one store read per request (from the store's in-memory view):
     // existence, current roles, and the generation that revokes tokens
     // issued before a password or role change, a "log out everywhere" or a
@@ -61,14 +57,6 @@ fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
         return Err(ApiError::unauthorized("Token has been revoked"));
     }
     Ok(Caller { user })
-}
-
-fn capitalize(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
 }
 
 impl FromRequest for Caller {
@@ -86,11 +74,8 @@ impl FromRequest for Admin {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(authenticate(req).and_then(|c| {
-            if c.is_admin() {
-                Ok(Admin(c))
-            } else {
-                Err(ApiError::forbidden("This call requires the admin role"))
-            }
+            Actor::User(&c.user).require_admin()?;
+            Ok(Admin(c))
         }))
     }
 }

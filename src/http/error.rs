@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
 
+use crate::accounts::AccountError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -66,16 +67,24 @@ impl fmt::Display for ApiError {
     }
 }
 
+/// The one mapping of a use case's refusal to an HTTP status.
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Invalid(m) => ApiError::bad_request(m),
+            AccountError::Unauthorized(m) => ApiError::unauthorized(m),
+            AccountError::Forbidden(m) => ApiError::forbidden(m),
+            AccountError::NotFound(m) => ApiError::not_found(m),
+            AccountError::Conflict(m) => ApiError::conflict(m),
+            AccountError::Throttled(secs) => ApiError::Throttled(secs),
+            AccountError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::NotFound => ApiError::not_found("User not found"),
-            StoreError::UsernameTaken => ApiError::conflict("Username is already taken"),
-            StoreError::LastAdmin => {
-                ApiError::conflict("The change would leave no user with the admin role")
-            }
-            other => ApiError::internal(other),
-        }
+        AccountError::from(e).into()
     }
 }
 

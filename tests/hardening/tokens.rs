@@ -327,7 +327,13 @@ async fn tokens_signed_by_a_retired_and_deleted_key_are_refused() {
         Some(old_kid.as_str())
     );
 
-    let new_kid = engine_auth::startup::rotate_key(app.state.clone())
+    let new_kid = app
+        .state
+        .accounts()
+        .rotate_signing_key(
+            engine_auth::accounts::Actor::Operator,
+            &engine_auth::audit::Origin::Daemon,
+        )
         .await
         .expect("rotate");
     assert_ne!(new_kid, old_kid);

@@ -3,6 +3,8 @@
 //! it signed can still be valid, and rotates a key that is too old.
 //! Housekeeping is run with the server's settings and a clock moved forward.
 
+use engine_auth::accounts::Actor;
+use engine_auth::audit::Origin;
 use engine_auth::store::KeyState;
 use reqwest::StatusCode;
 use std::collections::BTreeMap;
@@ -43,7 +45,10 @@ async fn a_rotation_keeps_earlier_tokens_valid_and_signs_new_ones_with_the_new_k
     let before = app.admin().await;
     let old_kid = kid_of(&before.token);
 
-    let new_kid = engine_auth::startup::rotate_key(app.state.clone())
+    let new_kid = app
+        .state
+        .accounts()
+        .rotate_signing_key(Actor::Operator, &Origin::Daemon)
         .await
         .expect("rotation");
 
@@ -73,7 +78,10 @@ async fn a_retired_key_is_deleted_once_nothing_it_signed_can_be_valid_and_not_be
     .await;
     let old = app.admin().await;
     let old_kid = kid_of(&old.token);
-    let new_kid = engine_auth::startup::rotate_key(app.state.clone())
+    let new_kid = app
+        .state
+        .accounts()
+        .rotate_signing_key(Actor::Operator, &Origin::Daemon)
         .await
         .expect("rotation");
 

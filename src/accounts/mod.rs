@@ -1,0 +1,96 @@
+//! The use cases: every rule about accounts and sessions — who may do what,
+//! what a change revokes, what is audited — written once, called by the
+//! HTTP handlers (`http::handlers`) and by the admin socket and offline CLI
+//! (`admin`). Callers parse their input into domain types and render the
+//! [`AccountError`] they get back; they never touch the store's records.
+//!
+//! Every function here is async: password hashing runs on the hash pool,
+//! store writes (each ends in a flush) on tokio's blocking pool, never on
+//! an async worker. The admin socket and the CLI drive them on a
+//! current-thread runtime of their own.
+
+mod error;
+mod sessions;
+mod users;
+
+pub use error::AccountError;
+pub use sessions::{LoginRequest, Sessions};
+pub use users::PasswordProof;
+
+use uuid::Uuid;
+
+use crate::audit::Origin;
+use crate::clock::Clock;
+use crate::password::Hasher;
+use crate::store::{Store, UserView};
+use crate::tokens::Tokens;
+
+pub type Result<T, E = AccountError> = std::result::Result<T, E>;
+
+/// Who is asking.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// A user authenticated by a bearer token (its stored view: current
+    /// roles, never the token's claim).
+    User(&'a UserView),
+    /// Root or the daemon's user, through the admin socket or the offline
+    /// CLI: may do everything.
+    Operator,
+}
+
+impl Actor<'_> {
+    pub fn is_admin(&self) -> bool {
+        match self {
+            Actor::User(u) => u.roles().admin,
+            Actor::Operator => true,
+        }
+    }
+
+    fn is(&self, id: Uuid) -> bool {
+        matches!(self, Actor::User(u) if u.id == id)
+    }
+
+    /// Admins (and operators) only.
+    pub fn require_admin(&self) -> Result<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(AccountError::Forbidden("This call requires the admin role"))
+        }
+    }
+
+    /// An admin, or the user `id` itself; `refusal` says what was refused.
+    fn require_admin_or_self(&self, id: Uuid, refusal: &'static str) -> Result<()> {
+        if self.is_admin() || self.is(id) {
+            Ok(())
+        } else {
+            Err(AccountError::Forbidden(refusal))
+        }
+    }
+
+    /// The name audit lines give as `by=` when someone acts on an account.
+    fn origin(&self, origin: &Origin) -> Origin {
+        match self {
+            Actor::User(u) => origin.acting_as(&u.username),
+            Actor::Operator => origin.clone(),
+        }
+    }
+}
+
+/// What user management needs. Cheap to build: it borrows.
+#[derive(Clone, Copy)]
+pub struct Accounts<'a> {
+    pub store: &'a Store,
+    pub hasher: &'a Hasher,
+    pub clock: &'a Clock,
+    /// The running daemon's keyring, reloaded after a key rotation; `None`
+    /// in the offline CLI (no daemon holds one).
+    pub tokens: Option<&'a Tokens>,
+}
+
+/// Runs a store call (which ends in a flush) on the blocking pool.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AccountError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
+}

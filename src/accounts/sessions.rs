@@ -1,0 +1,308 @@
+//! Login sessions: logging in (throttled, timing-flat for unknown users),
+//! refreshing (rotation with reuse detection), logging out one session.
+//! These exist only over HTTP, so they also take the client's throttle.
+
+use std::net::{IpAddr, Ipv4Addr};
+use uuid::Uuid;
+
+use super::{AccountError, Accounts, Actor, Result, blocking};
+use crate::audit::{self, Event, Origin, Subject};
+use crate::config::Settings;
+use crate::domain::{PASSWORD_MAX_BYTES, Password, fold};
+use crate::store::{Exchange, FamilyRecord, SessionToken, UserRecord, UserView};
+use crate::throttle::Throttle;
+use crate::tokens::{Issue, RefreshId, TokenPair, Tokens};
+
+/// What a login presents, as sent (a password that breaks the length rules
+/// simply fails to verify, as in the original).
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+/// What sessions need beyond user management.
+#[derive(Clone, Copy)]
+pub struct Sessions<'a> {
+    pub accounts: Accounts<'a>,
+    pub tokens: &'a Tokens,
+    pub settings: &'a Settings,
+    pub throttle: &'a Throttle,
+}
+
+fn peer_of(origin: &Origin) -> IpAddr {
+    match origin {
+        Origin::Http { peer: Some(ip), .. } => *ip,
+        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+fn subject(user: &UserView) -> Subject<'_> {
+    Subject {
+        username: &user.username,
+        id: user.id,
+    }
+}
+
+impl Sessions<'_> {
+    /// 429 if this client is in a throttling delay (checked before any hash).
+    fn check_throttle(&self, origin: &Origin, username: Option<&str>) -> Result<()> {
+        match self.throttle.wait(peer_of(origin), username) {
+            None => Ok(()),
+            Some(wait) => {
+                let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+                audit::emit(
+                    Event::Throttled {
+                        username,
+                        retry_after_secs: secs,
+                    },
+                    origin,
+                );
+                Err(AccountError::Throttled(secs))
+            }
+        }
+    }
+
+    /// Checks a username and password; on success opens a session.
+    pub async fn login(&self, origin: &Origin, req: LoginRequest) -> Result<TokenPair> {
+        let LoginRequest { username, password } = req;
+        if password.len() > PASSWORD_MAX_BYTES {
+            return Err(AccountError::Invalid(format!(
+                "Password must be at most {PASSWORD_MAX_BYTES} bytes"
+            )));
+        }
+        let folded = fold(&username);
+        self.check_throttle(origin, Some(&folded))?;
+        let a = &self.accounts;
+        let user = a.store.user_by_name(&username)?;
+        let password_copy = Password::parse(password.clone()).ok();
+        // Unknown users are checked against the dummy hash: the answer
+        // takes as long as for a wrong password.
+        let ok = a
+            .hasher
+            .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+            .await?;
+        match user {
+            Some(user) if ok => {
+                self.throttle.succeed(peer_of(origin), &folded);
+                if a.hasher.needs_rehash(&user.password_hash) {
+                    self.upgrade_hash(&user, password_copy).await;
+                }
+                let pair = self.start_session(&user).await?;
+                audit::emit(
+                    Event::LoginOk(Subject {
+                        username: &user.username,
+                        id: user.id,
+                    }),
+                    origin,
+                );
+                Ok(pair)
+            }
+            _ => {
+                self.throttle.fail(peer_of(origin), Some(&folded));
+                audit::emit(
+                    Event::LoginFailed {
+                        username: &username,
+                    },
+                    origin,
+                );
+                Err(AccountError::Unauthorized(
+                    "Invalid username or password".into(),
+                ))
+            }
+        }
+    }
+
+    /// Rehashes a just-verified password with the configured parameters
+    /// (after `tune-argon2` or a config change). Failure only costs the
+    /// upgrade.
+    async fn upgrade_hash(&self, user: &UserRecord, password: Option<Password>) {
+        let Some(password) = password else { return };
+        let new = match self.accounts.hasher.hash(password).await {
+            Ok(h) => h,
+            Err(e) => return log::warn!("password hash upgrade failed: {e:#}"),
+        };
+        let (store, id, old) = (
+            self.accounts.store.clone(),
+            user.id,
+            user.password_hash.clone(),
+        );
+        match blocking(move || Ok(store.upgrade_password_hash(id, &old, new)?)).await {
+            Ok(true) => log::info!(
+                "upgraded the password hash of {:?} to the configured parameters",
+                user.username
+            ),
+            Ok(false) => {}
+            Err(e) => log::warn!("password hash upgrade failed: {e:#}"),
+        }
+    }
+
+    /// A login opens a session with an absolute end.
+    async fn start_session(&self, user: &UserRecord) -> Result<TokenPair> {
+        let s = self.settings;
+        let now = self.accounts.clock.now();
+        let session_id = Uuid::new_v4();
+        let session = FamilyRecord {
+            user_id: user.id,
+            created_at: now,
+            expires_at: now + s.session_max_secs,
+            last_exp: now + s.refresh_ttl_secs.min(s.session_max_secs),
+            revoked_at: None,
+            live: Vec::new(),
+            spent: Vec::new(),
+        };
+        let refresh_id = RefreshId::new(session_id)?;
+        let pair = self.tokens.issue(&Issue {
+            user_id: user.id,
+            roles: user.roles,
+            generation: user.generation,
+            now,
+            refresh_id: &refresh_id,
+            refresh_exp: session.last_exp,
+        })?;
+        let store = self.accounts.store.clone();
+        blocking(move || {
+            Ok(store.start_session(session_id, &refresh_id.hash, &session, session.last_exp)?)
+        })
+        .await?;
+        Ok(pair)
+    }
+
+    /// Exchanges a refresh token for a new pair: the presented one is spent
+    /// and a successor issued in the same session. A spent token presented
+    /// again after the grace window revokes the session (a stolen token was
+    /// used, or will be). Failures count toward the client's throttle.
+    pub async fn refresh(&self, origin: &Origin, refresh_token: &str) -> Result<TokenPair> {
+        self.check_throttle(origin, None)?;
+        let result = self.exchange(origin, refresh_token).await;
+        if matches!(result, Err(AccountError::Unauthorized(_))) {
+            self.throttle.fail(peer_of(origin), None);
+        }
+        result
+    }
+
+    async fn exchange(&self, origin: &Origin, refresh_token: &str) -> Result<TokenPair> {
+        let (s, a) = (self.settings, &self.accounts);
+        let now = a.clock.now();
+        let presented = self
+            .tokens
+            .verify_refresh(refresh_token, now)
+            .map_err(|e| {
+                let reason = e.to_string();
+                audit::emit(
+                    Event::RefreshFailed {
+                        reason: &reason,
+                        subject: None,
+                        user_id: None,
+                    },
+                    origin,
+                );
+                AccountError::Unauthorized(reason.clone())
+            })?;
+        let refused = |reason: &str, user: Option<&UserView>, message: &str| {
+            audit::emit(
+                Event::RefreshFailed {
+                    reason,
+                    subject: user.map(subject),
+                    user_id: Some(presented.user_id),
+                },
+                origin,
+            );
+            AccountError::Unauthorized(message.to_owned())
+        };
+        let user = match a.store.user_view(presented.user_id)? {
+            Some(u) if u.generation == presented.generation => u,
+            Some(u) => {
+                return Err(refused(
+                    "revoked",
+                    Some(&u),
+                    "Refresh token has been revoked",
+                ));
+            }
+            None => {
+                return Err(refused(
+                    "user gone",
+                    None,
+                    "The token's user no longer exists",
+                ));
+            }
+        };
+        let old = SessionToken {
+            session: presented.session,
+            hash: presented.id_hash,
+        };
+        // A token from before sessions were named in the jti: its successor
+        // names the session the store finds for it.
+        let session = match presented.session {
+            Some(id) => Some(id),
+            None => a.store.legacy_session_of(&presented.id_hash)?,
+        };
+        let next = RefreshId::new(session.unwrap_or_else(Uuid::nil))?;
+        let outcome = match session {
+            None => Exchange::Refused("Unknown or revoked refresh token"),
+            Some(_) => {
+                let store = a.store.clone();
+                let (new_hash, wanted, grace) =
+                    (next.hash, now + s.refresh_ttl_secs, s.refresh_grace_secs);
+                blocking(move || Ok(store.exchange_refresh(&old, &new_hash, wanted, now, grace)?))
+                    .await?
+            }
+        };
+        match outcome {
+            Exchange::Rotated { exp, .. } => {
+                let pair = self.tokens.issue(&Issue {
+                    user_id: user.id,
+                    roles: user.roles,
+                    generation: user.generation,
+                    now,
+                    refresh_id: &next,
+                    refresh_exp: exp,
+                })?;
+                audit::emit(Event::Refresh(subject(&user)), origin);
+                Ok(pair)
+            }
+            Exchange::Refused(why) => Err(refused(why, Some(&user), why)),
+            Exchange::ReuseDetected { family } => {
+                audit::emit(
+                    Event::RefreshReuseDetected {
+                        subject: subject(&user),
+                        session: family,
+                    },
+                    origin,
+                );
+                Err(AccountError::Unauthorized(
+                    "Refresh token was already used: the session is revoked, log in again".into(),
+                ))
+            }
+        }
+    }
+
+    /// Ends the session `refresh_token` belongs to; it must be the caller's.
+    pub async fn log_out(
+        &self,
+        actor: Actor<'_>,
+        origin: &Origin,
+        refresh_token: &str,
+    ) -> Result<()> {
+        let Actor::User(me) = actor else {
+            return Err(AccountError::Forbidden("A session is ended by its owner"));
+        };
+        let now = self.accounts.clock.now();
+        let presented = self
+            .tokens
+            .verify_refresh_for_logout(refresh_token, now)
+            .map_err(|e| AccountError::Unauthorized(e.to_string()))?;
+        if presented.user_id != me.id {
+            return Err(AccountError::Forbidden(
+                "That refresh token belongs to another user",
+            ));
+        }
+        let token = SessionToken {
+            session: presented.session,
+            hash: presented.id_hash,
+        };
+        let store = self.accounts.store.clone();
+        blocking(move || Ok(store.revoke_session_of(&token, now)?)).await?;
+        audit::emit(Event::Logout(subject(me)), origin);
+        Ok(())
+    }
+}

@@ -1,0 +1,252 @@
+//! User management: create, change roles or password, delete, log out
+//! everywhere, recover the admin, rotate the signing key. Each checks who
+//! may do it, makes one durable store write and writes one audit line.
+
+use uuid::Uuid;
+
+use super::{AccountError, Accounts, Actor, Result, blocking};
+use crate::audit::{self, Event, Origin, Subject};
+use crate::domain::{Password, Roles, Username};
+use crate::store::{UserRecord, new_user_record};
+
+fn subject(rec: &UserRecord) -> Subject<'_> {
+    Subject {
+        username: &rec.username,
+        id: rec.id,
+    }
+}
+
+/// How a password change is authorised.
+pub enum PasswordProof {
+    /// The user's current password (required when users change their own).
+    Current(String),
+    /// None given: only admins and operators may change a password so.
+    None,
+}
+
+impl Accounts<'_> {
+    /// A user by name (case-insensitively), for callers that address users
+    /// by name (the CLI, `GET /user/{username}`).
+    pub fn user_named(&self, name: &str) -> Result<UserRecord> {
+        self.store
+            .user_by_name(name)?
+            .ok_or(AccountError::NotFound("User not found"))
+    }
+
+    /// Every username as given, in the store's order.
+    pub fn usernames(&self, actor: Actor<'_>) -> Result<Vec<String>> {
+        actor.require_admin()?;
+        Ok(self.store.usernames()?)
+    }
+
+    /// Creates a user (admins and operators).
+    pub async fn create_user(
+        &self,
+        actor: Actor<'_>,
+        origin: &Origin,
+        username: &str,
+        password: String,
+        roles: Roles,
+    ) -> Result<UserRecord> {
+        actor.require_admin()?;
+        let username = Username::parse(username)?;
+        let password = Password::parse(password)?;
+        // Fail fast on a taken name before paying for a hash; the
+        // transaction below still decides races.
+        if self.store.user_by_name(username.as_str())?.is_some() {
+            return Err(AccountError::Conflict("Username is already taken"));
+        }
+        let hash = self.hasher.hash(password).await?;
+        let rec = new_user_record(&username, hash, roles, self.clock.now());
+        let store = self.store.clone();
+        let rec = blocking(move || Ok(store.create_user(&rec).map(|_| rec)?)).await?;
+        audit::emit(
+            Event::UserCreated {
+                subject: subject(&rec),
+                roles: rec.roles,
+            },
+            &actor.origin(origin),
+        );
+        Ok(rec)
+    }
+
+    /// The roles of user `id` (admins, or the user itself).
+    pub fn roles_of(&self, actor: Actor<'_>, id: Uuid) -> Result<Roles> {
+        actor.require_admin_or_self(id, "Only an admin or the user itself may read these roles")?;
+        let user = self
+            .store
+            .user_view(id)?
+            .ok_or(AccountError::NotFound("User not found"))?;
+        Ok(user.roles())
+    }
+
+    /// Replaces the roles of user `id` (admins); revokes its tokens. The
+    /// store refuses to leave no admin.
+    pub async fn set_roles(
+        &self,
+        actor: Actor<'_>,
+        origin: &Origin,
+        id: Uuid,
+        roles: Roles,
+    ) -> Result<UserRecord> {
+        actor.require_admin()?;
+        let (store, now) = (self.store.clone(), self.clock.now());
+        let rec = blocking(move || Ok(store.set_roles(id, roles, now)?)).await?;
+        audit::emit(
+            Event::UserRolesChanged {
+                subject: subject(&rec),
+                roles: rec.roles,
+            },
+            &actor.origin(origin),
+        );
+        Ok(rec)
+    }
+
+    /// Sets the password of user `id`; revokes its tokens. Admins and
+    /// operators may set any password without proof (the original's
+    /// contract: an admin can create another admin anyway); users changing
+    /// their own prove they know the current one, so a stolen access token
+    /// alone cannot take the account over.
+    pub async fn set_password(
+        &self,
+        actor: Actor<'_>,
+        origin: &Origin,
+        id: Uuid,
+        password: String,
+        proof: PasswordProof,
+    ) -> Result<UserRecord> {
+        actor.require_admin_or_self(
+            id,
+            "Only an admin or the user itself may change this password",
+        )?;
+        let password = Password::parse(password)?;
+        if let Actor::User(me) = actor
+            && !actor.is_admin()
+        {
+            let PasswordProof::Current(current) = proof else {
+                return Err(AccountError::Invalid(
+                    "currentPassword is required to change your own password".into(),
+                ));
+            };
+            let stored = self.store.user_by_id(me.id)?.ok_or_else(|| {
+                AccountError::Unauthorized("The token's user no longer exists".into())
+            })?;
+            if !self
+                .hasher
+                .verify(current, Some(stored.password_hash))
+                .await?
+            {
+                audit::emit(
+                    Event::PasswordChangeFailed(Subject {
+                        username: &me.username,
+                        id,
+                    }),
+                    origin,
+                );
+                return Err(AccountError::Forbidden("currentPassword is incorrect"));
+            }
+        }
+        let hash = self.hasher.hash(password).await?;
+        let (store, now) = (self.store.clone(), self.clock.now());
+        let rec = blocking(move || Ok(store.set_password_hash(id, hash, now)?)).await?;
+        audit::emit(
+            Event::UserPasswordChanged(subject(&rec)),
+            &actor.origin(origin),
+        );
+        Ok(rec)
+    }
+
+    /// Deletes user `id` (admins); the store refuses to delete the last admin.
+    pub async fn delete_user(
+        &self,
+        actor: Actor<'_>,
+        origin: &Origin,
+        id: Uuid,
+    ) -> Result<UserRecord> {
+        actor.require_admin()?;
+        let store = self.store.clone();
+        let rec = blocking(move || Ok(store.delete_user(id)?)).await?;
+        audit::emit(Event::UserDeleted(subject(&rec)), &actor.origin(origin));
+        Ok(rec)
+    }
+
+    /// Revokes every token and session of user `id` (admins, or the user
+    /// itself).
+    pub async fn log_out_everywhere(
+        &self,
+        actor: Actor<'_>,
+        origin: &Origin,
+        id: Uuid,
+    ) -> Result<UserRecord> {
+        actor.require_admin_or_self(
+            id,
+            "Only an admin or the user itself may end these sessions",
+        )?;
+        let (store, now) = (self.store.clone(), self.clock.now());
+        let rec = blocking(move || Ok(store.revoke_all_tokens(id, now)?)).await?;
+        // The user's own "log out everywhere" names no `by`.
+        let origin = if actor.is(id) {
+            origin.clone()
+        } else {
+            actor.origin(origin)
+        };
+        audit::emit(Event::LogoutAll(subject(&rec)), &origin);
+        Ok(rec)
+    }
+
+    /// Gives `username` a new password and every role, creating it if it is
+    /// gone (operators only: the way back in when no admin can log in).
+    pub async fn recover_admin(
+        &self,
+        actor: Actor<'_>,
+        origin: &Origin,
+        username: &str,
+        password: String,
+    ) -> Result<UserRecord> {
+        if !matches!(actor, Actor::Operator) {
+            return Err(AccountError::Forbidden(
+                "Only an operator on the gateway may recover the admin",
+            ));
+        }
+        let username = Username::parse(username)?;
+        let password = Password::parse(password)?;
+        let hash = self.hasher.hash(password).await?;
+        let (store, now) = (self.store.clone(), self.clock.now());
+        let rec = blocking(move || {
+            Ok(match store.user_by_name(username.as_str())? {
+                Some(rec) => {
+                    store.set_roles(rec.id, Roles::ALL, now)?;
+                    store.set_password_hash(rec.id, hash, now)?
+                }
+                None => {
+                    let rec = new_user_record(&username, hash, Roles::ALL, now);
+                    store.create_user(&rec)?;
+                    rec
+                }
+            })
+        })
+        .await?;
+        audit::emit(Event::AdminRecovered(subject(&rec)), origin);
+        Ok(rec)
+    }
+
+    /// Retires the active signing key and makes a new one active (operators
+    /// and the daemon itself). Nobody is logged out: tokens signed with the
+    /// old key stay valid until they expire. Returns the new key id.
+    pub async fn rotate_signing_key(&self, actor: Actor<'_>, origin: &Origin) -> Result<String> {
+        if !matches!(actor, Actor::Operator) {
+            return Err(AccountError::Forbidden("This call requires the admin role"));
+        }
+        let (store, tokens, now) = (self.store.clone(), self.tokens.cloned(), self.clock.now());
+        let kid = blocking(move || {
+            Ok(crate::lifecycle::replace_signing_key(
+                &store,
+                tokens.as_ref(),
+                now,
+            )?)
+        })
+        .await?;
+        audit::emit(Event::KeyRotated { kid: &kid }, origin);
+        Ok(kid)
+    }
+}

@@ -1,0 +1,97 @@
+//! Runs one admin request as the operator, through the same use cases the
+//! HTTP API calls (so the rules, the revocations and the audit lines are the
+//! API's), and says what happened.
+
+use super::protocol::{KeySummary, Output, Request, UserSummary};
+use crate::accounts::{AccountError, Accounts, Actor, PasswordProof};
+use crate::audit::Origin;
+
+/// Runs `req`; an `Err` is the message the CLI prints.
+pub async fn execute(accounts: Accounts<'_>, req: Request) -> Result<Output, AccountError> {
+    let (me, cli) = (Actor::Operator, &Origin::Cli);
+    let done = |message: String| Ok(Output::Done { message });
+    match req {
+        Request::UserAdd {
+            username,
+            password,
+            roles,
+        } => {
+            let rec = accounts
+                .create_user(me, cli, &username, password.into_inner(), roles)
+                .await?;
+            Ok(Output::Created { id: rec.id })
+        }
+        Request::UserList => {
+            let mut users = Vec::new();
+            for name in accounts.usernames(me)? {
+                let rec = accounts.user_named(&name)?;
+                users.push(UserSummary {
+                    id: rec.id,
+                    roles: rec.roles(),
+                    username: rec.username,
+                });
+            }
+            Ok(Output::Users { users })
+        }
+        Request::UserPasswd { username, password } => {
+            let id = accounts.user_named(&username)?.id;
+            let rec = accounts
+                .set_password(me, cli, id, password.into_inner(), PasswordProof::None)
+                .await?;
+            done(format!(
+                "password of {:?} changed; its tokens are revoked",
+                rec.username
+            ))
+        }
+        Request::UserRoles { username, roles } => {
+            let id = accounts.user_named(&username)?.id;
+            let rec = accounts.set_roles(me, cli, id, roles).await?;
+            done(format!(
+                "roles of {:?} are now {}; its tokens are revoked",
+                rec.username, rec.roles
+            ))
+        }
+        Request::UserDelete { username } => {
+            let id = accounts.user_named(&username)?.id;
+            let rec = accounts.delete_user(me, cli, id).await?;
+            done(format!("deleted {:?}", rec.username))
+        }
+        Request::UserLogout { username } => {
+            let id = accounts.user_named(&username)?.id;
+            let rec = accounts.log_out_everywhere(me, cli, id).await?;
+            done(format!("every token of {:?} is revoked", rec.username))
+        }
+        Request::RecoverAdmin { username, password } => {
+            let rec = accounts
+                .recover_admin(me, cli, &username, password.into_inner())
+                .await?;
+            done(format!(
+                "{:?} has a new password and every role",
+                rec.username
+            ))
+        }
+        Request::KeysRotate => {
+            let kid = accounts.rotate_signing_key(me, cli).await?;
+            done(format!(
+                "new signing key {kid}; tokens signed with the previous key stay valid until they expire"
+            ))
+        }
+        Request::KeysList => {
+            let keys = accounts
+                .store
+                .keys()?
+                .into_iter()
+                .map(|k| KeySummary {
+                    kid: k.kid,
+                    state: format!("{:?}", k.state),
+                    created_at: k.created_at,
+                    retired_at: k.retired_at,
+                })
+                .collect();
+            Ok(Output::Keys {
+                now: accounts.clock.now(),
+                keys,
+            })
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! What crosses the admin socket: one JSON [`Request`] line, one JSON
+//! [`Response`] line. Roles travel as the API's six flags, passwords as
+//! [`Secret`]s (masked in Debug); the daemon renders nothing, the CLI
+//! prints [`Output`] with its `Display`.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+use crate::domain::{Roles, Secret};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    UserAdd {
+        username: String,
+        password: Secret,
+        roles: Roles,
+    },
+    UserList,
+    UserPasswd {
+        username: String,
+        password: Secret,
+    },
+    UserRoles {
+        username: String,
+        roles: Roles,
+    },
+    UserDelete {
+        username: String,
+    },
+    /// Revoke every token of the user.
+    UserLogout {
+        username: String,
+    },
+    RecoverAdmin {
+        username: String,
+        password: Secret,
+    },
+    KeysRotate,
+    KeysList,
+}
+
+/// The daemon's answer: what happened, or why it was refused (the message
+/// the CLI prints after `engine-auth: error:`).
+pub type Response = Result<Output, String>;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Output {
+    Created {
+        id: Uuid,
+    },
+    /// A change done; the sentence says what it revoked.
+    Done {
+        message: String,
+    },
+    Users {
+        users: Vec<UserSummary>,
+    },
+    Keys {
+        now: u64,
+        keys: Vec<KeySummary>,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct UserSummary {
+    pub id: Uuid,
+    pub username: String,
+    pub roles: Roles,
+}
+
+/// A signing key as the CLI shows it: never key material.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeySummary {
+    pub kid: String,
+    pub state: String,
+    pub created_at: u64,
+    pub retired_at: Option<u64>,
+}
+
+impl fmt::Display for Output {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Output::Created { id } => write!(f, "{id}"),
+            Output::Done { message } => f.write_str(message),
+            Output::Users { users } => {
+                for (i, u) in users.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("\n")?;
+                    }
+                    write!(f, "{}\t{}\t{}", u.id, u.roles.bits(), u.username)?;
+                }
+                Ok(())
+            }
+            Output::Keys { now, keys } => {
+                f.write_str("kid\tstate\tage_secs\tretired_secs_ago")?;
+                for k in keys {
+                    write!(
+                        f,
+                        "\n{}\t{}\t{}\t{}",
+                        k.kid,
+                        k.state,
+                        now.saturating_sub(k.created_at),
+                        k.retired_at
+                            .map_or("-".into(), |t| now.saturating_sub(t).to_string())
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! One function per API call, grouped by what they serve: `sessions`
+//! (login, refresh, logout) and `users` (user and role management). A
+//! handler parses its body into domain types (400 on anything malformed),
+//! names the caller (the `Caller` / `Admin` extractors) and calls the one
+//! use case in `crate::accounts` that decides and audits; it only renders
+//! the result.
+
+mod sessions;
+mod users;
+
+pub use sessions::*;
+pub use users::*;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use crate::audit::Origin;
+use crate::domain::ObjectOnly;
+use crate::state::AppState;
+
+type State = web::Data<AppState>;
+type ApiResult = Result<HttpResponse, ApiError>;
+/// A JSON request body that must be an object (see [`ObjectOnly`]).
+type Body<T> = web::Json<ObjectOnly<T>>;
+
+/// Where the request came from, for the audit trail and the throttle.
+fn origin(req: &HttpRequest) -> Origin {
+    Origin::Http {
+        peer: req.peer_addr().map(|a| a.ip()),
+        by: None,
+    }
+}
+
+fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::bad_request("Invalid user id: expected a UUID"))
+}
+
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "The daemon answers", body = HealthBody)))]
+pub async fn health() -> HttpResponse {
+    HttpResponse::Ok().json(HealthBody { status: "ok" })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HealthBody {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// `{"result": "OK"}`
+#[derive(Serialize, ToSchema)]
+pub struct ResultBody {
+    #[schema(example = "OK")]
+    result: &'static str,
+}
+
+const OK: ResultBody = ResultBody { result: "OK" };
+
+/// `{"_id": "<uuid>"}`
+#[derive(Serialize, ToSchema)]
+pub struct IdBody {
+    #[serde(rename = "_id")]
+    id: Uuid,
+}
+
+/// Error responses in the shared error shape, for the OpenAPI document.
+fn error_responses(list: &[(u16, &str)]) -> BTreeMap<String, RefOr<Response>> {
+    list.iter()
+        .map(|(status, description)| {
+            let content = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content("application/json", content)
+                .build();
+            (status.to_string(), RefOr::T(response))
+        })
+        .collect()
+}
+
+/// 413 and 415: what every call with a JSON body may answer before the
+/// handler runs.
+pub struct JsonBodyErrors;
+
+impl utoipa::IntoResponses for JsonBodyErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(&[(413, "Body too large"), (415, "Body not application/json")])
+    }
+}
+
+/// 401 and 403 of the admin-only calls.
+pub struct AdminErrors;
+
+impl utoipa::IntoResponses for AdminErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(&[(401, "No valid bearer token"), (403, "Admin role required")])
+    }
+}
