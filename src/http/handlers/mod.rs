@@ -102,3 +102,18 @@ impl utoipa::IntoResponses for AdminErrors {
         error_responses(&[(401, "No valid bearer token"), (403, "Admin role required")])
     }
 }
+
+/// 400, 401, 403 and 404 of the calls on one user open to admins and the
+/// user itself.
+pub struct SelfOrAdminErrors;
+
+impl utoipa::IntoResponses for SelfOrAdminErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        error_responses(&[
+            (400, "Invalid id (or body)"),
+            (401, "No valid bearer token"),
+            (403, "Neither admin nor the user itself"),
+            (404, "Unknown user"),
+        ])
+    }
+}

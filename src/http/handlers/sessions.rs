@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{ApiResult, Body, JsonBodyErrors, OK, State, origin, parse_id};
+use super::{ApiResult, Body, JsonBodyErrors, OK, SelfOrAdminErrors, State, origin, parse_id};
 use crate::accounts::{Actor, LoginRequest};
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ErrorBody};
@@ -99,10 +99,7 @@ pub async fn logout(
 #[utoipa::path(post, path = "/api/v1/auth/user/logout/{_id}", tag = "auth",
     params(("_id" = uuid::Uuid, Path, description = "User ID")), security(("bearer" = [])),
     responses((status = 200, description = "Every token of the user revoked", body = super::ResultBody),
-        (status = 400, description = "Invalid id", body = ErrorBody),
-        (status = 401, description = "No valid bearer token", body = ErrorBody),
-        (status = 403, description = "Neither admin nor the user itself", body = ErrorBody),
-        (status = 404, description = "Unknown user", body = ErrorBody)))]
+        SelfOrAdminErrors))]
 /// Revokes every token of a user (admin, or the user itself).
 pub async fn logout_user(
     req: HttpRequest,

@@ -5,7 +5,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{AdminErrors, ApiResult, Body, IdBody, JsonBodyErrors, OK, State, origin, parse_id};
+use super::{
+    AdminErrors, ApiResult, Body, IdBody, JsonBodyErrors, OK, SelfOrAdminErrors, State, origin,
+    parse_id,
+};
 use crate::accounts::{Actor, PasswordProof};
 use crate::domain::Roles;
 use crate::http::auth::{Admin, Caller};
@@ -71,11 +74,7 @@ pub async fn list_users(state: State, _: Admin) -> ApiResult {
 
 #[utoipa::path(get, path = "/api/v1/auth/user/roles/{_id}", tag = "auth",
     params(("_id" = uuid::Uuid, Path, description = "User ID")), security(("bearer" = [])),
-    responses((status = 200, description = "Role profile", body = Roles),
-        (status = 400, description = "Invalid id", body = ErrorBody),
-        (status = 401, description = "No valid bearer token", body = ErrorBody),
-        (status = 403, description = "Neither admin nor the user itself", body = ErrorBody),
-        (status = 404, description = "Unknown user", body = ErrorBody)))]
+    responses((status = 200, description = "Role profile", body = Roles), SelfOrAdminErrors))]
 pub async fn get_roles(state: State, caller: Caller, id: web::Path<String>) -> ApiResult {
     let id = parse_id(&id)?;
     let roles = state.accounts().roles_of(Actor::User(&caller.user), id)?;
@@ -123,11 +122,7 @@ pub struct PasswordBody {
 #[utoipa::path(patch, path = "/api/v1/auth/user/password/{_id}", tag = "auth", request_body = PasswordBody,
     params(("_id" = uuid::Uuid, Path, description = "User ID")), security(("bearer" = [])),
     responses((status = 200, description = "Changed; the user's tokens are revoked", body = super::ResultBody),
-        JsonBodyErrors,
-        (status = 400, description = "Invalid id or body", body = ErrorBody),
-        (status = 401, description = "No valid bearer token", body = ErrorBody),
-        (status = 403, description = "Not allowed, or wrong currentPassword", body = ErrorBody),
-        (status = 404, description = "Unknown user", body = ErrorBody)))]
+        JsonBodyErrors, SelfOrAdminErrors))]
 pub async fn set_password(
     req: HttpRequest,
     state: State,
