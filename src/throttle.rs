@@ -112,7 +112,18 @@ impl<K: Hash + Eq + Clone> Table<K> {
 
 /// Failures per address, and per (SHA-256 of the folded username, address):
 /// fixed-size keys, so huge usernames cannot inflate the table.
-type Tables = (Table<IpKey>, Table<([u8; 32], IpKey)>);
+struct Tables {
+    by_address: Table<IpKey>,
+    /// Keyed on (SHA-256 of the folded username, address).
+    by_user: Table<([u8; 32], IpKey)>,
+}
+
+/// How many entries the throttle holds (for tests and the memory bound).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entries {
+    pub addresses: usize,
+    pub user_addresses: usize,
+}
 
 fn user_key(folded: &str) -> [u8; 32] {
     use sha2::Digest;
@@ -148,7 +159,10 @@ impl From<IpAddr> for IpKey {
 impl Throttle {
     pub fn new(cfg: ThrottleConfig) -> Throttle {
         Throttle {
-            inner: Mutex::new((Table::new(cfg.per_address), Table::new(cfg.per_user))),
+            inner: Mutex::new(Tables {
+                by_address: Table::new(cfg.per_address),
+                by_user: Table::new(cfg.per_user),
+            }),
             cfg,
         }
     }
@@ -166,8 +180,8 @@ impl Throttle {
         let now = Instant::now();
         let ip = IpKey::from(ip);
         let g = self.lock();
-        let by_user = username.and_then(|u| g.1.wait(&(user_key(u), ip), now));
-        g.0.wait(&ip, now).max(by_user)
+        let by_user = username.and_then(|u| g.by_user.wait(&(user_key(u), ip), now));
+        g.by_address.wait(&ip, now).max(by_user)
     }
 
     /// Records a failed attempt.
@@ -175,22 +189,25 @@ impl Throttle {
         let now = Instant::now();
         let ip = IpKey::from(ip);
         let mut g = self.lock();
-        g.0.fail(ip, now, &self.cfg);
+        g.by_address.fail(ip, now, &self.cfg);
         if let Some(u) = username {
-            g.1.fail((user_key(u), ip), now, &self.cfg);
+            g.by_user.fail((user_key(u), ip), now, &self.cfg);
         }
     }
 
     /// A successful login forgets that account's failures from that address.
     pub fn succeed(&self, ip: IpAddr, username: &str) {
         let mut g = self.lock();
-        g.1.map.remove(&(user_key(username), IpKey::from(ip)));
+        g.by_user.map.remove(&(user_key(username), IpKey::from(ip)));
     }
 
     /// Entries held (for tests and the memory bound).
-    pub fn len(&self) -> (usize, usize) {
+    pub fn entries(&self) -> Entries {
         let g = self.lock();
-        (g.0.map.len(), g.1.map.len())
+        Entries {
+            addresses: g.by_address.map.len(),
+            user_addresses: g.by_user.map.len(),
+        }
     }
 }
 
@@ -260,7 +277,10 @@ mod tests {
             let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
             t.fail(ip, Some(&format!("user{i}")));
         }
-        let (a, u) = t.len();
+        let Entries {
+            addresses: a,
+            user_addresses: u,
+        } = t.entries();
         assert!(a <= 100 && u <= 100, "{a} {u}");
     }
 }

@@ -270,10 +270,6 @@ impl Tokens {
         Ok(())
     }
 
-    pub fn active_kid(&self) -> String {
-        self.ring().active.clone()
-    }
-
     fn ring(&self) -> Arc<Keyring> {
         match self.keyring.read() {
             Ok(g) => g.clone(),

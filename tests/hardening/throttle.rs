@@ -150,7 +150,10 @@ async fn the_throttle_tables_stay_bounded_under_thousands_of_usernames() {
     for h in batch {
         h.await.expect("login task");
     }
-    let (addresses, pairs) = app.state.throttle.len();
+    let engine_auth::throttle::Entries {
+        addresses,
+        user_addresses: pairs,
+    } = app.state.throttle.entries();
     assert!(
         addresses <= MAX_ENTRIES,
         "{addresses} address entries for a cap of {MAX_ENTRIES}"
@@ -215,7 +218,7 @@ async fn the_throttle_tables_stay_small_in_bytes_under_huge_usernames() {
         h.await.expect("login task");
     }
     let grown = rss_bytes().saturating_sub(before);
-    let (_, pairs) = app.state.throttle.len();
+    let pairs = app.state.throttle.entries().user_addresses;
     assert!(
         grown < 32 << 20,
         "{pairs} throttle entries made the process grow by {} MiB",
