@@ -11,6 +11,7 @@ pub mod config;
 pub mod domain;
 pub mod hex;
 pub mod http;
+pub mod keys;
 pub mod lifecycle;
 pub mod password;
 pub mod startup;

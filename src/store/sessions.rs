@@ -25,7 +25,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sled::Transactional;
 use uuid::Uuid;
 
-use super::{Result, Store, abort, decode, encode, from_tx};
+use super::codec::{abort, decode, encode, from_tx};
+use super::{Result, Store};
 
 /// At most this many unspent tokens per session. Only grace-window retries
 /// add one (a rotation spends one and issues one); beyond this a retry is
