@@ -14,7 +14,7 @@ use super::auth::{Admin, Caller};
 use super::error::{ApiError, ErrorBody};
 use crate::domain::{ObjectOnly, PASSWORD_MAX_BYTES, Password, Roles, Username, fold};
 use crate::startup::AppState;
-use crate::store::{Exchange, FamilyRecord, SessionToken, UserRecord, new_user_record};
+use crate::store::{Exchange, NewSession, Refusal, SessionToken, UserRecord, new_user_record};
 use crate::tokens::{Issue, RefreshId, TokenPair};
 
 type State = web::Data<AppState>;
@@ -170,21 +170,14 @@ async fn upgrade_hash(state: &State, user: &UserRecord, password: Option<Passwor
     }
 }
 
-/// A login opens a session (a refresh-token family) with an absolute end.
+/// A login opens a session (every refresh token descended from it) with an
+/// absolute end.
 async fn start_session(state: &State, user: &UserRecord) -> Result<TokenPair, ApiError> {
     let s = &state.settings;
     let now = s.now();
-    let family = Uuid::new_v4();
-    let session = FamilyRecord {
-        user_id: user.id,
-        created_at: now,
-        expires_at: now + s.session_max_secs,
-        last_exp: now + s.refresh_ttl_secs.min(s.session_max_secs),
-        revoked_at: None,
-        live: Vec::new(),
-        spent: Vec::new(),
-    };
-    let refresh_id = RefreshId::new(family).map_err(ApiError::internal)?;
+    let id = Uuid::new_v4();
+    let token_exp = now + s.refresh_ttl_secs.min(s.session_max_secs);
+    let refresh_id = RefreshId::new(id).map_err(ApiError::internal)?;
     let pair = state
         .tokens
         .issue(&Issue {
@@ -193,12 +186,19 @@ async fn start_session(state: &State, user: &UserRecord) -> Result<TokenPair, Ap
             generation: user.generation,
             now,
             refresh_id: &refresh_id,
-            refresh_exp: session.last_exp,
+            refresh_exp: token_exp,
         })
         .map_err(ApiError::internal)?;
+    let session = NewSession {
+        id,
+        user_id: user.id,
+        token_hash: refresh_id.hash,
+        now,
+        ends_at: now + s.session_max_secs,
+        token_exp,
+    };
     let store = state.store.clone();
-    web::block(move || store.start_session(family, &refresh_id.hash, &session, session.last_exp))
-        .await??;
+    web::block(move || store.start_session(&session)).await??;
     Ok(pair)
 }
 
@@ -262,15 +262,11 @@ async fn refresh_inner(req: &HttpRequest, state: &State, body: RefreshBody) -> A
         session: presented.session,
         hash: presented.id_hash,
     };
-    // A token from before sessions were named in the jti: its successor
-    // names the session the store finds for it.
-    let session = match presented.session {
-        Some(id) => Some(id),
-        None => state.store.legacy_session_of(&presented.id_hash)?,
-    };
+    // The successor names the session the store finds for the token.
+    let session = state.store.session_of(&old)?;
     let next = RefreshId::new(session.unwrap_or_else(Uuid::nil)).map_err(ApiError::internal)?;
     let outcome = match session {
-        None => Exchange::Refused("Unknown or revoked refresh token"),
+        None => Exchange::Refused(Refusal::Unknown),
         Some(_) => {
             let store = state.store.clone();
             let (new_hash, wanted, grace) =
@@ -296,6 +292,7 @@ async fn refresh_inner(req: &HttpRequest, state: &State, body: RefreshBody) -> A
             Ok(HttpResponse::Ok().json(pair))
         }
         Exchange::Refused(why) => {
+            let why = refusal_message(why);
             audit!(
                 req,
                 "event=refresh_failed reason={:?} user={:?} id={}",
@@ -305,16 +302,26 @@ async fn refresh_inner(req: &HttpRequest, state: &State, body: RefreshBody) -> A
             );
             Err(ApiError::unauthorized(why))
         }
-        Exchange::ReuseDetected { family } => {
+        Exchange::ReuseDetected { session } => {
             log::warn!(
                 target: "engine_auth::audit",
                 "event=refresh_reuse_detected user={:?} id={} session={} peer={}: session revoked",
-                user.username, user.id, family, peer(req)
+                user.username, user.id, session, peer(req)
             );
             Err(ApiError::unauthorized(
                 "Refresh token was already used: the session is revoked, log in again",
             ))
         }
+    }
+}
+
+/// What the client is told when the store refuses a refresh token.
+fn refusal_message(why: Refusal) -> &'static str {
+    match why {
+        Refusal::Unknown => "Unknown or revoked refresh token",
+        Refusal::Revoked => "This session has been revoked",
+        Refusal::SessionEnded => "Session expired: log in again",
+        Refusal::TooManyRetries => "Too many retries of one refresh token: log in again",
     }
 }
 

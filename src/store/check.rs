@@ -8,8 +8,8 @@ use std::path::Path;
 use super::codec::{decode, read_u64};
 use super::users::{fold_key, id_of_entry};
 use super::{
-    FamilyRecord, KeyRecord, KeyState, META_ADMINS, META_NAMES, META_SCHEMA, META_USERS,
-    RefreshRecord, Result, SCHEMA_VERSION, Store, StoreError, UserRecord,
+    KeyRecord, KeyState, META_ADMINS, META_NAMES, META_SCHEMA, META_USERS, Result, SCHEMA_VERSION,
+    SessionRecord, Store, StoreError, UserRecord,
 };
 
 /// Problems kept word for word in a [`Scan`]; the rest are only counted.
@@ -36,7 +36,7 @@ pub struct Scan {
 }
 
 impl Scan {
-    fn problem(&mut self, what: String) {
+    pub(super) fn problem(&mut self, what: String) {
         self.problem_count += 1;
         if self.problems.len() < MAX_PROBLEMS {
             self.problems.push(what);
@@ -206,22 +206,12 @@ impl Store {
             (Err(e), _) => s.problem(format!("active signing key: {e}")),
             (_, Err(_)) => {} // reported per key above
         }
-        for item in self.refresh.iter() {
-            let (k, v) = item?;
-            s.refresh_tokens += 1;
-            s.live_bytes += (k.len() + v.len()) as u64;
-            if let Err(e) = decode::<RefreshRecord>(&v) {
-                s.problem(format!(
-                    "refresh token record {}: {e}",
-                    crate::hex::encode(&k)
-                ));
-            }
-        }
-        for item in self.families.iter() {
+        self.scan_legacy_tokens(s)?;
+        for item in self.sessions.iter() {
             let (k, v) = item?;
             s.sessions += 1;
             s.live_bytes += (k.len() + v.len()) as u64;
-            if let Err(e) = decode::<FamilyRecord>(&v) {
+            if let Err(e) = decode::<SessionRecord>(&v) {
                 s.problem(format!("session record {}: {e}", crate::hex::encode(&k)));
             }
         }

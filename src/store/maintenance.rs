@@ -346,84 +346,10 @@ fn exchange(a: &Path, b: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{compact, counts, key, reopen, seeded, user};
-    use super::super::{FamilyRecord, Opened};
+    use super::super::Opened;
+    use super::super::testing::{compact, reopen, seeded};
     use super::*;
     use crate::domain::Roles;
-    use uuid::Uuid;
-
-    #[test]
-    fn stores_with_sleds_default_segments_still_open_and_compact_moves_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = Store::path_in(dir.path());
-        {
-            // What the previous build made: sled's default segment size.
-            let db = sled::Config::new()
-                .path(&path)
-                .flush_every_ms(None)
-                .open()
-                .unwrap();
-            drop(db);
-        }
-        let conf = || std::fs::read(path.join("conf")).unwrap();
-        let segment = |c: Vec<u8>| {
-            String::from_utf8_lossy(&c)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_string()
-        };
-        assert_eq!(segment(conf()), "segment_size: 524288");
-        let users = {
-            let (s, opened) = reopen(dir.path()).unwrap();
-            assert_eq!(opened, Opened::Empty);
-            s.initialize(&user("admin", Roles::ALL), &key()).unwrap();
-            let users: Vec<_> = (0..50)
-                .map(|i| user(&format!("u{i}"), Roles::from_bits(1)))
-                .collect();
-            for u in &users {
-                s.create_user(u).unwrap();
-            }
-            for u in &users[..10] {
-                s.set_roles(u.id, Roles::from_bits(3), 5).unwrap();
-            }
-            let fam = FamilyRecord {
-                user_id: users[0].id,
-                created_at: 0,
-                expires_at: 1000,
-                last_exp: 100,
-                revoked_at: None,
-                live: Vec::new(),
-                spent: Vec::new(),
-            };
-            s.start_session(Uuid::from_u128(7), &[7; 32], &fam, 100)
-                .unwrap();
-            users
-        };
-        assert_eq!(segment(conf()), "segment_size: 524288");
-        let done = compact(dir.path()).unwrap();
-        assert_eq!(done.users, 51);
-        assert!(done.entries > 100, "{done:?}");
-        assert_eq!(segment(conf()), format!("segment_size: {SEGMENT_SIZE}"));
-        assert!(!copy_path(dir.path()).exists());
-        let (s, opened) = reopen(dir.path()).unwrap();
-        assert_eq!(opened, Opened::Ready);
-        assert_eq!(counts(&s), [51, 51, 1]);
-        for u in &users {
-            let got = s.user_by_name(&u.username).unwrap().unwrap();
-            assert_eq!(got.id, u.id);
-        }
-        assert_eq!(s.user_by_id(users[3].id).unwrap().unwrap().roles, 3);
-        let fam = s.family(Uuid::from_u128(7)).unwrap().unwrap();
-        assert_eq!((fam.user_id, fam.live.len()), (users[0].id, 1));
-        assert_eq!(s.active_kid().unwrap(), "k1");
-        assert!(s.scan().unwrap().is_consistent());
-        // Compacting needs the store to itself.
-        assert!(matches!(
-            super::compact(dir.path(), 1 << 20),
-            Err(StoreError::InUse(_))
-        ));
-    }
 
     #[test]
     fn compact_if_over_rewrites_only_a_store_over_the_ratio() {

@@ -30,6 +30,7 @@ mod codec;
 mod commit;
 mod files;
 mod keys;
+mod legacy;
 pub mod maintenance;
 mod open;
 mod sessions;
@@ -39,9 +40,12 @@ mod users;
 
 pub use crate::keys::{KeyRecord, KeyState};
 pub use cache::UserView;
+pub use legacy::RefreshRecord;
 pub use maintenance::{Compacted, Scan};
 pub use open::{Opened, SCHEMA_VERSION, SEGMENT_SIZE, open_sled};
-pub use sessions::{Exchange, FamilyRecord, RefreshRecord, SessionToken};
+pub use sessions::{
+    Exchange, NewSession, Pruned, Refusal, SessionCounts, SessionRecord, SessionToken,
+};
 pub use users::{UserRecord, new_user_record};
 
 /// Keys of the `meta` tree.
@@ -91,7 +95,7 @@ pub struct Store {
     keys: sled::Tree,
     meta: sled::Tree,
     refresh: sled::Tree,
-    families: sled::Tree,
+    sessions: sled::Tree,
     flusher: Arc<commit::GroupCommit>,
     cache: Arc<cache::Cache>,
 }

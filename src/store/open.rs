@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::codec::{decode, encode, from_tx, read_u64};
+use super::legacy;
 use super::users::{fold_key, id_of_entry, name_entry};
 use super::{
     KeyRecord, KeyState, META_ACTIVE_KID, META_ADMINS, META_NAMES, META_SCHEMA, META_USERS, Result,
@@ -23,8 +24,6 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// file and refuses another one, so older stores keep theirs until
 /// `engine-auth compact` rewrites them.
 pub const SEGMENT_SIZE: usize = 32 * 1024;
-/// sled 0.34's default: every store made before [`SEGMENT_SIZE`] was set.
-const LEGACY_SEGMENT_SIZE: usize = 512 * 1024;
 
 /// What [`Store::open`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +80,7 @@ impl Store {
             keys: db.open_tree("keys").map_err(invalid)?,
             meta: db.open_tree("meta").map_err(invalid)?,
             refresh: db.open_tree("refresh_tokens").map_err(invalid)?,
-            families: db.open_tree("sessions").map_err(invalid)?,
+            sessions: db.open_tree("sessions").map_err(invalid)?,
             path,
             db,
             flusher: Arc::default(),
@@ -197,31 +196,6 @@ impl Store {
         Ok(Opened::Ready)
     }
 
-    /// Counts users and index entries again and records them: every user
-    /// decoded and counted, the index counted, refused if they disagree or
-    /// the admin count is wrong (what every start did before), then the
-    /// counts, committed and flushed. Run once on a store written before the
-    /// counts were kept, when they do not fit, and by `check --fix-counts`.
-    pub fn recount(&self) -> Result<()> {
-        let scan = self.count_users()?;
-        if let Some(problem) = scan.problems.first() {
-            return Err(self.invalid(match scan.problems.len() {
-                1 => problem.clone(),
-                n => format!("{problem} (and {} more problems)", n - 1),
-            }));
-        }
-        let mut batch = sled::Batch::default();
-        batch.insert(META_USERS, &scan.users.to_be_bytes());
-        batch.insert(META_NAMES, &scan.names.to_be_bytes());
-        self.meta.apply_batch(batch)?;
-        self.flush()?;
-        log::info!(
-            "recorded the user count ({} users) in the store: later starts skip the full scan",
-            scan.users
-        );
-        Ok(())
-    }
-
     /// Writes the first admin, the first signing key and the schema version
     /// in one transaction, then flushes. Only valid on an `Empty` store.
     pub fn initialize(&self, admin: &UserRecord, key: &KeyRecord) -> Result<()> {
@@ -262,12 +236,7 @@ pub fn open_sled(path: &Path, cache_capacity_bytes: u64) -> sled::Result<sled::D
         // "cannot change the io buffer size across restarts. please change
         // it back to N": a store made with another segment size.
         Err(sled::Error::Unsupported(why)) if why.contains("io buffer size") => {
-            let recorded = why
-                .rsplit(' ')
-                .next()
-                .and_then(|n| n.trim().parse().ok())
-                .unwrap_or(LEGACY_SEGMENT_SIZE);
-            config(recorded).open()
+            config(legacy::recorded_segment_size(&why)).open()
         }
         other => other,
     }
@@ -276,7 +245,6 @@ pub fn open_sled(path: &Path, cache_capacity_bytes: u64) -> sled::Result<sled::D
 #[cfg(test)]
 mod tests {
     use super::super::testing::{counts, key, raw, reopen, seeded, user};
-    use super::super::users::read_count;
     use super::*;
     use crate::domain::Roles;
 
@@ -339,49 +307,6 @@ mod tests {
             scan.problems,
             vec!["schema version \"99\", this build reads version 1".to_string()]
         );
-    }
-
-    #[test]
-    fn a_store_without_counts_gets_them_at_its_first_open() {
-        let dir = tempfile::tempdir().unwrap();
-        seeded(dir.path(), 3);
-        {
-            // As the previous build left it: no user or index count.
-            let db = raw(dir.path());
-            let meta = db.open_tree("meta").unwrap();
-            meta.remove(META_USERS).unwrap();
-            meta.remove(META_NAMES).unwrap();
-            db.flush().unwrap();
-        }
-        let (s, opened) = reopen(dir.path()).unwrap();
-        assert_eq!(opened, Opened::Ready);
-        assert_eq!(counts(&s), [4, 4, 1]);
-        drop(s);
-        // Flushed: still there on the next open, which does not rescan.
-        let db = raw(dir.path());
-        let meta = db.open_tree("meta").unwrap();
-        assert_eq!(read_count(&meta, META_USERS), 4);
-        assert_eq!(read_count(&meta, META_NAMES), 4);
-    }
-
-    #[test]
-    fn a_store_without_counts_and_a_damaged_record_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let users = seeded(dir.path(), 3);
-        {
-            let db = raw(dir.path());
-            let meta = db.open_tree("meta").unwrap();
-            meta.remove(META_USERS).unwrap();
-            meta.remove(META_NAMES).unwrap();
-            db.open_tree("users")
-                .unwrap()
-                .insert(users[1].id.as_bytes(), &b"\x00garbage"[..])
-                .unwrap();
-            db.flush().unwrap();
-        }
-        let err = reopen(dir.path()).err().unwrap().to_string();
-        assert!(err.contains("user record"), "{err}");
-        assert!(err.contains("Refusing to start"), "{err}");
     }
 
     #[test]
