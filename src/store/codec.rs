@@ -42,7 +42,7 @@ pub(super) fn read_u64(v: Option<sled::IVec>) -> Result<u64> {
             let arr: [u8; 8] = b
                 .as_ref()
                 .try_into()
-                .map_err(|_| StoreError::Decode("admin count".into()))?;
+                .map_err(|_| StoreError::Decode(format!("a count of {} bytes, not 8", b.len())))?;
             Ok(u64::from_be_bytes(arr))
         }
     }

@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use super::{Result, StoreError};
-
+/// The flusher; [`super::Store::flush`] names the store in its errors.
 #[derive(Default)]
 pub(super) struct GroupCommit {
     state: Mutex<CommitState>,
@@ -24,7 +23,7 @@ struct CommitState {
     /// Every ticket up to this one is durable (or failed: `last_error`).
     completed: u64,
     in_progress: bool,
-    last_error: Option<String>,
+    last_error: Option<sled::Error>,
     /// Tickets the last flush covered.
     last_batch: u64,
 }
@@ -34,7 +33,7 @@ const COMMIT_DELAY: Duration = Duration::from_micros(200);
 
 impl GroupCommit {
     /// Returns once everything written before the call is on disk.
-    pub(super) fn flush(&self, db: &sled::Db) -> Result<()> {
+    pub(super) fn flush(&self, db: &sled::Db) -> sled::Result<()> {
         let lock = || self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut st = lock();
         st.requested += 1;
@@ -43,7 +42,7 @@ impl GroupCommit {
             if st.completed >= ticket {
                 return match &st.last_error {
                     None => Ok(()),
-                    Some(e) => Err(StoreError::Decode(format!("flush failed: {e}"))),
+                    Some(e) => Err(e.clone()),
                 };
             }
             if st.in_progress {
@@ -72,7 +71,7 @@ impl GroupCommit {
             st.completed = target;
             // A later successful flush covers earlier writes too, so the
             // latest outcome is the truth for every ticket up to `target`.
-            st.last_error = result.err().map(|e| e.to_string());
+            st.last_error = result.err();
             self.done.notify_all();
         }
     }

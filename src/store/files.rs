@@ -44,11 +44,12 @@ pub(super) fn adopt_owner_and_mode(copy: &Path, original: &Path) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn io_error(path: &Path, what: &str, e: std::io::Error) -> StoreError {
-    StoreError::Sled(sled::Error::Io(std::io::Error::new(
-        e.kind(),
-        format!("{what} {}: {e}", path.display()),
-    )))
+pub(super) fn io_error(path: &Path, what: &str, source: std::io::Error) -> StoreError {
+    StoreError::Io {
+        what: what.to_string(),
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 pub(super) fn sync_dir(dir: &Path) -> Result<()> {
@@ -97,4 +98,21 @@ pub fn disk_usage(root: &Path) -> Result<u64> {
         }
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_failed_file_operation_says_what_and_where_and_keeps_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        let err = disk_usage(&gone).unwrap_err();
+        assert_eq!(err.to_string(), format!("cannot read {}", gone.display()));
+        let cause = err.source().unwrap().downcast_ref::<std::io::Error>();
+        assert_eq!(cause.unwrap().kind(), std::io::ErrorKind::NotFound);
+        assert!(matches!(err, StoreError::Io { .. }));
+    }
 }

@@ -333,11 +333,14 @@ fn exchange(a: &Path, b: &Path) -> Result<()> {
                     || code == rustix::io::Errno::NOSYS.raw_os_error()
                     || code == rustix::io::Errno::OPNOTSUPP.raw_os_error() =>
             {
-                StoreError::Decode(format!(
-                    "this filesystem cannot swap {} and {} atomically ({e}); the store was left as it was",
-                    a.display(),
-                    b.display()
-                ))
+                StoreError::Unsupported {
+                    what: format!(
+                        "this filesystem cannot swap {} and {} atomically",
+                        a.display(),
+                        b.display()
+                    ),
+                    source: e,
+                }
             }
             _ => io_error(a, "cannot swap in the compacted copy at", e),
         }

@@ -77,6 +77,29 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("a stored record cannot be read: {0}")]
     Decode(String),
+    /// The fsync a write ends in failed: the write may not be durable.
+    #[error("cannot flush the store at {} to disk", path.display())]
+    Flush {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    /// A file operation of compaction or of its clean-up failed.
+    #[error("{what} {}", path.display())]
+    Io {
+        /// What failed, e.g. "cannot sync".
+        what: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The filesystem lacks what the operation needs; nothing was changed.
+    #[error("{what}; the store was left as it was")]
+    Unsupported {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// `compact` with a time limit ran out of it before the swap; the store
     /// is as it was.
     #[error("compaction ran out of its time limit before the swap; the store is unchanged")]
@@ -115,7 +138,12 @@ impl Store {
 
     /// Forces everything written so far onto the disk.
     pub fn flush(&self) -> Result<()> {
-        self.flusher.flush(&self.db)
+        self.flusher
+            .flush(&self.db)
+            .map_err(|source| StoreError::Flush {
+                path: self.path.clone(),
+                source,
+            })
     }
 
     /// Disk flushes performed so far (fewer than writes under concurrency).

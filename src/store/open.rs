@@ -46,7 +46,7 @@ impl Store {
         // fatal: the copy is garbage whatever it holds, and `compact`
         // removes it too.
         if let Err(e) = maintenance::remove_abandoned_copy(data_dir) {
-            log::warn!("{e}");
+            log::warn!("{:#}", anyhow::Error::new(e));
         }
         Ok((store, opened))
     }
