@@ -27,12 +27,85 @@ pub struct Scan {
     pub sessions: u64,
     /// Keys + values over every tree: what a perfect store would occupy.
     pub live_bytes: u64,
-    /// The counts `meta` keeps: users, index entries, admins.
-    pub recorded: [Option<u64>; 3],
+    /// The counts `meta` keeps (`None`: not recorded).
+    pub recorded: Counts<Option<u64>>,
     /// The first [`MAX_PROBLEMS`] inconsistencies, in words.
     pub problems: Vec<String>,
     /// All inconsistencies found.
     pub problem_count: u64,
+}
+
+/// Users, username index entries and admins: what `meta` counts.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts<T> {
+    pub users: T,
+    pub names: T,
+    pub admins: T,
+}
+
+impl<T: Copy> Counts<T> {
+    /// Users, index entries, admins: the order problems are reported in.
+    fn to_array(self) -> [T; 3] {
+        [self.users, self.names, self.admins]
+    }
+
+    fn from_array([users, names, admins]: [T; 3]) -> Self {
+        Counts {
+            users,
+            names,
+            admins,
+        }
+    }
+}
+
+/// `counts[0]`, `[1]`, `[2]`: users, index entries, admins, as when this
+/// was an array; for callers not yet using the names (`cli.rs`). Panics on
+/// any other index. Remove once they use the fields.
+impl<T> std::ops::Index<usize> for Counts<T> {
+    type Output = T;
+    fn index(&self, i: usize) -> &T {
+        match i {
+            0 => &self.users,
+            1 => &self.names,
+            2 => &self.admins,
+            _ => panic!("Counts has 3 entries, not {}", i + 1),
+        }
+    }
+}
+
+/// What a scan is for, which decides how much it reads and which recorded
+/// counts it holds against the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanFor {
+    /// `engine-auth check`: everything.
+    Check,
+    /// [`Store::recount`]: every user decoded and counted, the index
+    /// counted, and only the recorded admin count compared (the others are
+    /// about to be replaced).
+    Recount,
+    /// `check --fix-counts`: everything, but no recorded count compared
+    /// (all are about to be rewritten).
+    FixCounts,
+}
+
+impl ScanFor {
+    /// Whether users and the index are checked against each other, and the
+    /// other trees scanned.
+    fn full(self) -> bool {
+        self != ScanFor::Recount
+    }
+
+    fn compared(self) -> Counts<bool> {
+        match self {
+            ScanFor::Check => Counts::from_array([true; 3]),
+            ScanFor::Recount => Counts {
+                users: false,
+                names: false,
+                admins: true,
+            },
+            ScanFor::FixCounts => Counts::from_array([false; 3]),
+        }
+    }
 }
 
 impl Scan {
@@ -54,14 +127,14 @@ impl Store {
     /// Never changes anything. Takes time and memory in proportion to the
     /// store; the daemon's start-up does not run it.
     pub fn scan(&self) -> Result<Scan> {
-        self.scan_with(true, [true; 3])
+        self.scan_with(ScanFor::Check)
     }
 
     /// What [`Store::recount`] reads: every user decoded and counted, the
     /// index counted, the admin count compared; as much as every start did
     /// before, no more (about as long as those starts took).
     pub(super) fn count_users(&self) -> Result<Scan> {
-        self.scan_with(false, [false, false, true])
+        self.scan_with(ScanFor::Recount)
     }
 
     /// `engine-auth check --fix-counts`: the full scan, and if it finds
@@ -69,7 +142,7 @@ impl Store {
     /// all derived from the records), writes them as counted. Refused,
     /// changing nothing, if anything else is inconsistent.
     pub fn fix_counts(&self) -> Result<Scan> {
-        let scan = self.scan_with(true, [false; 3])?;
+        let scan = self.scan_with(ScanFor::FixCounts)?;
         if let Some(problem) = scan.problems.first() {
             return Err(self.invalid(format!(
                 "not rewriting the counts of an inconsistent store: {problem}"
@@ -84,10 +157,10 @@ impl Store {
         self.scan()
     }
 
-    /// `compare`: which recorded counts (users, index entries, admins) to
-    /// hold against the store; a recount or a fix is about to replace the
-    /// others.
-    fn scan_with(&self, full: bool, compare: [bool; 3]) -> Result<Scan> {
+    fn scan_with(&self, purpose: ScanFor) -> Result<Scan> {
+        let full = purpose.full();
+        let compare = purpose.compared().to_array();
+        let mut recorded = [None; 3];
         let mut s = Scan::default();
         for item in self.users.iter() {
             let (k, v) = item?;
@@ -146,7 +219,7 @@ impl Store {
             .enumerate()
         {
             match self.meta.get(key)?.map(|v| read_u64(Some(v))).transpose() {
-                Ok(v) => s.recorded[i] = v,
+                Ok(v) => recorded[i] = v,
                 Err(_) if compare[i] => {
                     s.problem(format!("the recorded {} is unreadable", labels[i]))
                 }
@@ -160,7 +233,8 @@ impl Store {
             s.problem("no user has the admin role".into());
         }
         let actual = [s.users, s.names, s.admins];
-        for (i, ((rec, act), label)) in s.recorded.into_iter().zip(actual).zip(labels).enumerate() {
+        s.recorded = Counts::from_array(recorded);
+        for (i, ((rec, act), label)) in recorded.into_iter().zip(actual).zip(labels).enumerate() {
             if let Some(rec) = rec
                 && rec != act
                 && compare[i]
@@ -170,7 +244,7 @@ impl Store {
                 ));
             }
         }
-        if s.recorded[2].is_none() && compare[2] {
+        if s.recorded.admins.is_none() && compare[2] {
             s.problem("no admin count recorded".into());
         }
         Ok(s)

@@ -48,7 +48,7 @@ use super::{
     META_ADMINS, META_NAMES, META_USERS, Result, SEGMENT_SIZE, Store, StoreError, open_sled,
 };
 
-pub use super::check::{Scan, open_for_check};
+pub use super::check::{Counts, Scan, open_for_check};
 pub use super::files::disk_usage;
 
 /// `<data-dir>/store.compact`: where [`compact`] builds the copy.

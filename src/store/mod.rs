@@ -41,7 +41,7 @@ mod users;
 pub use crate::keys::{KeyRecord, KeyState};
 pub use cache::UserView;
 pub use legacy::RefreshRecord;
-pub use maintenance::{Compacted, Scan};
+pub use maintenance::{Compacted, Counts, Scan};
 pub use open::{Opened, SCHEMA_VERSION, SEGMENT_SIZE, open_sled};
 pub use sessions::{
     Exchange, NewSession, Pruned, Refusal, SessionCounts, SessionRecord, SessionToken,

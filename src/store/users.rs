@@ -314,6 +314,7 @@ pub(super) fn read_count(meta: &sled::Tree, key: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Counts;
     use super::super::testing::{counts, reopen, seeded, user};
     use crate::domain::Roles;
 
@@ -338,6 +339,13 @@ mod tests {
         let scan = s.scan().unwrap();
         assert!(scan.is_consistent(), "{:?}", scan.problems);
         assert_eq!((scan.users, scan.names, scan.admins), (5, 5, 1));
-        assert_eq!(scan.recorded, [Some(5), Some(5), Some(1)]);
+        assert_eq!(
+            scan.recorded,
+            Counts {
+                users: Some(5),
+                names: Some(5),
+                admins: Some(1)
+            }
+        );
     }
 }
