@@ -172,18 +172,7 @@ pub fn execute(ctx: &Ctx, req: Request) -> anyhow::Result<String> {
         } => {
             let username = Username::parse(&username).map_err(anyhow::Error::msg)?;
             let hash = hasher.hash_blocking(&password(pw)?)?;
-            let id = match store.user_by_name(username.as_str())? {
-                Some(rec) => {
-                    store.set_roles(rec.id, Roles::ALL, now)?;
-                    store.set_password_hash(rec.id, hash, now)?;
-                    rec.id
-                }
-                None => {
-                    let rec = new_user_record(&username, hash, Roles::ALL, now);
-                    store.create_user(&rec)?;
-                    rec.id
-                }
-            };
+            let id = store.recover_admin(&username, hash, now)?.user.id;
             audit!("event=admin_recovered user={username} id={id}");
             format!("{username} has a new password and every role")
         }

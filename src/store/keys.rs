@@ -50,15 +50,40 @@ impl Store {
     }
 
     /// Deletes retired keys retired before `cutoff` (no token they signed
-    /// can still be valid). Returns the deleted key ids.
+    /// can still be valid), in one transaction. Returns the deleted key
+    /// ids, oldest first.
     pub fn delete_retired_keys(&self, cutoff: u64) -> Result<Vec<String>> {
-        let mut gone = Vec::new();
-        for k in self.keys()? {
-            if k.state == KeyState::Retired && k.retired_at.is_some_and(|t| t < cutoff) {
-                self.keys.remove(k.kid.as_bytes())?;
-                gone.push(k.kid);
-            }
+        let expired = |k: &KeyRecord| {
+            k.state == KeyState::Retired && k.retired_at.is_some_and(|t| t < cutoff)
+        };
+        let candidates: Vec<String> = self
+            .keys()?
+            .into_iter()
+            .filter(expired)
+            .map(|k| k.kid)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(candidates);
         }
+        // sled transactions cannot iterate: the candidates were read above,
+        // and each is read again here, so the decision and the deletion
+        // see the same record.
+        let gone = self
+            .keys
+            .transaction(|keys| {
+                let mut gone = Vec::new();
+                for kid in &candidates {
+                    let Some(v) = keys.get(kid.as_bytes())? else {
+                        continue;
+                    };
+                    if expired(&decode_tx(&v)?) {
+                        keys.remove(kid.as_bytes())?;
+                        gone.push(kid.clone());
+                    }
+                }
+                Ok(gone)
+            })
+            .map_err(from_tx)?;
         if !gone.is_empty() {
             self.flush()?;
         }
@@ -89,5 +114,26 @@ mod tests {
         assert!(s.delete_retired_keys(50).unwrap().is_empty());
         assert_eq!(s.delete_retired_keys(51).unwrap(), vec!["k1".to_string()]);
         assert_eq!(s.keys().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn every_expired_retired_key_goes_at_once_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        s.initialize(&user("admin", Roles::ALL), &key()).unwrap();
+        for (kid, at) in [("k2", 10), ("k3", 20), ("k4", 30)] {
+            let mut k = key();
+            k.kid = kid.into();
+            k.created_at = at;
+            s.rotate_key(&k, at).unwrap();
+        }
+        // k1 retired at 10, k2 at 20, k3 at 30; k4 is active.
+        let flushes = s.flush_count();
+        assert_eq!(s.delete_retired_keys(25).unwrap(), ["k1", "k2"]);
+        assert_eq!(s.flush_count(), flushes + 1);
+        let left: Vec<_> = s.keys().unwrap().into_iter().map(|k| k.kid).collect();
+        assert_eq!(left, ["k3", "k4"]);
+        assert!(s.delete_retired_keys(u64::MAX).unwrap() == ["k3"]);
+        assert_eq!(s.active_kid().unwrap(), "k4");
     }
 }

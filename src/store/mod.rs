@@ -46,7 +46,7 @@ pub use open::{Opened, SCHEMA_VERSION, SEGMENT_SIZE, open_sled};
 pub use sessions::{
     Exchange, NewSession, Pruned, Refusal, SessionCounts, SessionRecord, SessionToken,
 };
-pub use users::{UserRecord, new_user_record};
+pub use users::{Recovered, UserRecord, new_user_record};
 
 /// Keys of the `meta` tree.
 const META_SCHEMA: &[u8] = b"schema_version";

@@ -228,6 +228,50 @@ impl Store {
         Ok(rec)
     }
 
+    /// `engine-auth recover-admin`: gives `username` every role and the
+    /// password `hash`, revoking its tokens, or creates it so when absent;
+    /// one transaction either way.
+    pub fn recover_admin(&self, username: &Username, hash: String, now: u64) -> Result<Recovered> {
+        let key = fold_key(username.as_str());
+        // Made outside the closure, which sled may run more than once.
+        let fresh = new_user_record(username, hash.clone(), Roles::ALL, now);
+        let recovered = (&self.users, &self.names, &self.meta)
+            .transaction(|(users, names, meta)| {
+                let Some(entry) = names.get(&key)? else {
+                    users.insert(fresh.id.as_bytes(), encode(&fresh))?;
+                    names.insert(key.as_slice(), name_entry(&fresh))?;
+                    adjust_user_count(meta, 1)?;
+                    adjust_admins(meta, 1)?;
+                    return Ok(Recovered {
+                        user: fresh.clone(),
+                        created: true,
+                    });
+                };
+                let id = id_of_entry(&entry).or_else(abort)?;
+                // An index entry without its user: the name is taken, as
+                // creating the user would find.
+                let Some(old) = users.get(id.as_bytes())? else {
+                    return abort(StoreError::UsernameTaken);
+                };
+                let old: UserRecord = decode_tx(&old)?;
+                let mut new = old.clone();
+                new.roles = Roles::ALL.bits();
+                new.password_hash = hash.clone();
+                new.updated_at = now;
+                new.generation += 1;
+                adjust_admins_for(meta, &old, &new)?;
+                users.insert(id.as_bytes(), encode(&new))?;
+                Ok(Recovered {
+                    user: new,
+                    created: false,
+                })
+            })
+            .map_err(from_tx)?;
+        self.cache.invalidate(&recovered.user.id);
+        self.flush()?;
+        Ok(recovered)
+    }
+
     /// Deletes a user; refuses to delete the last admin.
     pub fn delete_user(&self, id: Uuid) -> Result<UserRecord> {
         let rec = (&self.users, &self.names, &self.meta)
@@ -248,6 +292,15 @@ impl Store {
         self.flush()?;
         Ok(rec)
     }
+}
+
+/// What [`Store::recover_admin`] did.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    /// The user as now stored.
+    pub user: UserRecord,
+    /// Whether it was created (else an existing user was changed).
+    pub created: bool,
 }
 
 /// The username index's key: the folded name.
@@ -314,9 +367,9 @@ pub(super) fn read_count(meta: &sled::Tree, key: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Counts;
-    use super::super::testing::{counts, reopen, seeded, user};
-    use crate::domain::Roles;
+    use super::super::testing::{counts, key, reopen, seeded, user};
+    use super::super::{Counts, Store};
+    use crate::domain::{Roles, Username};
 
     #[test]
     fn counts_are_kept_in_meta_across_creates_deletes_and_reopens() {
@@ -347,5 +400,51 @@ mod tests {
                 admins: Some(1)
             }
         );
+    }
+
+    #[test]
+    fn recover_admin_creates_or_promotes_in_one_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        s.initialize(&user("admin", Roles::ALL), &key()).unwrap();
+        let bob = user("Bob", Roles::from_bits(1));
+        s.create_user(&bob).unwrap();
+        assert_eq!(counts(&s), [2, 2, 1]);
+        // An existing user, found case-insensitively: every role, the new
+        // hash, its tokens revoked, the admin count up; one flush.
+        let view = s.user_view(bob.id).unwrap().unwrap();
+        let flushes = s.flush_count();
+        let name = Username::parse("bob").unwrap();
+        let got = s.recover_admin(&name, "$argon2id$new".into(), 9).unwrap();
+        assert_eq!(s.flush_count(), flushes + 1);
+        assert!(!got.created);
+        assert_eq!((got.user.id, got.user.username.as_str()), (bob.id, "Bob"));
+        let stored = s.user_by_id(bob.id).unwrap().unwrap();
+        assert_eq!(stored.roles, Roles::ALL.bits());
+        assert_eq!(stored.password_hash, "$argon2id$new");
+        assert_eq!(stored.updated_at, 9);
+        assert!(stored.generation > view.generation);
+        assert_eq!(
+            s.user_view(bob.id).unwrap().unwrap().roles,
+            Roles::ALL.bits()
+        );
+        assert_eq!(counts(&s), [2, 2, 2]);
+        // Again: already an admin, so the count stays.
+        s.recover_admin(&name, "$argon2id$again".into(), 10)
+            .unwrap();
+        assert_eq!(counts(&s), [2, 2, 2]);
+        // An unknown name: created with every role.
+        let carol = Username::parse("carol").unwrap();
+        let got = s.recover_admin(&carol, "$argon2id$c".into(), 11).unwrap();
+        assert!(got.created);
+        let stored = s.user_by_name("CAROL").unwrap().unwrap();
+        assert_eq!((stored.id, stored.roles), (got.user.id, Roles::ALL.bits()));
+        assert_eq!(stored.password_hash, "$argon2id$c");
+        assert_eq!(counts(&s), [3, 3, 3]);
+        assert_eq!(
+            s.usernames_json().unwrap().as_ref(),
+            br#"["admin","Bob","carol"]"#
+        );
+        assert!(s.scan().unwrap().is_consistent());
     }
 }
