@@ -34,7 +34,8 @@ use uuid::Uuid;
 
 use super::check::Scan;
 use super::codec::{decode, decode_tx, encode, from_tx};
-use super::sessions::{Exchange, MAX_LIVE, Refusal, Rotation, SessionRecord};
+use super::rotation::{Exchange, MAX_LIVE, Refusal, Rotation};
+use super::sessions::SessionRecord;
 use super::{META_NAMES, META_USERS, Result, Store};
 
 /// sled 0.34's default segment size: every store made before

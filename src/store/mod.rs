@@ -7,7 +7,8 @@
 //! - `open`: opening, the cheap start-up checks, seeding an empty store;
 //! - `users`: user records, the username index and the counts in `meta`;
 //! - `keys`: signing-key records, rotation, deletion of retired keys;
-//! - `sessions`: login sessions and refresh-token rotation;
+//! - `sessions`: login sessions, and `rotation`, the rules of refresh-token
+//!   rotation applied to one session's record;
 //! - `legacy`: everything about older on-disk layouts, with its removal plan;
 //! - `commit`: the group-commit flusher every write ends in;
 //! - `codec`: records to bytes and back, transaction error plumbing;
@@ -33,6 +34,7 @@ mod keys;
 mod legacy;
 pub mod maintenance;
 mod open;
+mod rotation;
 mod sessions;
 #[cfg(test)]
 mod testing;
@@ -43,9 +45,8 @@ pub use cache::UserView;
 pub use legacy::RefreshRecord;
 pub use maintenance::{Compacted, Counts, Scan};
 pub use open::{Opened, SCHEMA_VERSION, SEGMENT_SIZE, open_sled};
-pub use sessions::{
-    Exchange, NewSession, Pruned, Refusal, SessionCounts, SessionRecord, SessionToken,
-};
+pub use rotation::{Exchange, Refusal};
+pub use sessions::{NewSession, Pruned, SessionCounts, SessionRecord, SessionToken};
 pub use users::{Recovered, UserRecord, new_user_record};
 
 /// Keys of the `meta` tree.
