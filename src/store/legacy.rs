@@ -279,7 +279,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         seeded(dir.path(), 3);
         {
-            // As the previous build left it: no user or index count.
+            // As builds before 7c7e64f left it: no user or index count.
             let db = raw(dir.path());
             let meta = db.open_tree("meta").unwrap();
             meta.remove(META_USERS).unwrap();
@@ -322,7 +322,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = Store::path_in(dir.path());
         {
-            // What the previous build made: sled's default segment size.
+            // What builds before 7c7e64f made: sled's default segment size.
             let db = sled::Config::new()
                 .path(&path)
                 .flush_every_ms(None)

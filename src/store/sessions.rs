@@ -1,4 +1,5 @@
-//! Login sessions and refresh-token rotation.
+//! Login sessions: their records, starting, exchanging and revoking them,
+//! pruning the dead. The rules a rotation follows are in `rotation`.
 //!
 //! A session (every refresh token descended from one login) is one record
 //! in the `sessions` tree. It holds the SHA-256 of each of its unspent
