@@ -25,7 +25,7 @@
 use engine_auth::domain::{Roles, Username};
 use engine_auth::store::maintenance::compact;
 use engine_auth::store::{
-    FamilyRecord, KeyRecord, KeyState, SessionToken, Store, new_user_record, open_sled,
+    KeyRecord, KeyState, NewSession, SessionToken, Store, new_user_record, open_sled,
 };
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -219,25 +219,18 @@ fn rotation(writes: u64) {
     let store = Arc::new(store);
     let start = 1_000_000u64;
     let ttl = 600;
-    // Sessions: family s's current token is hash_of(gen) where gen is
+    // Sessions: session s's current token is hash_of(gen) where gen is
     // tracked per session; each thread owns the sessions s % THREADS == t.
     for s in 0..SESSIONS {
-        let fam = FamilyRecord {
-            user_id: ids[s as usize % ids.len()],
-            created_at: start,
-            expires_at: start + 365 * 86_400,
-            last_exp: start + ttl,
-            revoked_at: None,
-            live: Vec::new(),
-            spent: Vec::new(),
-        };
         store
-            .start_session(
-                Uuid::from_u64_pair(s, 0),
-                &hash_of(s << 32),
-                &fam,
-                start + ttl,
-            )
+            .start_session(&NewSession {
+                id: Uuid::from_u64_pair(s, 0),
+                user_id: ids[s as usize % ids.len()],
+                token_hash: hash_of(s << 32),
+                now: start,
+                ends_at: start + 365 * 86_400,
+                token_exp: start + ttl,
+            })
             .expect("session");
     }
     let done = AtomicU64::new(0);

@@ -14,6 +14,7 @@ pub mod config;
 pub mod domain;
 pub mod hex;
 pub mod http;
+pub mod keys;
 pub mod lifecycle;
 pub mod password;
 pub mod startup;

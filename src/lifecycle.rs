@@ -57,9 +57,13 @@ pub fn housekeeping(
             audit::emit(Event::KeyDeleted { kid: &kid }, &Origin::Daemon);
         }
     }
-    let (t, s) = store.prune_sessions(now, settings.leeway_secs)?;
-    if t + s > 0 {
-        log::info!("pruned {t} expired refresh tokens and {s} sessions");
+    let pruned = store.prune_sessions(now, settings.leeway_secs)?;
+    if pruned.legacy_tokens + pruned.sessions > 0 {
+        log::info!(
+            "pruned {} expired refresh tokens and {} sessions",
+            pruned.legacy_tokens,
+            pruned.sessions
+        );
     }
     Ok(())
 }

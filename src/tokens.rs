@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
-use crate::store::{KeyRecord, KeyState};
+use crate::keys::{KeyRecord, KeyState};
 
 /// Why a token was refused. The message is safe to show the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

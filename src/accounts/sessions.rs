@@ -9,7 +9,7 @@ use super::{AccountError, Accounts, Actor, Result, blocking};
 use crate::audit::{self, Event, Origin, Subject};
 use crate::config::Settings;
 use crate::domain::{PASSWORD_MAX_BYTES, Password, fold};
-use crate::store::{Exchange, FamilyRecord, SessionToken, UserRecord, UserView};
+use crate::store::{Exchange, NewSession, Refusal, SessionToken, UserRecord, UserView};
 use crate::throttle::Throttle;
 use crate::tokens::{Issue, RefreshId, TokenPair, Tokens};
 
@@ -40,6 +40,16 @@ fn subject(user: &UserView) -> Subject<'_> {
     Subject {
         username: &user.username,
         id: user.id,
+    }
+}
+
+/// What the client is told when the store refuses a refresh token.
+fn refusal_message(why: Refusal) -> &'static str {
+    match why {
+        Refusal::Unknown => "Unknown or revoked refresh token",
+        Refusal::Revoked => "This session has been revoked",
+        Refusal::SessionEnded => "Session expired: log in again",
+        Refusal::TooManyRetries => "Too many retries of one refresh token: log in again",
     }
 }
 
@@ -136,34 +146,32 @@ impl Sessions<'_> {
         }
     }
 
-    /// A login opens a session with an absolute end.
+    /// A login opens a session (every refresh token descended from it)
+    /// with an absolute end.
     async fn start_session(&self, user: &UserRecord) -> Result<TokenPair> {
         let s = self.settings;
         let now = self.accounts.clock.now();
-        let session_id = Uuid::new_v4();
-        let session = FamilyRecord {
-            user_id: user.id,
-            created_at: now,
-            expires_at: now + s.session_max_secs,
-            last_exp: now + s.refresh_ttl_secs.min(s.session_max_secs),
-            revoked_at: None,
-            live: Vec::new(),
-            spent: Vec::new(),
-        };
-        let refresh_id = RefreshId::new(session_id)?;
+        let id = Uuid::new_v4();
+        let token_exp = now + s.refresh_ttl_secs.min(s.session_max_secs);
+        let refresh_id = RefreshId::new(id)?;
         let pair = self.tokens.issue(&Issue {
             user_id: user.id,
             roles: user.roles,
             generation: user.generation,
             now,
             refresh_id: &refresh_id,
-            refresh_exp: session.last_exp,
+            refresh_exp: token_exp,
         })?;
+        let session = NewSession {
+            id,
+            user_id: user.id,
+            token_hash: refresh_id.hash,
+            now,
+            ends_at: now + s.session_max_secs,
+            token_exp,
+        };
         let store = self.accounts.store.clone();
-        blocking(move || {
-            Ok(store.start_session(session_id, &refresh_id.hash, &session, session.last_exp)?)
-        })
-        .await?;
+        blocking(move || Ok(store.start_session(&session)?)).await?;
         Ok(pair)
     }
 
@@ -230,15 +238,11 @@ impl Sessions<'_> {
             session: presented.session,
             hash: presented.id_hash,
         };
-        // A token from before sessions were named in the jti: its successor
-        // names the session the store finds for it.
-        let session = match presented.session {
-            Some(id) => Some(id),
-            None => a.store.legacy_session_of(&presented.id_hash)?,
-        };
+        // The successor names the session the store finds for the token.
+        let session = a.store.session_of(&old)?;
         let next = RefreshId::new(session.unwrap_or_else(Uuid::nil))?;
         let outcome = match session {
-            None => Exchange::Refused("Unknown or revoked refresh token"),
+            None => Exchange::Refused(Refusal::Unknown),
             Some(_) => {
                 let store = a.store.clone();
                 let (new_hash, wanted, grace) =
@@ -260,12 +264,15 @@ impl Sessions<'_> {
                 audit::emit(Event::Refresh(subject(&user)), origin);
                 Ok(pair)
             }
-            Exchange::Refused(why) => Err(refused(why, Some(&user), why)),
-            Exchange::ReuseDetected { family } => {
+            Exchange::Refused(why) => {
+                let why = refusal_message(why);
+                Err(refused(why, Some(&user), why))
+            }
+            Exchange::ReuseDetected { session } => {
                 audit::emit(
                     Event::RefreshReuseDetected {
                         subject: subject(&user),
-                        session: family,
+                        session,
                     },
                     origin,
                 );

@@ -212,20 +212,9 @@ impl Accounts<'_> {
         let password = Password::parse(password)?;
         let hash = self.hasher.hash(password).await?;
         let (store, now) = (self.store.clone(), self.clock.now());
-        let rec = blocking(move || {
-            Ok(match store.user_by_name(username.as_str())? {
-                Some(rec) => {
-                    store.set_roles(rec.id, Roles::ALL, now)?;
-                    store.set_password_hash(rec.id, hash, now)?
-                }
-                None => {
-                    let rec = new_user_record(&username, hash, Roles::ALL, now);
-                    store.create_user(&rec)?;
-                    rec
-                }
-            })
-        })
-        .await?;
+        // One transaction: every role, the new hash, tokens revoked (or a
+        // new user when the name is gone).
+        let rec = blocking(move || Ok(store.recover_admin(&username, hash, now)?.user)).await?;
         audit::emit(Event::AdminRecovered(subject(&rec)), origin);
         Ok(rec)
     }

@@ -106,31 +106,16 @@ impl Cache {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{KeyRecord, KeyState, Store, new_user_record};
-    use crate::domain::{Roles, Username};
-
-    fn user(name: &str, roles: Roles) -> super::UserRecord {
-        new_user_record(
-            &Username::parse(name).unwrap(),
-            "$argon2id$x".into(),
-            roles,
-            1,
-        )
-    }
+    use super::super::Store;
+    use super::super::testing::{key, user};
+    use crate::domain::Roles;
 
     #[test]
     fn views_and_list_follow_every_write() {
         let dir = tempfile::tempdir().unwrap();
         let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
         let admin = user("admin", Roles::ALL);
-        let key = KeyRecord {
-            kid: "k1".into(),
-            secret_hex: "00".repeat(32),
-            created_at: 1,
-            state: KeyState::Active,
-            retired_at: None,
-        };
-        s.initialize(&admin, &key).unwrap();
+        s.initialize(&admin, &key()).unwrap();
         assert_eq!(&*s.usernames_json().unwrap(), br#"["admin"]"#);
         let bob = user("Bob", Roles::from_bits(1));
         s.create_user(&bob).unwrap();

@@ -42,255 +42,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::files::{adopt_owner_and_mode, io_error, sync_dir, sync_tree};
+use super::users::read_count;
 use super::{
-    FamilyRecord, KeyRecord, KeyState, META_ADMINS, META_NAMES, META_SCHEMA, META_USERS,
-    RefreshRecord, Result, SCHEMA_VERSION, SEGMENT_SIZE, Store, StoreError, UserRecord, decode,
-    fold_key, id_of_entry, open_sled, read_count, read_u64,
+    META_ADMINS, META_NAMES, META_USERS, Result, SEGMENT_SIZE, Store, StoreError, open_sled,
 };
 
-/// Problems kept word for word in a [`Scan`]; the rest are only counted.
-const MAX_PROBLEMS: usize = 50;
-
-/// What the full scan found.
-#[derive(Debug, Default, Clone)]
-pub struct Scan {
-    pub users: u64,
-    pub admins: u64,
-    /// Username index entries.
-    pub names: u64,
-    pub keys: u64,
-    pub refresh_tokens: u64,
-    pub sessions: u64,
-    /// Keys + values over every tree: what a perfect store would occupy.
-    pub live_bytes: u64,
-    /// The counts `meta` keeps: users, index entries, admins.
-    pub recorded: [Option<u64>; 3],
-    /// The first [`MAX_PROBLEMS`] inconsistencies, in words.
-    pub problems: Vec<String>,
-    /// All inconsistencies found.
-    pub problem_count: u64,
-}
-
-impl Scan {
-    fn problem(&mut self, what: String) {
-        self.problem_count += 1;
-        if self.problems.len() < MAX_PROBLEMS {
-            self.problems.push(what);
-        }
-    }
-
-    pub fn is_consistent(&self) -> bool {
-        self.problem_count == 0
-    }
-}
-
-impl Store {
-    /// Reads and decodes every record: users against the index both ways,
-    /// the counts in `meta` against what is there, signing keys, sessions.
-    /// Never changes anything. Takes time and memory in proportion to the
-    /// store; the daemon's start-up does not run it.
-    pub fn scan(&self) -> Result<Scan> {
-        self.scan_with(true, [true; 3])
-    }
-
-    /// What [`Store::recount`] reads: every user decoded and counted, the
-    /// index counted, the admin count compared; as much as every start did
-    /// before, no more (about as long as those starts took).
-    pub(super) fn count_users(&self) -> Result<Scan> {
-        self.scan_with(false, [false, false, true])
-    }
-
-    /// `engine-auth check --fix-counts`: the full scan, and if it finds
-    /// nothing wrong but the recorded counts (users, index entries, admins;
-    /// all derived from the records), writes them as counted. Refused,
-    /// changing nothing, if anything else is inconsistent.
-    pub fn fix_counts(&self) -> Result<Scan> {
-        let scan = self.scan_with(true, [false; 3])?;
-        if let Some(problem) = scan.problems.first() {
-            return Err(self.invalid(format!(
-                "not rewriting the counts of an inconsistent store: {problem}"
-            )));
-        }
-        let mut batch = sled::Batch::default();
-        batch.insert(META_USERS, &scan.users.to_be_bytes());
-        batch.insert(META_NAMES, &scan.names.to_be_bytes());
-        batch.insert(META_ADMINS, &scan.admins.to_be_bytes());
-        self.meta.apply_batch(batch)?;
-        self.flush()?;
-        self.scan()
-    }
-
-    /// `compare`: which recorded counts (users, index entries, admins) to
-    /// hold against the store; a recount or a fix is about to replace the
-    /// others.
-    fn scan_with(&self, full: bool, compare: [bool; 3]) -> Result<Scan> {
-        let mut s = Scan::default();
-        for item in self.users.iter() {
-            let (k, v) = item?;
-            s.users += 1;
-            s.live_bytes += (k.len() + v.len()) as u64;
-            let rec: UserRecord = match decode(&v) {
-                Ok(r) => r,
-                Err(e) => {
-                    s.problem(format!("user record {}: {e}", crate::hex::encode(&k)));
-                    continue;
-                }
-            };
-            if k.as_ref() != rec.id.as_bytes() {
-                s.problem(format!(
-                    "user record {} holds user {} ({:?})",
-                    crate::hex::encode(&k),
-                    rec.id,
-                    rec.username
-                ));
-            }
-            if rec.is_admin() {
-                s.admins += 1;
-            }
-            if !full {
-                continue;
-            }
-            match self.names.get(fold_key(&rec.username))? {
-                Some(entry) if id_of_entry(&entry).ok() == Some(rec.id) => {}
-                Some(_) => s.problem(format!(
-                    "the index entry for {:?} names another user",
-                    rec.username
-                )),
-                None => s.problem(format!("user {:?} has no index entry", rec.username)),
-            }
-        }
-        for item in self.names.iter() {
-            let (k, v) = item?;
-            s.names += 1;
-            s.live_bytes += (k.len() + v.len()) as u64;
-            if !full {
-                continue;
-            }
-            let name = String::from_utf8_lossy(&k).into_owned();
-            match id_of_entry(&v) {
-                Ok(id) if self.users.contains_key(id.as_bytes())? => {}
-                Ok(id) => s.problem(format!("index entry {name:?} names user {id}, not stored")),
-                Err(e) => s.problem(format!("index entry {name:?}: {e}")),
-            }
-        }
-        if full {
-            self.scan_rest(&mut s)?;
-        }
-        let labels = ["user count", "index count", "admin count"];
-        for (i, key) in [META_USERS, META_NAMES, META_ADMINS]
-            .into_iter()
-            .enumerate()
-        {
-            match self.meta.get(key)?.map(|v| read_u64(Some(v))).transpose() {
-                Ok(v) => s.recorded[i] = v,
-                Err(_) if compare[i] => {
-                    s.problem(format!("the recorded {} is unreadable", labels[i]))
-                }
-                Err(_) => {}
-            }
-        }
-        if s.names != s.users {
-            s.problem(format!("{} index entries for {} users", s.names, s.users));
-        }
-        if s.admins == 0 {
-            s.problem("no user has the admin role".into());
-        }
-        let actual = [s.users, s.names, s.admins];
-        for (i, ((rec, act), label)) in s.recorded.into_iter().zip(actual).zip(labels).enumerate() {
-            if let Some(rec) = rec
-                && rec != act
-                && compare[i]
-            {
-                s.problem(format!(
-                    "the recorded {label} is {rec}, the store holds {act}"
-                ));
-            }
-        }
-        if s.recorded[2].is_none() && compare[2] {
-            s.problem("no admin count recorded".into());
-        }
-        Ok(s)
-    }
-
-    /// The full scan's part beyond users and the index.
-    fn scan_rest(&self, s: &mut Scan) -> Result<()> {
-        match self.meta.get(META_SCHEMA)? {
-            None => s.problem("no schema version".into()),
-            Some(v) if v.as_ref() != SCHEMA_VERSION.to_string().as_bytes() => s.problem(format!(
-                "schema version {:?}, this build reads version {SCHEMA_VERSION}",
-                String::from_utf8_lossy(&v)
-            )),
-            Some(_) => {}
-        }
-        for item in self.keys.iter() {
-            let (k, v) = item?;
-            s.keys += 1;
-            s.live_bytes += (k.len() + v.len()) as u64;
-            if let Err(e) = decode::<KeyRecord>(&v) {
-                s.problem(format!("signing key {}: {e}", String::from_utf8_lossy(&k)));
-            }
-        }
-        match (self.active_kid(), self.keys()) {
-            (Ok(kid), Ok(keys)) => {
-                if !keys
-                    .iter()
-                    .any(|k| k.kid == kid && k.state == KeyState::Active)
-                {
-                    s.problem(format!("the active signing key {kid:?} is missing"));
-                }
-            }
-            (Err(e), _) => s.problem(format!("active signing key: {e}")),
-            (_, Err(_)) => {} // reported per key above
-        }
-        for item in self.refresh.iter() {
-            let (k, v) = item?;
-            s.refresh_tokens += 1;
-            s.live_bytes += (k.len() + v.len()) as u64;
-            if let Err(e) = decode::<RefreshRecord>(&v) {
-                s.problem(format!(
-                    "refresh token record {}: {e}",
-                    crate::hex::encode(&k)
-                ));
-            }
-        }
-        for item in self.families.iter() {
-            let (k, v) = item?;
-            s.sessions += 1;
-            s.live_bytes += (k.len() + v.len()) as u64;
-            if let Err(e) = decode::<FamilyRecord>(&v) {
-                s.problem(format!("session record {}: {e}", crate::hex::encode(&k)));
-            }
-        }
-        // `meta`, sled's default tree and anything else: bytes only.
-        let scanned: [&[u8]; 5] = [
-            b"users",
-            b"usernames",
-            b"keys",
-            b"refresh_tokens",
-            b"sessions",
-        ];
-        for name in self.db.tree_names() {
-            if scanned.contains(&name.as_ref()) {
-                continue;
-            }
-            for item in self.db.open_tree(&name)?.iter() {
-                let (k, v) = item?;
-                s.live_bytes += (k.len() + v.len()) as u64;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// For `engine-auth check`: an existing store, locked, with none of the
-/// start-up checks (nor their count migration), so that the scan can report
-/// everything wrong with a store start-up would refuse.
-pub fn open_for_check(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Store> {
-    if !Store::path_in(data_dir).join("db").exists() {
-        return Err(StoreError::Missing(data_dir.to_path_buf()));
-    }
-    Store::open_unchecked(data_dir, cache_capacity_bytes)
-}
+pub use super::check::{Counts, Scan, open_for_check};
+pub use super::files::disk_usage;
 
 /// `<data-dir>/store.compact`: where [`compact`] builds the copy.
 pub fn copy_path(data_dir: &Path) -> PathBuf {
@@ -574,105 +333,149 @@ fn exchange(a: &Path, b: &Path) -> Result<()> {
                     || code == rustix::io::Errno::NOSYS.raw_os_error()
                     || code == rustix::io::Errno::OPNOTSUPP.raw_os_error() =>
             {
-                StoreError::Decode(format!(
-                    "this filesystem cannot swap {} and {} atomically ({e}); the store was left as it was",
-                    a.display(),
-                    b.display()
-                ))
+                StoreError::Unsupported {
+                    what: format!(
+                        "this filesystem cannot swap {} and {} atomically",
+                        a.display(),
+                        b.display()
+                    ),
+                    source: e,
+                }
             }
             _ => io_error(a, "cannot swap in the compacted copy at", e),
         }
     })
 }
 
-/// Gives everything under `copy` the owner and group of the `original`
-/// store directory, its mode to the directories and the mode of its `db`
-/// file to the files.
-fn adopt_owner_and_mode(copy: &Path, original: &Path) -> Result<()> {
-    use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let stat = |p: &Path| fs::metadata(p).map_err(|e| io_error(p, "cannot stat", e));
-    let dir = stat(original)?;
-    let file_mode = stat(&original.join("db"))?.mode() & 0o7777;
-    let dir_mode = dir.mode() & 0o7777;
-    let mut stack = vec![copy.to_path_buf()];
-    let mut paths = Vec::new();
-    while let Some(d) = stack.pop() {
-        let entries = fs::read_dir(&d).map_err(|e| io_error(&d, "cannot read", e))?;
-        for entry in entries {
-            let path = entry.map_err(|e| io_error(&d, "cannot read", e))?.path();
-            if path.is_dir() {
-                stack.push(path.clone());
+#[cfg(test)]
+mod tests {
+    use super::super::Opened;
+    use super::super::testing::{compact, reopen, seeded};
+    use super::*;
+    use crate::domain::Roles;
+
+    #[test]
+    fn compact_if_over_rewrites_only_a_store_over_the_ratio() {
+        use super::{COMPACT_SLACK_BYTES as SLACK, Outcome, compact_if_over, footprint};
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 20);
+        // Fresh and small: sled's own files are far over 3x its few KiB of
+        // data, but within the slack.
+        match compact_if_over(dir.path(), 1 << 20, 3.0, SLACK, None).unwrap() {
+            Outcome::NotNeeded(f) => assert!(f.ratio() > 3.0 && !f.exceeds(3.0, SLACK), "{f:?}"),
+            other => panic!("a fresh store was compacted: {other:?}"),
+        }
+        // Durable overwrites leave sled's log larger than the data. (Making
+        // a store big enough to pass the 1 MiB slack takes ~20k fsyncs: the
+        // slack is 0 for this part.)
+        let before = {
+            let (s, _) = reopen(dir.path()).unwrap();
+            for round in 0..50u64 {
+                for u in &users {
+                    s.set_roles(u.id, Roles::from_bits(1 + (round % 2) as u8), round)
+                        .unwrap();
+                }
             }
-            paths.push(path);
+            footprint(&s).unwrap()
+        };
+        assert!(
+            before.exceeds(3.0, 0),
+            "not bloated enough to test: {before:?}"
+        );
+        // A ratio it is under: left alone.
+        let high = before.ratio() * 2.0;
+        assert!(matches!(
+            compact_if_over(dir.path(), 1 << 20, high, 0, None).unwrap(),
+            Outcome::NotNeeded(_)
+        ));
+        // Out of time (a deadline already past): abandoned before the swap,
+        // the copy removed, the store as it was.
+        let now = Some(std::time::Instant::now());
+        match compact_if_over(dir.path(), 1 << 20, 3.0, 0, now).unwrap() {
+            Outcome::OutOfTime(f) => assert_eq!(f.live_bytes, before.live_bytes),
+            other => panic!("a compaction past its deadline went on: {other:?}"),
         }
-        paths.push(d);
+        assert!(!copy_path(dir.path()).exists());
+        {
+            let (s, _) = reopen(dir.path()).unwrap();
+            assert!(footprint(&s).unwrap().exceeds(3.0, 0), "it was compacted");
+        }
+        let done = match compact_if_over(dir.path(), 1 << 20, 3.0, 0, None).unwrap() {
+            Outcome::Compacted(done) => done,
+            other => panic!("a bloated store was left: {other:?}"),
+        };
+        assert_eq!(done.users, 21);
+        assert!(done.bytes_after < before.disk_bytes, "{done:?} {before:?}");
+        let (s, _) = reopen(dir.path()).unwrap();
+        assert_eq!(s.user_by_id(users[7].id).unwrap().unwrap().roles, 2);
+        assert!(s.scan().unwrap().is_consistent());
     }
-    for path in paths {
-        let meta = stat(&path)?;
-        if meta.uid() != dir.uid() || meta.gid() != dir.gid() {
-            std::os::unix::fs::chown(&path, Some(dir.uid()), Some(dir.gid()))
-                .map_err(|e| io_error(&path, "cannot give the original's owner to", e))?;
+
+    #[test]
+    fn a_copy_left_by_an_interrupted_compaction_is_dropped_and_the_store_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 5);
+        let copy = copy_path(dir.path());
+        // Killed half-way through the copy: a sled directory with part of it.
+        {
+            let db = open_sled(&copy, 1 << 20).unwrap();
+            db.open_tree("users")
+                .unwrap()
+                .insert(users[0].id.as_bytes(), &b"partial"[..])
+                .unwrap();
+            db.flush().unwrap();
         }
-        let mode = if meta.is_dir() { dir_mode } else { file_mode };
-        if meta.mode() & 0o7777 != mode {
-            fs::set_permissions(&path, fs::Permissions::from_mode(mode))
-                .map_err(|e| io_error(&path, "cannot set the mode of", e))?;
-        }
+        std::fs::write(copy.join("stray"), b"x").unwrap();
+        let (s, opened) = reopen(dir.path()).unwrap();
+        assert_eq!(opened, Opened::Ready);
+        assert!(!copy.exists(), "the abandoned copy was not removed");
+        assert_eq!(s.user_count(), 6);
+        assert!(s.scan().unwrap().is_consistent());
+        drop(s);
+        // And compaction works afterwards.
+        compact(dir.path()).unwrap();
+        let (s, _) = reopen(dir.path()).unwrap();
+        assert_eq!(s.user_count(), 6);
     }
-    Ok(())
-}
 
-fn io_error(path: &Path, what: &str, e: std::io::Error) -> StoreError {
-    StoreError::Sled(sled::Error::Io(std::io::Error::new(
-        e.kind(),
-        format!("{what} {}: {e}", path.display()),
-    )))
-}
-
-fn sync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io_error(dir, "cannot sync", e))
-}
-
-/// fsyncs every file and directory under `root` (sled syncs its data file,
-/// not the directory entries or its `conf` file).
-fn sync_tree(root: &Path) -> Result<()> {
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = fs::read_dir(&dir).map_err(|e| io_error(&dir, "cannot read", e))?;
-        for entry in entries {
-            let path = entry.map_err(|e| io_error(&dir, "cannot read", e))?.path();
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                fs::File::open(&path)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| io_error(&path, "cannot sync", e))?;
+    #[test]
+    fn a_compacted_store_keeps_the_owner_and_modes_of_the_original() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // As a systemd DynamicUser daemon (UMask=0077) left it, compacted by
+        // root: needs root to hand files to another user.
+        if std::fs::metadata("/proc/self").map_or(true, |m| m.uid() != 0) {
+            eprintln!("skipped: not root");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        seeded(dir.path(), 3);
+        let live = Store::path_in(dir.path());
+        let all = |root: &Path| {
+            let mut out = vec![root.to_path_buf()];
+            let mut i = 0;
+            while i < out.len() {
+                if out[i].is_dir() {
+                    let kids: Vec<_> = std::fs::read_dir(&out[i])
+                        .unwrap()
+                        .map(|e| e.unwrap().path())
+                        .collect();
+                    out.extend(kids);
+                }
+                i += 1;
             }
+            out
+        };
+        for p in all(&live) {
+            let mode = if p.is_dir() { 0o700 } else { 0o600 };
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+            std::os::unix::fs::chown(&p, Some(4242), Some(4343)).unwrap();
         }
-        sync_dir(&dir)?;
-    }
-    Ok(())
-}
-
-/// Bytes in the files under `root` (their length, not the blocks).
-pub fn disk_usage(root: &Path) -> Result<u64> {
-    let mut total = 0;
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = fs::read_dir(&dir).map_err(|e| io_error(&dir, "cannot read", e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| io_error(&dir, "cannot read", e))?;
-            let meta = entry
-                .metadata()
-                .map_err(|e| io_error(&entry.path(), "cannot stat", e))?;
-            if meta.is_dir() {
-                stack.push(entry.path());
-            } else {
-                total += meta.len();
-            }
+        compact(dir.path()).unwrap();
+        for p in all(&live) {
+            let m = std::fs::metadata(&p).unwrap();
+            assert_eq!((m.uid(), m.gid()), (4242, 4343), "{}", p.display());
+            let want = if p.is_dir() { 0o700 } else { 0o600 };
+            assert_eq!(m.mode() & 0o7777, want, "{}", p.display());
         }
     }
-    Ok(total)
 }

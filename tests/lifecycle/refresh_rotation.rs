@@ -133,7 +133,7 @@ async fn with_a_zero_grace_window_an_immediate_replay_is_reuse() {
 /// session, and replaying it afterwards still revokes the session.
 #[actix_web::test]
 async fn a_refresh_token_from_the_previous_store_layout_rotates_into_the_new_one() {
-    use engine_auth::store::FamilyRecord;
+    use engine_auth::store::SessionRecord;
     use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
     let app = spawn_app_with(|s| s.refresh_grace_secs = 0).await;
@@ -142,7 +142,7 @@ async fn a_refresh_token_from_the_previous_store_layout_rotates_into_the_new_one
     let now = app.clock.now();
     let family = uuid::Uuid::new_v4();
     let jti = "00112233445566778899aabbccddeeff";
-    let session = FamilyRecord {
+    let session = SessionRecord {
         user_id: id.parse().expect("uuid"),
         created_at: now,
         expires_at: now + 86_400,

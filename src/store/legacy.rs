@@ -1,0 +1,392 @@
+//! Everything about older on-disk layouts, in one place so that it can go
+//! in one piece. Each entry says which build wrote it and what removes it.
+//! Every build so far is version 0.1.0, so builds are named by commit.
+//!
+//! - **One record per refresh token** (`refresh_tokens` tree,
+//!   [`RefreshRecord`], keyed by the SHA-256 of a bare random `jti`), written
+//!   by builds before 0e7ed20 (one-record sessions, 2026-12-01). Such tokens
+//!   still rotate (their successor joins the session record, so it is of
+//!   the new layout), log out and are pruned once expired; `check` counts
+//!   them ("refresh tokens of 0.1.0"). Nothing writes the tree any more, so
+//!   every store empties it within the longest refresh-token lifetime after
+//!   its upgrade (housekeeping prunes it). Remove once no store older than
+//!   that can still be upgraded: drop the tree (open it to `drop_tree` in
+//!   [`Store::open`] for one release), this file's session code,
+//!   [`Store::start_legacy_session`] and its tests.
+//! - **sled's default 512 KiB segments** ([`LEGACY_SEGMENT_SIZE`]), in every
+//!   store made before 7c7e64f (2026-12-01). `engine-auth compact` rewrites
+//!   a store with [`super::SEGMENT_SIZE`]; `compact --if-over` before each
+//!   start does so only for a bloated store. Remove the fallback once every
+//!   store was compacted; until then [`super::open_sled`] opens them.
+//! - **No user or index count in `meta`**, in stores written before 7c7e64f,
+//!   or counts left stale by such a build running on a newer store (it
+//!   keeps the admin count, not the others). [`Store::recount`] counts them
+//!   once at open. Remove with the last build before 7c7e64f that could run
+//!   on a store; a store without counts would then be refused as damaged.
+//! - Field defaults (not here, they are serde attributes):
+//!   `UserRecord::generation` and `KeyRecord::retired_at` read as 0 / none
+//!   when absent, for records written before 181a05d (2026-11-23). Harmless;
+//!   remove with a schema version bump.
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use uuid::Uuid;
+
+use super::check::Scan;
+use super::codec::{decode, decode_tx, encode, from_tx};
+use super::rotation::{Exchange, MAX_LIVE, Refusal, Rotation};
+use super::sessions::SessionRecord;
+use super::{META_NAMES, META_USERS, Result, Store};
+
+/// sled 0.34's default segment size: every store made before
+/// [`super::SEGMENT_SIZE`] was set has it.
+pub(super) const LEGACY_SEGMENT_SIZE: usize = 512 * 1024;
+
+/// The segment size a store was made with, from sled's refusal to open it
+/// with another ("... please change it back to N").
+pub(super) fn recorded_segment_size(refusal: &str) -> usize {
+    refusal
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(LEGACY_SEGMENT_SIZE)
+}
+
+/// A refresh token issued before sessions were named in the `jti`, keyed
+/// by the SHA-256 of its `jti` in the `refresh_tokens` tree.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshRecord {
+    #[serde(rename = "family")]
+    pub session: Uuid,
+    pub user_id: Uuid,
+    pub exp: u64,
+    /// Set when it was exchanged for a successor.
+    pub spent_at: Option<u64>,
+}
+
+impl Store {
+    /// The session of a token issued before sessions were named in the
+    /// `jti`, if its record is still kept.
+    pub(super) fn legacy_session_of(&self, hash: &[u8; 32]) -> Result<Option<Uuid>> {
+        self.refresh
+            .get(hash)?
+            .map(|v| decode::<RefreshRecord>(&v).map(|r| r.session))
+            .transpose()
+    }
+
+    /// [`Store::exchange_refresh`] for a token with its own record in the
+    /// `refresh_tokens` tree. Its successor joins the session record.
+    pub(super) fn exchange_legacy(&self, r: &Rotation) -> Result<Exchange> {
+        let outcome = (&self.refresh, &self.sessions)
+            .transaction(|(refresh, sessions)| {
+                let Some(token) = refresh.get(r.old)? else {
+                    return Ok(Exchange::Refused(Refusal::Unknown));
+                };
+                let mut token: RefreshRecord = decode_tx(&token)?;
+                let id = token.session;
+                let Some(rec) = sessions.get(id.as_bytes())? else {
+                    return Ok(Exchange::Refused(Refusal::Unknown));
+                };
+                let mut rec: SessionRecord = decode_tx(&rec)?;
+                if let Some(why) = rec.refusal(r.now) {
+                    return Ok(Exchange::Refused(why));
+                }
+                match token.spent_at {
+                    Some(at) if r.grace_secs == 0 || r.now.saturating_sub(at) > r.grace_secs => {
+                        rec.revoked_at = Some(r.now);
+                        sessions.insert(id.as_bytes(), encode(&rec))?;
+                        return Ok(Exchange::ReuseDetected { session: id });
+                    }
+                    Some(_) if rec.live.len() >= MAX_LIVE => {
+                        return Ok(Exchange::Refused(Refusal::TooManyRetries));
+                    }
+                    Some(_) => {}
+                    None => {
+                        token.spent_at = Some(r.now);
+                        refresh.insert(r.old, encode(&token))?;
+                    }
+                }
+                let exp = rec.issue(r.new, r.wanted_exp);
+                sessions.insert(id.as_bytes(), encode(&rec))?;
+                Ok(Exchange::Rotated { session: id, exp })
+            })
+            .map_err(from_tx)?;
+        self.flush()?;
+        Ok(outcome)
+    }
+
+    /// Deletes old-layout token records past their `exp` plus `slack`, and
+    /// unreadable ones. Not flushed: [`Store::prune_sessions`] flushes.
+    pub(super) fn prune_legacy_tokens(&self, now: u64, slack: u64) -> Result<usize> {
+        let mut gone = 0;
+        for item in self.refresh.iter() {
+            let (k, v) = item?;
+            let dead =
+                decode::<RefreshRecord>(&v).map_or(true, |r| r.exp.saturating_add(slack) < now);
+            if dead {
+                self.refresh.remove(k)?;
+                gone += 1;
+            }
+        }
+        Ok(gone)
+    }
+
+    /// The full scan's part for old-layout token records.
+    pub(super) fn scan_legacy_tokens(&self, s: &mut Scan) -> Result<()> {
+        for item in self.refresh.iter() {
+            let (k, v) = item?;
+            s.refresh_tokens += 1;
+            s.live_bytes += (k.len() + v.len()) as u64;
+            if let Err(e) = decode::<RefreshRecord>(&v) {
+                s.problem(format!(
+                    "refresh token record {}: {e}",
+                    crate::hex::encode(&k)
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes an old-layout session (a record per token), as builds before
+    /// the one-record sessions did: for upgrade tests.
+    #[doc(hidden)]
+    pub fn start_legacy_session(
+        &self,
+        session: Uuid,
+        token_hash: &[u8; 32],
+        rec: &SessionRecord,
+        exp: u64,
+    ) -> Result<()> {
+        let token = RefreshRecord {
+            session,
+            user_id: rec.user_id,
+            exp,
+            spent_at: None,
+        };
+        (&self.refresh, &self.sessions)
+            .transaction(|(refresh, sessions)| {
+                sessions.insert(session.as_bytes(), encode(rec))?;
+                refresh.insert(token_hash, encode(&token))?;
+                Ok(())
+            })
+            .map_err(from_tx)?;
+        self.flush()
+    }
+
+    /// Counts users and index entries again and records them: every user
+    /// decoded and counted, the index counted, refused if they disagree or
+    /// the admin count is wrong (what every start did before the counts
+    /// were kept), then the counts, committed and flushed. Run at open on a
+    /// store without counts, or whose counts do not fit.
+    pub fn recount(&self) -> Result<()> {
+        let scan = self.count_users()?;
+        if let Some(problem) = scan.problems.first() {
+            return Err(self.invalid(match scan.problems.len() {
+                1 => problem.clone(),
+                n => format!("{problem} (and {} more problems)", n - 1),
+            }));
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(META_USERS, &scan.users.to_be_bytes());
+        batch.insert(META_NAMES, &scan.names.to_be_bytes());
+        self.meta.apply_batch(batch)?;
+        self.flush()?;
+        log::info!(
+            "recorded the user count ({} users) in the store: later starts skip the full scan",
+            scan.users
+        );
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::sessions::tests::{new_session, open, tok};
+    use super::super::testing::{compact, counts, key, raw, reopen, seeded, user};
+    use super::super::users::read_count;
+    use super::super::{
+        META_NAMES, META_USERS, Opened, SEGMENT_SIZE, SessionRecord, SessionToken, StoreError,
+        maintenance,
+    };
+    use super::*;
+    use crate::domain::Roles;
+
+    fn rec(user: Uuid, now: u64) -> SessionRecord {
+        SessionRecord {
+            user_id: user,
+            created_at: now,
+            expires_at: now + 1000,
+            last_exp: now + 100,
+            revoked_at: None,
+            live: Vec::new(),
+            spent: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn sessions_from_the_old_layout_still_rotate_and_detect_reuse() {
+        let (_dir, s) = open();
+        let uid = Uuid::new_v4();
+        let f = Uuid::new_v4();
+        s.start_legacy_session(f, &[1; 32], &rec(uid, 0), 100)
+            .unwrap();
+        let legacy = |b| SessionToken {
+            session: None,
+            hash: [b; 32],
+        };
+        assert_eq!(s.session_of(&legacy(1)).unwrap(), Some(f));
+        assert_eq!(
+            s.exchange_refresh(&legacy(1), &[2; 32], 100, 10, 5)
+                .unwrap(),
+            Exchange::Rotated {
+                session: f,
+                exp: 100
+            }
+        );
+        // The successor is a new-layout token of the same session.
+        assert!(matches!(
+            s.exchange_refresh(&tok(f, 2), &[3; 32], 100, 11, 5)
+                .unwrap(),
+            Exchange::Rotated { .. }
+        ));
+        // Replaying the old-layout token after the window revokes it all.
+        assert_eq!(
+            s.exchange_refresh(&legacy(1), &[4; 32], 100, 30, 5)
+                .unwrap(),
+            Exchange::ReuseDetected { session: f }
+        );
+        assert_eq!(
+            s.exchange_refresh(&tok(f, 3), &[5; 32], 100, 31, 5)
+                .unwrap(),
+            Exchange::Refused(Refusal::Revoked)
+        );
+        // Logout by an old-layout token finds its session.
+        let f2 = Uuid::new_v4();
+        s.start_legacy_session(f2, &[9; 32], &rec(uid, 0), 100)
+            .unwrap();
+        assert_eq!(s.revoke_session_of(&legacy(9), 1).unwrap(), Some(uid));
+        assert!(s.session(f2).unwrap().unwrap().revoked_at.is_some());
+        // A token whose record is gone has no session.
+        assert_eq!(s.session_of(&legacy(77)).unwrap(), None);
+        // Pruned once expired.
+        let pruned = s.prune_sessions(5000, 0).unwrap();
+        assert_eq!(pruned.legacy_tokens, 2);
+        assert_eq!(s.session_counts().legacy_tokens, 0);
+    }
+
+    #[test]
+    fn a_store_without_counts_gets_them_at_its_first_open() {
+        let dir = tempfile::tempdir().unwrap();
+        seeded(dir.path(), 3);
+        {
+            // As builds before 7c7e64f left it: no user or index count.
+            let db = raw(dir.path());
+            let meta = db.open_tree("meta").unwrap();
+            meta.remove(META_USERS).unwrap();
+            meta.remove(META_NAMES).unwrap();
+            db.flush().unwrap();
+        }
+        let (s, opened) = reopen(dir.path()).unwrap();
+        assert_eq!(opened, Opened::Ready);
+        assert_eq!(counts(&s), [4, 4, 1]);
+        drop(s);
+        // Flushed: still there on the next open, which does not rescan.
+        let db = raw(dir.path());
+        let meta = db.open_tree("meta").unwrap();
+        assert_eq!(read_count(&meta, META_USERS), 4);
+        assert_eq!(read_count(&meta, META_NAMES), 4);
+    }
+
+    #[test]
+    fn a_store_without_counts_and_a_damaged_record_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 3);
+        {
+            let db = raw(dir.path());
+            let meta = db.open_tree("meta").unwrap();
+            meta.remove(META_USERS).unwrap();
+            meta.remove(META_NAMES).unwrap();
+            db.open_tree("users")
+                .unwrap()
+                .insert(users[1].id.as_bytes(), &b"\x00garbage"[..])
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let err = reopen(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("user record"), "{err}");
+        assert!(err.contains("Refusing to start"), "{err}");
+    }
+
+    #[test]
+    fn stores_with_sleds_default_segments_still_open_and_compact_moves_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Store::path_in(dir.path());
+        {
+            // What builds before 7c7e64f made: sled's default segment size.
+            let db = sled::Config::new()
+                .path(&path)
+                .flush_every_ms(None)
+                .open()
+                .unwrap();
+            drop(db);
+        }
+        let conf = || std::fs::read(path.join("conf")).unwrap();
+        let segment = |c: Vec<u8>| {
+            String::from_utf8_lossy(&c)
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(segment(conf()), "segment_size: 524288");
+        let users = {
+            let (s, opened) = reopen(dir.path()).unwrap();
+            assert_eq!(opened, Opened::Empty);
+            s.initialize(&user("admin", Roles::ALL), &key()).unwrap();
+            let users: Vec<_> = (0..50)
+                .map(|i| user(&format!("u{i}"), Roles::from_bits(1)))
+                .collect();
+            for u in &users {
+                s.create_user(u).unwrap();
+            }
+            for u in &users[..10] {
+                s.set_roles(u.id, Roles::from_bits(3), 5).unwrap();
+            }
+            let mut session = new_session(users[0].id, 7, 0);
+            session.id = Uuid::from_u128(7);
+            s.start_session(&session).unwrap();
+            users
+        };
+        assert_eq!(segment(conf()), "segment_size: 524288");
+        let done = compact(dir.path()).unwrap();
+        assert_eq!(done.users, 51);
+        assert!(done.entries > 100, "{done:?}");
+        assert_eq!(segment(conf()), format!("segment_size: {SEGMENT_SIZE}"));
+        assert!(!maintenance::copy_path(dir.path()).exists());
+        let (s, opened) = reopen(dir.path()).unwrap();
+        assert_eq!(opened, Opened::Ready);
+        assert_eq!(counts(&s), [51, 51, 1]);
+        for u in &users {
+            let got = s.user_by_name(&u.username).unwrap().unwrap();
+            assert_eq!(got.id, u.id);
+        }
+        assert_eq!(s.user_by_id(users[3].id).unwrap().unwrap().roles, 3);
+        let rec = s.session(Uuid::from_u128(7)).unwrap().unwrap();
+        assert_eq!((rec.user_id, rec.live.len()), (users[0].id, 1));
+        assert_eq!(s.active_kid().unwrap(), "k1");
+        assert!(s.scan().unwrap().is_consistent());
+        // Compacting needs the store to itself.
+        assert!(matches!(
+            maintenance::compact(dir.path(), 1 << 20),
+            Err(StoreError::InUse(_))
+        ));
+    }
+
+    #[test]
+    fn the_stored_field_names_of_the_old_layout_are_kept() {
+        let json = r#"{"family":"00000000-0000-0000-0000-000000000007","user_id":"00000000-0000-0000-0000-000000000001","exp":5,"spent_at":null}"#;
+        let r: RefreshRecord = serde_json::from_str(json).unwrap();
+        assert_eq!(r.session, Uuid::from_u128(7));
+        assert_eq!(serde_json::to_string(&r).unwrap(), json);
+    }
+}

@@ -1,0 +1,154 @@
+//! The user database, and the only module that touches sled: users and
+//! their case-insensitive username index, signing keys, login sessions and
+//! metadata (schema version, counts, active key id). This file holds the
+//! [`Store`] handle, its error type and the re-exports; each child owns one
+//! kind of record or one job:
+//!
+//! - `open`: opening, the cheap start-up checks, seeding an empty store;
+//! - `users`: user records, the username index and the counts in `meta`;
+//! - `keys`: signing-key records, rotation, deletion of retired keys;
+//! - `sessions`: login sessions, and `rotation`, the rules of refresh-token
+//!   rotation applied to one session's record;
+//! - `legacy`: everything about older on-disk layouts, with its removal plan;
+//! - `commit`: the group-commit flusher every write ends in;
+//! - `codec`: records to bytes and back, transaction error plumbing;
+//! - `cache`: the request path's in-memory user views;
+//! - `check` and [`maintenance`]: the full scan (`engine-auth check`) and
+//!   offline compaction (`engine-auth compact`), with `files` for the
+//!   filesystem steps compaction takes.
+//!
+//! Every write is one sled transaction across the trees it touches (or one
+//! compare-and-swap) and is flushed to disk before the call returns, so a
+//! caller that answers 200 after a write never acknowledges something a
+//! SIGKILL could take back. sled's own timed flush is switched off.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+mod cache;
+mod check;
+mod codec;
+mod commit;
+mod files;
+mod keys;
+mod legacy;
+pub mod maintenance;
+mod open;
+mod rotation;
+mod sessions;
+#[cfg(test)]
+mod testing;
+mod users;
+
+pub use crate::keys::{KeyRecord, KeyState};
+pub use cache::UserView;
+pub use legacy::RefreshRecord;
+pub use maintenance::{Compacted, Counts, Scan};
+pub use open::{Opened, SCHEMA_VERSION, SEGMENT_SIZE, open_sled};
+pub use rotation::{Exchange, Refusal};
+pub use sessions::{NewSession, Pruned, SessionCounts, SessionRecord, SessionToken};
+pub use users::{Recovered, UserRecord, new_user_record};
+
+/// Keys of the `meta` tree.
+const META_SCHEMA: &[u8] = b"schema_version";
+const META_ADMINS: &[u8] = b"admin_count";
+const META_ACTIVE_KID: &[u8] = b"active_kid";
+/// Users, and entries of the username index: kept by every transaction that
+/// adds or removes one.
+const META_USERS: &[u8] = b"user_count";
+const META_NAMES: &[u8] = b"name_count";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store is in use by a running daemon (or another engine-auth process): {0}")]
+    InUse(PathBuf),
+    #[error("no store at {0}: start the daemon once to create it, or pass the right --data-dir")]
+    Missing(PathBuf),
+    #[error(
+        "the store at {path} failed its checks: {why}. Refusing to start rather than lose or re-seed data; restore it from a backup"
+    )]
+    Invalid { path: PathBuf, why: String },
+    #[error("no such user")]
+    NotFound,
+    #[error("username is already taken")]
+    UsernameTaken,
+    #[error("the change would leave no admin")]
+    LastAdmin,
+    #[error("storage failure: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("a stored record cannot be read: {0}")]
+    Decode(String),
+    /// The fsync a write ends in failed: the write may not be durable.
+    #[error("cannot flush the store at {} to disk", path.display())]
+    Flush {
+        path: PathBuf,
+        #[source]
+        source: sled::Error,
+    },
+    /// A file operation of compaction or of its clean-up failed.
+    #[error("{what} {}", path.display())]
+    Io {
+        /// What failed, e.g. "cannot sync".
+        what: String,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The filesystem lacks what the operation needs; nothing was changed.
+    #[error("{what}; the store was left as it was")]
+    Unsupported {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `compact` with a time limit ran out of it before the swap; the store
+    /// is as it was.
+    #[error("compaction ran out of its time limit before the swap; the store is unchanged")]
+    OutOfTime,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Handle to the open store; cheap to clone (sled handles are shared).
+#[derive(Clone)]
+pub struct Store {
+    path: PathBuf,
+    db: sled::Db,
+    users: sled::Tree,
+    names: sled::Tree,
+    keys: sled::Tree,
+    meta: sled::Tree,
+    refresh: sled::Tree,
+    sessions: sled::Tree,
+    flusher: Arc<commit::GroupCommit>,
+    cache: Arc<cache::Cache>,
+}
+
+impl Store {
+    /// The sled directory inside a data dir.
+    pub fn path_in(data_dir: &Path) -> PathBuf {
+        data_dir.join("store")
+    }
+
+    fn invalid(&self, why: impl Into<String>) -> StoreError {
+        StoreError::Invalid {
+            path: self.path.clone(),
+            why: why.into(),
+        }
+    }
+
+    /// Forces everything written so far onto the disk.
+    pub fn flush(&self) -> Result<()> {
+        self.flusher
+            .flush(&self.db)
+            .map_err(|source| StoreError::Flush {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    /// Disk flushes performed so far (fewer than writes under concurrency).
+    pub fn flush_count(&self) -> u64 {
+        self.flusher.flush_count()
+    }
+}

@@ -1,0 +1,389 @@
+//! Opening the store: sled's configuration, the cheap start-up checks that
+//! refuse a damaged store without reading every record, and the one-time
+//! seed of an empty store.
+
+use sled::Transactional;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::codec::{decode, encode, from_tx, read_u64};
+use super::legacy;
+use super::users::{fold_key, id_of_entry, name_entry};
+use super::{
+    KeyRecord, KeyState, META_ACTIVE_KID, META_ADMINS, META_NAMES, META_SCHEMA, META_USERS, Result,
+    Store, StoreError, UserRecord, maintenance,
+};
+
+/// Bumped whenever the on-disk record layout changes incompatibly.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// sled log segment size for new stores. sled 0.34 reclaims a segment only
+/// once most of it is garbage, so with its default (512 KiB) a store grew to
+/// 8-10x its live data under steady overwrites; see `benches/store_space.rs`
+/// and the README's figures. sled records the size in the store's `conf`
+/// file and refuses another one, so older stores keep theirs until
+/// `engine-auth compact` rewrites them.
+pub const SEGMENT_SIZE: usize = 32 * 1024;
+
+/// What [`Store::open`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opened {
+    /// Nothing stored yet: the caller must [`Store::initialize`] it.
+    Empty,
+    /// An initialised store that passed its checks.
+    Ready,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir` and checks it.
+    /// Also finishes what an interrupted `engine-auth compact` left (see
+    /// [`maintenance::compact`]) and, once, records the counts in a store
+    /// written before they were kept.
+    pub fn open(data_dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Opened)> {
+        let store = Self::open_unchecked(data_dir, cache_capacity_bytes)?;
+        let opened = store.check()?;
+        // Only with the lock held: no compaction can be running then. Not
+        // fatal: the copy is garbage whatever it holds, and `compact`
+        // removes it too.
+        if let Err(e) = maintenance::remove_abandoned_copy(data_dir) {
+            log::warn!("{:#}", anyhow::Error::new(e));
+        }
+        Ok((store, opened))
+    }
+
+    /// The store with its lock held, without any check: for
+    /// [`Store::open`], and for `engine-auth check`, which reports
+    /// everything wrong with a store that start-up would refuse.
+    pub fn open_unchecked(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Store> {
+        let path = Self::path_in(data_dir);
+        let db = open_sled(&path, cache_capacity_bytes).map_err(|e| match e {
+            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
+                StoreError::InUse(path.clone())
+            }
+            other => StoreError::Invalid {
+                path: path.clone(),
+                why: format!("sled cannot open it ({other})"),
+            },
+        })?;
+        Self::from_db(path, db)
+    }
+
+    /// The store over an open sled database at `path`.
+    pub(super) fn from_db(path: PathBuf, db: sled::Db) -> Result<Store> {
+        let invalid = |e: sled::Error| StoreError::Invalid {
+            path: path.clone(),
+            why: e.to_string(),
+        };
+        let store = Store {
+            users: db.open_tree("users").map_err(invalid)?,
+            names: db.open_tree("usernames").map_err(invalid)?,
+            keys: db.open_tree("keys").map_err(invalid)?,
+            meta: db.open_tree("meta").map_err(invalid)?,
+            refresh: db.open_tree("refresh_tokens").map_err(invalid)?,
+            sessions: db.open_tree("sessions").map_err(invalid)?,
+            path,
+            db,
+            flusher: Arc::default(),
+            cache: Arc::default(),
+        };
+        Ok(store)
+    }
+
+    /// Opens a store that must already exist (offline CLI commands never
+    /// create one).
+    pub fn open_existing(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Store> {
+        let path = Self::path_in(data_dir);
+        if !path.join("db").exists() {
+            return Err(StoreError::Missing(data_dir.to_path_buf()));
+        }
+        match Self::open(data_dir, cache_capacity_bytes)? {
+            (store, Opened::Ready) => Ok(store),
+            (_, Opened::Empty) => Err(StoreError::Missing(data_dir.to_path_buf())),
+        }
+    }
+
+    /// An empty store (first start, or a first start killed before its
+    /// seed was committed) is `Empty`; anything else must carry our schema
+    /// version, plausible counts, a readable first user, an index entry
+    /// that finds its user, and a readable active key. Reads a few
+    /// keys, never every record: start-up time and memory do not grow with
+    /// the users. The full scan is [`Store::scan`] (`engine-auth check`); a
+    /// store without counts gets it once here, and is refused if it fails.
+    pub(super) fn check(&self) -> Result<Opened> {
+        let version = self.meta.get(META_SCHEMA)?;
+        let Some(version) = version else {
+            if self.users.is_empty()
+                && self.names.is_empty()
+                && self.keys.is_empty()
+                && self.meta.is_empty()
+            {
+                return Ok(Opened::Empty);
+            }
+            return Err(self.invalid("it holds data but no schema version"));
+        };
+        let version: u32 = std::str::from_utf8(&version)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| self.invalid("unreadable schema version"))?;
+        if version != SCHEMA_VERSION {
+            return Err(self.invalid(format!(
+                "schema version {version}, this build reads version {SCHEMA_VERSION}"
+            )));
+        }
+        let count = |key: &[u8]| -> Result<Option<u64>> {
+            self.meta
+                .get(key)?
+                .map(|v| read_u64(Some(v)))
+                .transpose()
+                .map_err(|_| self.invalid(format!("unreadable {}", String::from_utf8_lossy(key))))
+        };
+        let admins = count(META_ADMINS)?.unwrap_or(0);
+        // The user and index counts are derived data: missing (a store from
+        // before they were kept), unreadable or implausible (an earlier
+        // version ran on the store and did not keep them), they are counted
+        // again, which refuses a damaged store as every start used to.
+        match (count(META_USERS), count(META_NAMES)) {
+            (Ok(Some(users)), Ok(Some(names)))
+                if admins >= 1 && admins <= users && names == users => {}
+            (Ok(None), _) | (_, Ok(None)) => self.recount()?,
+            (users, names) => {
+                let show = |c: Result<Option<u64>>| {
+                    c.ok()
+                        .flatten()
+                        .map_or("unreadable".to_string(), |n| n.to_string())
+                };
+                log::warn!(
+                    "the stored counts do not fit ({} users, {} index entries, {admins} admins): counting again",
+                    show(users),
+                    show(names)
+                );
+                self.recount()?;
+            }
+        }
+        let users = count(META_USERS)?.unwrap_or(0);
+        let names = count(META_NAMES)?.unwrap_or(0);
+        if admins == 0 || admins > users {
+            return Err(self.invalid(format!(
+                "the admin count ({admins}) does not fit the user count ({users})"
+            )));
+        }
+        if names != users {
+            return Err(self.invalid(format!(
+                "the username index ({names} entries) does not match the users ({users})"
+            )));
+        }
+        // Not `last()` as well: sled's reverse iteration links in a 1 MiB
+        // constant (its maximal key), a sixth of the binary.
+        let Some((_, first)) = self.users.first()? else {
+            return Err(self.invalid(format!("no user records, {users} counted")));
+        };
+        decode::<UserRecord>(&first).map_err(|e| self.invalid(format!("user record: {e}")))?;
+        let first_name = self.names.first()?.map(|(_, entry)| id_of_entry(&entry));
+        match first_name {
+            Some(Ok(id)) if self.users.contains_key(id.as_bytes())? => {}
+            _ => return Err(self.invalid("the username index does not match the users")),
+        }
+        let keys = self
+            .keys()
+            .map_err(|e| self.invalid(format!("signing keys: {e}")))?;
+        let active = self.active_kid()?;
+        if !keys
+            .iter()
+            .any(|k| k.kid == active && k.state == KeyState::Active)
+        {
+            return Err(self.invalid("the active signing key is missing"));
+        }
+        Ok(Opened::Ready)
+    }
+
+    /// Writes the first admin, the first signing key and the schema version
+    /// in one transaction, then flushes. Only valid on an `Empty` store.
+    pub fn initialize(&self, admin: &UserRecord, key: &KeyRecord) -> Result<()> {
+        if !self.meta.is_empty() || !self.users.is_empty() {
+            return Err(self.invalid("refusing to seed a store that already holds data"));
+        }
+        (&self.users, &self.names, &self.keys, &self.meta)
+            .transaction(|(users, names, keys, meta)| {
+                users.insert(admin.id.as_bytes(), encode(admin))?;
+                names.insert(fold_key(&admin.username), name_entry(admin))?;
+                keys.insert(key.kid.as_bytes(), encode(key))?;
+                meta.insert(META_ACTIVE_KID, key.kid.as_bytes())?;
+                meta.insert(META_ADMINS, &1u64.to_be_bytes())?;
+                meta.insert(META_USERS, &1u64.to_be_bytes())?;
+                meta.insert(META_NAMES, &1u64.to_be_bytes())?;
+                meta.insert(META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;
+                Ok(())
+            })
+            .map_err(from_tx)?;
+        self.flush()
+    }
+}
+
+/// Opens the sled directory `path` (creating it if needed) with the segment
+/// size it was created with: [`SEGMENT_SIZE`] for new stores, the size in
+/// its `conf` file for older ones (sled refuses any other, and names the
+/// right one). No timed flush: every write path flushes. For the store
+/// itself, compaction, and tests or benchmarks that look underneath it.
+pub fn open_sled(path: &Path, cache_capacity_bytes: u64) -> sled::Result<sled::Db> {
+    let config = |segment_size| {
+        sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_capacity_bytes)
+            .flush_every_ms(None)
+            .segment_size(segment_size)
+    };
+    match config(SEGMENT_SIZE).open() {
+        // "cannot change the io buffer size across restarts. please change
+        // it back to N": a store made with another segment size.
+        Err(sled::Error::Unsupported(why)) if why.contains("io buffer size") => {
+            config(legacy::recorded_segment_size(&why)).open()
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{counts, key, raw, reopen, seeded, user};
+    use super::*;
+    use crate::domain::Roles;
+
+    #[test]
+    fn seed_reopen_and_last_admin_rules() {
+        let dir = tempfile::tempdir().unwrap();
+        let admin = user("admin", Roles::ALL);
+        {
+            let (s, opened) = Store::open(dir.path(), 1 << 20).unwrap();
+            assert_eq!(opened, Opened::Empty);
+            s.initialize(&admin, &key()).unwrap();
+            assert!(s.initialize(&admin, &key()).is_err());
+            let bob = user("Bob", Roles::from_bits(1));
+            s.create_user(&bob).unwrap();
+            assert!(matches!(
+                s.create_user(&user("BOB", Roles::from_bits(1))),
+                Err(StoreError::UsernameTaken)
+            ));
+            assert!(matches!(
+                s.set_roles(admin.id, Roles::from_bits(1), 2),
+                Err(StoreError::LastAdmin)
+            ));
+            assert!(matches!(
+                s.delete_user(admin.id),
+                Err(StoreError::LastAdmin)
+            ));
+            s.set_roles(bob.id, Roles::ALL, 2).unwrap();
+            s.set_roles(admin.id, Roles::from_bits(1), 2).unwrap();
+            assert!(matches!(s.delete_user(bob.id), Err(StoreError::LastAdmin)));
+            assert_eq!(
+                s.usernames().unwrap(),
+                vec!["admin".to_string(), "Bob".to_string()]
+            );
+            assert_eq!(s.user_by_name("bOb").unwrap().unwrap().id, bob.id);
+        }
+        let (s, opened) = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(opened, Opened::Ready);
+        assert_eq!(s.user_count(), 2);
+        assert!(matches!(
+            Store::open(dir.path(), 1 << 20),
+            Err(StoreError::InUse(_))
+        ));
+    }
+
+    #[test]
+    fn wrong_schema_version_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
+            s.initialize(&user("admin", Roles::ALL), &key()).unwrap();
+            s.meta.insert(META_SCHEMA, b"99").unwrap();
+            s.flush().unwrap();
+        }
+        let err = Store::open(dir.path(), 1 << 20).err().unwrap().to_string();
+        assert!(err.contains("schema version 99"), "{err}");
+        // `engine-auth check` still scans it, and says so.
+        let s = maintenance::open_for_check(dir.path(), 1 << 20).unwrap();
+        let scan = s.scan().unwrap();
+        assert_eq!(
+            scan.problems,
+            vec!["schema version \"99\", this build reads version 1".to_string()]
+        );
+    }
+
+    #[test]
+    fn counts_that_do_not_fit_are_recounted_and_damage_is_still_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        seeded(dir.path(), 3);
+        let tamper = |f: &dyn Fn(&sled::Tree)| {
+            let db = raw(dir.path());
+            f(&db.open_tree("meta").unwrap());
+            db.flush().unwrap();
+        };
+        let open_err = || reopen(dir.path()).err().unwrap().to_string();
+        // Counts that are unreadable or do not fit one another (as after an
+        // earlier version, which keeps no user count, ran on the store) are
+        // counted again.
+        let stale: [&dyn Fn(&sled::Tree); 3] = [
+            &|meta| {
+                meta.insert(META_NAMES, &[1u8, 2][..]).unwrap();
+            },
+            &|meta| {
+                meta.insert(META_USERS, &2u64.to_be_bytes()).unwrap();
+            },
+            &|meta| {
+                meta.insert(META_USERS, &0u64.to_be_bytes()).unwrap();
+                meta.insert(META_NAMES, &0u64.to_be_bytes()).unwrap();
+            },
+        ];
+        for f in stale {
+            tamper(f);
+            let (s, opened) = reopen(dir.path()).unwrap();
+            assert_eq!(opened, Opened::Ready);
+            assert_eq!(counts(&s), [4, 4, 1]);
+        }
+        // A wrong admin count is damage, not staleness (every version keeps
+        // it): refused when start-up can tell, i.e. when it does not fit...
+        tamper(&|meta| {
+            meta.insert(META_ADMINS, &7u64.to_be_bytes()).unwrap();
+        });
+        assert!(open_err().contains("admin count is 7"), "{}", open_err());
+        // ...and otherwise found by the full scan (`engine-auth check`).
+        tamper(&|meta| {
+            meta.insert(META_ADMINS, &3u64.to_be_bytes()).unwrap();
+        });
+        {
+            let (s, _) = reopen(dir.path()).unwrap();
+            let scan = s.scan().unwrap();
+            assert_eq!(
+                scan.problems,
+                vec!["the recorded admin count is 3, the store holds 1".to_string()]
+            );
+        }
+        // The first user record (in key order) is not a user record.
+        tamper(&|meta| {
+            meta.insert(META_ADMINS, &1u64.to_be_bytes()).unwrap();
+        });
+        let first = {
+            let (s, _) = reopen(dir.path()).unwrap();
+            s.users.first().unwrap().unwrap().0
+        };
+        {
+            let db = raw(dir.path());
+            db.open_tree("users")
+                .unwrap()
+                .insert(&first, &b"{}"[..])
+                .unwrap();
+            db.flush().unwrap();
+        }
+        assert!(open_err().contains("user record"), "{}", open_err());
+    }
+
+    #[test]
+    fn offline_open_never_creates() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Store::open_existing(dir.path(), 1 << 20),
+            Err(StoreError::Missing(_))
+        ));
+        assert!(!Store::path_in(dir.path()).exists());
+    }
+}

@@ -1,0 +1,450 @@
+//! User records (the `users` tree, keyed by id), the case-insensitive
+//! username index (`usernames`: folded name → id and name as given) and the
+//! counts `meta` keeps of both and of admins. All three change in the same
+//! transaction, which is also what makes the last-admin rule hold under
+//! concurrent requests.
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::TransactionalTree;
+use std::fmt;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use super::codec::{TxResult, abort, decode, decode_tx, encode, from_tx, read_u64};
+use super::{META_ADMINS, META_NAMES, META_USERS, Result, Store, StoreError, UserView};
+use crate::domain::{Roles, Username};
+
+/// One user as stored.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: Uuid,
+    pub username: String,
+    /// argon2id in PHC string format.
+    pub password_hash: String,
+    /// The role bitmask ([`Roles::bits`]).
+    pub roles: u8,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub updated_at: u64,
+    /// Bumped by every change that must revoke the user's tokens (password,
+    /// roles, "log out everywhere"). Tokens carry the generation they were
+    /// issued under; a mismatch is a revoked token. A counter rather than a
+    /// timestamp, so a login in the same second as a change still works.
+    #[serde(default)]
+    pub generation: u64,
+}
+
+impl UserRecord {
+    pub fn roles(&self) -> Roles {
+        Roles::from_bits(self.roles)
+    }
+    pub(super) fn is_admin(&self) -> bool {
+        self.roles().admin
+    }
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new user's record with a fresh id, for callers that create users.
+pub fn new_user_record(
+    username: &Username,
+    password_hash: String,
+    roles: Roles,
+    now: u64,
+) -> UserRecord {
+    UserRecord {
+        id: Uuid::new_v4(),
+        username: username.as_str().to_owned(),
+        password_hash,
+        roles: roles.bits(),
+        created_at: now,
+        updated_at: now,
+        generation: 0,
+    }
+}
+
+impl Store {
+    pub fn user_by_id(&self, id: Uuid) -> Result<Option<UserRecord>> {
+        self.users
+            .get(id.as_bytes())?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// The request path's view of a user (roles, generation, name), from
+    /// memory when possible.
+    pub fn user_view(&self, id: Uuid) -> Result<Option<Arc<UserView>>> {
+        if let Some(v) = self.cache.user(&id) {
+            return Ok(Some(v));
+        }
+        let epoch = self.cache.epoch();
+        let Some(rec) = self.user_by_id(id)? else {
+            return Ok(None);
+        };
+        let view = Arc::new(UserView::from(&rec));
+        self.cache.fill_user(epoch, view.clone());
+        Ok(Some(view))
+    }
+
+    /// GET /users' answer (the JSON array of [`Store::usernames`]), built
+    /// once and kept until a user is created or deleted.
+    pub fn usernames_json(&self) -> Result<Arc<[u8]>> {
+        if let Some(list) = self.cache.list() {
+            return Ok(list);
+        }
+        let epoch = self.cache.epoch();
+        let list: Arc<[u8]> = encode(&self.usernames()?).into();
+        self.cache.fill_list(epoch, list.clone());
+        Ok(list)
+    }
+
+    /// Looks a user up by name, case-insensitively. Any string is accepted;
+    /// one that is not a valid username simply finds nobody.
+    pub fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>> {
+        let Some(entry) = self.names.get(crate::domain::fold(name).as_bytes())? else {
+            return Ok(None);
+        };
+        let id = id_of_entry(&entry)?;
+        self.user_by_id(id)
+    }
+
+    /// Usernames as given, ordered case-insensitively; reads only the index.
+    pub fn usernames(&self) -> Result<Vec<String>> {
+        self.names
+            .iter()
+            .map(|item| {
+                let (_, v) = item?;
+                if v.len() < 16 {
+                    return Err(StoreError::Decode("username index entry".into()));
+                }
+                String::from_utf8(v[16..].to_vec())
+                    .map_err(|_| StoreError::Decode("username index entry".into()))
+            })
+            .collect()
+    }
+
+    pub fn user_count(&self) -> usize {
+        read_count(&self.meta, META_USERS) as usize
+    }
+
+    /// Adds a user; fails with `UsernameTaken` if the folded name exists.
+    pub fn create_user(&self, rec: &UserRecord) -> Result<()> {
+        let key = fold_key(&rec.username);
+        (&self.users, &self.names, &self.meta)
+            .transaction(|(users, names, meta)| {
+                if names.get(&key)?.is_some() {
+                    return abort(StoreError::UsernameTaken);
+                }
+                users.insert(rec.id.as_bytes(), encode(rec))?;
+                names.insert(key.as_slice(), name_entry(rec))?;
+                adjust_user_count(meta, 1)?;
+                if rec.is_admin() {
+                    adjust_admins(meta, 1)?;
+                }
+                Ok(())
+            })
+            .map_err(from_tx)?;
+        self.cache.invalidate(&rec.id);
+        self.flush()
+    }
+
+    /// Replaces a user's roles; refuses to demote the last admin.
+    pub fn set_roles(&self, id: Uuid, roles: Roles, now: u64) -> Result<UserRecord> {
+        self.update(id, |rec| {
+            rec.roles = roles.bits();
+            rec.updated_at = now;
+            rec.generation += 1;
+        })
+    }
+
+    /// Replaces a hash computed with outdated parameters, only if the
+    /// stored hash is still `old` (a concurrent password change wins). Does
+    /// not revoke tokens: the password did not change. Returns whether it
+    /// replaced the hash.
+    pub fn upgrade_password_hash(&self, id: Uuid, old: &str, new: String) -> Result<bool> {
+        let replaced = self
+            .users
+            .transaction(|users| {
+                let Some(cur) = users.get(id.as_bytes())? else {
+                    return Ok(false);
+                };
+                let mut rec: UserRecord = decode_tx(&cur)?;
+                if rec.password_hash != old {
+                    return Ok(false);
+                }
+                rec.password_hash = new.clone();
+                users.insert(id.as_bytes(), encode(&rec))?;
+                Ok(true)
+            })
+            .map_err(from_tx)?;
+        if replaced {
+            self.flush()?;
+        }
+        Ok(replaced)
+    }
+
+    /// Revokes every token issued to the user so far.
+    pub fn revoke_all_tokens(&self, id: Uuid, now: u64) -> Result<UserRecord> {
+        self.update(id, |rec| {
+            rec.updated_at = now;
+            rec.generation += 1;
+        })
+    }
+
+    /// Replaces a user's password hash.
+    pub fn set_password_hash(&self, id: Uuid, hash: String, now: u64) -> Result<UserRecord> {
+        self.update(id, |rec| {
+            rec.password_hash = hash.clone();
+            rec.updated_at = now;
+            rec.generation += 1;
+        })
+    }
+
+    fn update(&self, id: Uuid, change: impl Fn(&mut UserRecord)) -> Result<UserRecord> {
+        let rec = (&self.users, &self.meta)
+            .transaction(|(users, meta)| {
+                let Some(old) = users.get(id.as_bytes())? else {
+                    return abort(StoreError::NotFound);
+                };
+                let old: UserRecord = decode_tx(&old)?;
+                let mut new = old.clone();
+                change(&mut new);
+                adjust_admins_for(meta, &old, &new)?;
+                users.insert(id.as_bytes(), encode(&new))?;
+                Ok(new)
+            })
+            .map_err(from_tx)?;
+        self.cache.invalidate(&id);
+        self.flush()?;
+        Ok(rec)
+    }
+
+    /// `engine-auth recover-admin`: gives `username` every role and the
+    /// password `hash`, revoking its tokens, or creates it so when absent;
+    /// one transaction either way.
+    pub fn recover_admin(&self, username: &Username, hash: String, now: u64) -> Result<Recovered> {
+        let key = fold_key(username.as_str());
+        // Made outside the closure, which sled may run more than once.
+        let fresh = new_user_record(username, hash.clone(), Roles::ALL, now);
+        let recovered = (&self.users, &self.names, &self.meta)
+            .transaction(|(users, names, meta)| {
+                let Some(entry) = names.get(&key)? else {
+                    users.insert(fresh.id.as_bytes(), encode(&fresh))?;
+                    names.insert(key.as_slice(), name_entry(&fresh))?;
+                    adjust_user_count(meta, 1)?;
+                    adjust_admins(meta, 1)?;
+                    return Ok(Recovered {
+                        user: fresh.clone(),
+                        created: true,
+                    });
+                };
+                let id = id_of_entry(&entry).or_else(abort)?;
+                // An index entry without its user: the name is taken, as
+                // creating the user would find.
+                let Some(old) = users.get(id.as_bytes())? else {
+                    return abort(StoreError::UsernameTaken);
+                };
+                let old: UserRecord = decode_tx(&old)?;
+                let mut new = old.clone();
+                new.roles = Roles::ALL.bits();
+                new.password_hash = hash.clone();
+                new.updated_at = now;
+                new.generation += 1;
+                adjust_admins_for(meta, &old, &new)?;
+                users.insert(id.as_bytes(), encode(&new))?;
+                Ok(Recovered {
+                    user: new,
+                    created: false,
+                })
+            })
+            .map_err(from_tx)?;
+        self.cache.invalidate(&recovered.user.id);
+        self.flush()?;
+        Ok(recovered)
+    }
+
+    /// Deletes a user; refuses to delete the last admin.
+    pub fn delete_user(&self, id: Uuid) -> Result<UserRecord> {
+        let rec = (&self.users, &self.names, &self.meta)
+            .transaction(|(users, names, meta)| {
+                let Some(old) = users.remove(id.as_bytes())? else {
+                    return abort(StoreError::NotFound);
+                };
+                let old: UserRecord = decode_tx(&old)?;
+                names.remove(fold_key(&old.username))?;
+                adjust_user_count(meta, -1)?;
+                if old.is_admin() {
+                    adjust_admins(meta, -1)?;
+                }
+                Ok(old)
+            })
+            .map_err(from_tx)?;
+        self.cache.invalidate(&id);
+        self.flush()?;
+        Ok(rec)
+    }
+}
+
+/// What [`Store::recover_admin`] did.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    /// The user as now stored.
+    pub user: UserRecord,
+    /// Whether it was created (else an existing user was changed).
+    pub created: bool,
+}
+
+/// The username index's key: the folded name.
+pub(super) fn fold_key(username: &str) -> Vec<u8> {
+    crate::domain::fold(username).into_bytes()
+}
+
+/// Index value: 16 id bytes followed by the username as given.
+pub(super) fn name_entry(rec: &UserRecord) -> Vec<u8> {
+    let mut v = rec.id.as_bytes().to_vec();
+    v.extend_from_slice(rec.username.as_bytes());
+    v
+}
+
+pub(super) fn id_of_entry(entry: &[u8]) -> Result<Uuid> {
+    entry
+        .get(..16)
+        .and_then(|b| Uuid::from_slice(b).ok())
+        .ok_or_else(|| StoreError::Decode("username index entry".into()))
+}
+
+/// Keeps `admin_count` in step when a user record changes from `old` to
+/// `new`.
+fn adjust_admins_for(meta: &TransactionalTree, old: &UserRecord, new: &UserRecord) -> TxResult<()> {
+    match (old.is_admin(), new.is_admin()) {
+        (true, false) => adjust_admins(meta, -1),
+        (false, true) => adjust_admins(meta, 1),
+        _ => Ok(()),
+    }
+}
+
+/// Keeps `admin_count` in step with the users, inside the same transaction,
+/// so that two concurrent demotions cannot both pass the last-admin check.
+fn adjust_admins(meta: &TransactionalTree, delta: i64) -> TxResult<()> {
+    let current = read_u64(meta.get(META_ADMINS)?).or_else(abort)?;
+    let next = current as i64 + delta;
+    if next < 1 {
+        return abort(StoreError::LastAdmin);
+    }
+    meta.insert(META_ADMINS, &(next as u64).to_be_bytes())?;
+    Ok(())
+}
+
+/// Keeps `user_count` and `name_count` in step with the users and the index,
+/// inside the transaction that adds or removes one.
+fn adjust_user_count(meta: &TransactionalTree, delta: i64) -> TxResult<()> {
+    for key in [META_USERS, META_NAMES] {
+        let current = read_u64(meta.get(key)?).or_else(abort)?;
+        let next = current.saturating_add_signed(delta);
+        meta.insert(key, &next.to_be_bytes())?;
+    }
+    Ok(())
+}
+
+/// A count from `meta`; 0 when absent or unreadable (`check` refuses a store
+/// whose counts are unreadable, so this is only for display).
+pub(super) fn read_count(meta: &sled::Tree, key: &[u8]) -> u64 {
+    meta.get(key)
+        .ok()
+        .flatten()
+        .and_then(|v| read_u64(Some(v)).ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::{counts, key, reopen, seeded, user};
+    use super::super::{Counts, Store};
+    use crate::domain::{Roles, Username};
+
+    #[test]
+    fn counts_are_kept_in_meta_across_creates_deletes_and_reopens() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 5);
+        let (s, _) = reopen(dir.path()).unwrap();
+        assert_eq!(counts(&s), [6, 6, 1]);
+        assert_eq!(s.user_count(), 6);
+        s.delete_user(users[0].id).unwrap();
+        // Refused changes leave the counts alone.
+        assert!(s.create_user(&user("USER1", Roles::from_bits(1))).is_err());
+        let admin2 = user("admin2", Roles::ALL);
+        s.create_user(&admin2).unwrap();
+        assert_eq!(counts(&s), [6, 6, 2]);
+        s.delete_user(admin2.id).unwrap();
+        assert_eq!(counts(&s), [5, 5, 1]);
+        drop(s);
+        let (s, _) = reopen(dir.path()).unwrap();
+        assert_eq!(s.user_count(), 5);
+        let scan = s.scan().unwrap();
+        assert!(scan.is_consistent(), "{:?}", scan.problems);
+        assert_eq!((scan.users, scan.names, scan.admins), (5, 5, 1));
+        assert_eq!(
+            scan.recorded,
+            Counts {
+                users: Some(5),
+                names: Some(5),
+                admins: Some(1)
+            }
+        );
+    }
+
+    #[test]
+    fn recover_admin_creates_or_promotes_in_one_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        s.initialize(&user("admin", Roles::ALL), &key()).unwrap();
+        let bob = user("Bob", Roles::from_bits(1));
+        s.create_user(&bob).unwrap();
+        assert_eq!(counts(&s), [2, 2, 1]);
+        // An existing user, found case-insensitively: every role, the new
+        // hash, its tokens revoked, the admin count up; one flush.
+        let view = s.user_view(bob.id).unwrap().unwrap();
+        let flushes = s.flush_count();
+        let name = Username::parse("bob").unwrap();
+        let got = s.recover_admin(&name, "$argon2id$new".into(), 9).unwrap();
+        assert_eq!(s.flush_count(), flushes + 1);
+        assert!(!got.created);
+        assert_eq!((got.user.id, got.user.username.as_str()), (bob.id, "Bob"));
+        let stored = s.user_by_id(bob.id).unwrap().unwrap();
+        assert_eq!(stored.roles, Roles::ALL.bits());
+        assert_eq!(stored.password_hash, "$argon2id$new");
+        assert_eq!(stored.updated_at, 9);
+        assert!(stored.generation > view.generation);
+        assert_eq!(
+            s.user_view(bob.id).unwrap().unwrap().roles,
+            Roles::ALL.bits()
+        );
+        assert_eq!(counts(&s), [2, 2, 2]);
+        // Again: already an admin, so the count stays.
+        s.recover_admin(&name, "$argon2id$again".into(), 10)
+            .unwrap();
+        assert_eq!(counts(&s), [2, 2, 2]);
+        // An unknown name: created with every role.
+        let carol = Username::parse("carol").unwrap();
+        let got = s.recover_admin(&carol, "$argon2id$c".into(), 11).unwrap();
+        assert!(got.created);
+        let stored = s.user_by_name("CAROL").unwrap().unwrap();
+        assert_eq!((stored.id, stored.roles), (got.user.id, Roles::ALL.bits()));
+        assert_eq!(stored.password_hash, "$argon2id$c");
+        assert_eq!(counts(&s), [3, 3, 3]);
+        assert_eq!(
+            s.usernames_json().unwrap().as_ref(),
+            br#"["admin","Bob","carol"]"#
+        );
+        assert!(s.scan().unwrap().is_consistent());
+    }
+}
