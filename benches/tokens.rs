@@ -21,7 +21,7 @@ fn bench(c: &mut Criterion) {
     let rid = RefreshId::new(Uuid::nil()).expect("refresh id");
     let issue = Issue {
         user_id: user,
-        roles: 159,
+        roles: engine_auth::domain::Roles::ALL,
         generation: 0,
         now,
         refresh_id: &rid,

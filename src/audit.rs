@@ -13,6 +13,8 @@ use std::fmt::{self, Write as _};
 use std::net::IpAddr;
 use uuid::Uuid;
 
+use crate::domain::Roles;
+
 pub const TARGET: &str = "engine_auth::audit";
 
 /// Who a user-facing event is about.
@@ -76,11 +78,11 @@ pub enum Event<'a> {
     LogoutAll(Subject<'a>),
     UserCreated {
         subject: Subject<'a>,
-        roles: u8,
+        roles: Roles,
     },
     UserRolesChanged {
         subject: Subject<'a>,
-        roles: u8,
+        roles: Roles,
     },
     UserPasswordChanged(Subject<'a>),
     PasswordChangeFailed(Subject<'a>),
@@ -168,7 +170,7 @@ fn describe(event: &Event) -> String {
             write!(s, " {subject} session={session}: session revoked")
         }
         Event::UserCreated { subject, roles } | Event::UserRolesChanged { subject, roles } => {
-            write!(s, " {subject} roles={roles}")
+            write!(s, " {subject} roles={}", roles.bits())
         }
         Event::KeyRotated { kid } | Event::KeyDeleted { kid } => write!(s, " kid={kid}"),
     };
@@ -232,7 +234,7 @@ mod tests {
             },
             Event::UserCreated {
                 subject: u,
-                roles: 159,
+                roles: Roles::ALL,
             },
             Event::KeyRotated { kid: "k" },
         ] {

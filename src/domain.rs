@@ -205,6 +205,21 @@ impl<'de> Deserialize<'de> for Roles {
     }
 }
 
+/// Roles in storage and in tokens: the bitmask ([`Roles::bits`]), for
+/// `#[serde(with = "crate::domain::role_bits")]`.
+pub mod role_bits {
+    use super::Roles;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(roles: &Roles, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u8(roles.bits())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Roles, D::Error> {
+        u8::deserialize(d).map(Roles::from_bits)
+    }
+}
+
 impl Roles {
     pub const READ: u8 = 1;
     pub const WRITE: u8 = 2;

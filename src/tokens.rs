@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
+use crate::domain::Roles;
 use crate::keys::{KeyRecord, KeyState};
 
 /// Why a token was refused. The message is safe to show the client.
@@ -74,7 +75,8 @@ struct AnyClaims {
 #[derive(Debug, Clone, Copy)]
 pub struct Access {
     pub user_id: Uuid,
-    pub roles: u8,
+    /// The roles the token claims (authorization reads the stored ones).
+    pub roles: Roles,
     pub generation: u64,
 }
 
@@ -130,7 +132,7 @@ impl RefreshId {
 /// What [`Tokens::issue`] needs to know about the session.
 pub struct Issue<'a> {
     pub user_id: Uuid,
-    pub roles: u8,
+    pub roles: Roles,
     pub generation: u64,
     pub now: u64,
     /// The refresh token's id and `exp` (already capped to the session's end).
@@ -288,7 +290,7 @@ impl Tokens {
         header.kid = Some(ring.active.clone());
         let access = AccessClaims {
             id: req.user_id,
-            roles: req.roles,
+            roles: req.roles.bits(),
             iat: req.now,
             exp: req.now + self.access_ttl,
             generation: req.generation,
@@ -364,7 +366,7 @@ impl Tokens {
             (_, Some(true)) => return Err(TokenError::RefreshNotAccess),
             (Some(roles), _) => Access {
                 user_id: c.id,
-                roles,
+                roles: Roles::from_bits(roles),
                 generation: c.generation,
             },
             (None, _) => return Err(TokenError::Invalid),
@@ -432,7 +434,7 @@ mod tests {
         let pair = t
             .issue(&Issue {
                 user_id: id,
-                roles: 159,
+                roles: Roles::ALL,
                 generation: 3,
                 now,
                 refresh_id: &rid,
@@ -451,7 +453,7 @@ mod tests {
         let id = Uuid::new_v4();
         let issued = issue(&t, id, 1000);
         let a = t.verify_access(&issued.pair.token, 1000).unwrap();
-        assert_eq!((a.user_id, a.roles, a.generation), (id, 159, 3));
+        assert_eq!((a.user_id, a.roles.bits(), a.generation), (id, 159, 3));
         let r = t.verify_refresh(&issued.pair.refresh_token, 1000).unwrap();
         assert_eq!((r.user_id, r.generation, r.exp), (id, 3, 4600));
         assert_eq!(r.id_hash, issued.refresh_hash);
@@ -548,7 +550,7 @@ mod tests {
             p
         };
         let fine = sign_raw(&t, header.as_bytes(), &claims(b"\xc3\xa9"));
-        assert_eq!(t.verify_access(&fine, 1000).unwrap().roles, 159);
+        assert_eq!(t.verify_access(&fine, 1000).unwrap().roles.bits(), 159);
         let bad_claims = sign_raw(&t, header.as_bytes(), &claims(b"\xff"));
         assert_eq!(
             t.verify_access(&bad_claims, 1000).unwrap_err(),

@@ -41,7 +41,7 @@ pub enum Actor<'a> {
 impl Actor<'_> {
     pub fn is_admin(&self) -> bool {
         match self {
-            Actor::User(u) => u.roles().admin,
+            Actor::User(u) => u.roles.admin,
             Actor::Operator => true,
         }
     }

@@ -77,7 +77,7 @@ impl Accounts<'_> {
             .store
             .user_view(id)?
             .ok_or(AccountError::NotFound("User not found"))?;
-        Ok(user.roles())
+        Ok(user.roles)
     }
 
     /// Replaces the roles of user `id` (admins); revokes its tokens. The

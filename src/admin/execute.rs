@@ -27,7 +27,7 @@ pub async fn execute(accounts: Accounts<'_>, req: Request) -> Result<Output, Acc
                 let rec = accounts.user_named(&name)?;
                 users.push(UserSummary {
                     id: rec.id,
-                    roles: rec.roles(),
+                    roles: rec.roles,
                     username: rec.username,
                 });
             }
@@ -48,7 +48,8 @@ pub async fn execute(accounts: Accounts<'_>, req: Request) -> Result<Output, Acc
             let rec = accounts.set_roles(me, cli, id, roles).await?;
             done(format!(
                 "roles of {:?} are now {}; its tokens are revoked",
-                rec.username, rec.roles
+                rec.username,
+                rec.roles.bits()
             ))
         }
         Request::UserDelete { username } => {

@@ -22,14 +22,8 @@ use crate::domain::Roles;
 pub struct UserView {
     pub id: Uuid,
     pub username: Arc<str>,
-    pub roles: u8,
+    pub roles: Roles,
     pub generation: u64,
-}
-
-impl UserView {
-    pub fn roles(&self) -> Roles {
-        Roles::from_bits(self.roles)
-    }
 }
 
 impl From<&UserRecord> for UserView {
@@ -122,11 +116,11 @@ mod tests {
         assert_eq!(&*s.usernames_json().unwrap(), br#"["admin","Bob"]"#);
 
         let v = s.user_view(bob.id).unwrap().unwrap();
-        assert_eq!((v.roles, v.generation, &*v.username), (1, 0, "Bob"));
+        assert_eq!((v.roles.bits(), v.generation, &*v.username), (1, 0, "Bob"));
         // Cached now; every kind of change must show at once.
         s.set_roles(bob.id, Roles::from_bits(3), 2).unwrap();
         let v = s.user_view(bob.id).unwrap().unwrap();
-        assert_eq!((v.roles, v.generation), (3, 1));
+        assert_eq!((v.roles.bits(), v.generation), (3, 1));
         s.revoke_all_tokens(bob.id, 3).unwrap();
         assert_eq!(s.user_view(bob.id).unwrap().unwrap().generation, 2);
         s.set_password_hash(bob.id, "$argon2id$y".into(), 4)

@@ -370,7 +370,7 @@ mod tests {
             let got = s.user_by_name(&u.username).unwrap().unwrap();
             assert_eq!(got.id, u.id);
         }
-        assert_eq!(s.user_by_id(users[3].id).unwrap().unwrap().roles, 3);
+        assert_eq!(s.user_by_id(users[3].id).unwrap().unwrap().roles.bits(), 3);
         let rec = s.session(Uuid::from_u128(7)).unwrap().unwrap();
         assert_eq!((rec.user_id, rec.live.len()), (users[0].id, 1));
         assert_eq!(s.active_kid().unwrap(), "k1");

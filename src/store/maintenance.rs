@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(done.users, 21);
         assert!(done.bytes_after < before.disk_bytes, "{done:?} {before:?}");
         let (s, _) = reopen(dir.path()).unwrap();
-        assert_eq!(s.user_by_id(users[7].id).unwrap().unwrap().roles, 2);
+        assert_eq!(s.user_by_id(users[7].id).unwrap().unwrap().roles.bits(), 2);
         assert!(s.scan().unwrap().is_consistent());
     }
 

@@ -22,8 +22,9 @@ pub struct UserRecord {
     pub username: String,
     /// argon2id in PHC string format.
     pub password_hash: String,
-    /// The role bitmask ([`Roles::bits`]).
-    pub roles: u8,
+    /// Stored as the bitmask ([`Roles::bits`]).
+    #[serde(with = "crate::domain::role_bits")]
+    pub roles: Roles,
     /// Unix seconds.
     pub created_at: u64,
     pub updated_at: u64,
@@ -36,11 +37,8 @@ pub struct UserRecord {
 }
 
 impl UserRecord {
-    pub fn roles(&self) -> Roles {
-        Roles::from_bits(self.roles)
-    }
     pub(super) fn is_admin(&self) -> bool {
-        self.roles().admin
+        self.roles.admin
     }
 }
 
@@ -65,7 +63,7 @@ pub fn new_user_record(
         id: Uuid::new_v4(),
         username: username.as_str().to_owned(),
         password_hash,
-        roles: roles.bits(),
+        roles,
         created_at: now,
         updated_at: now,
         generation: 0,
@@ -160,7 +158,7 @@ impl Store {
     /// Replaces a user's roles; refuses to demote the last admin.
     pub fn set_roles(&self, id: Uuid, roles: Roles, now: u64) -> Result<UserRecord> {
         self.update(id, |rec| {
-            rec.roles = roles.bits();
+            rec.roles = roles;
             rec.updated_at = now;
             rec.generation += 1;
         })
@@ -255,7 +253,7 @@ impl Store {
                 };
                 let old: UserRecord = decode_tx(&old)?;
                 let mut new = old.clone();
-                new.roles = Roles::ALL.bits();
+                new.roles = Roles::ALL;
                 new.password_hash = hash.clone();
                 new.updated_at = now;
                 new.generation += 1;
@@ -420,13 +418,13 @@ mod tests {
         assert!(!got.created);
         assert_eq!((got.user.id, got.user.username.as_str()), (bob.id, "Bob"));
         let stored = s.user_by_id(bob.id).unwrap().unwrap();
-        assert_eq!(stored.roles, Roles::ALL.bits());
+        assert_eq!(stored.roles, Roles::ALL);
         assert_eq!(stored.password_hash, "$argon2id$new");
         assert_eq!(stored.updated_at, 9);
         assert!(stored.generation > view.generation);
         assert_eq!(
             s.user_view(bob.id).unwrap().unwrap().roles,
-            Roles::ALL.bits()
+            Roles::ALL
         );
         assert_eq!(counts(&s), [2, 2, 2]);
         // Again: already an admin, so the count stays.
@@ -438,7 +436,7 @@ mod tests {
         let got = s.recover_admin(&carol, "$argon2id$c".into(), 11).unwrap();
         assert!(got.created);
         let stored = s.user_by_name("CAROL").unwrap().unwrap();
-        assert_eq!((stored.id, stored.roles), (got.user.id, Roles::ALL.bits()));
+        assert_eq!((stored.id, stored.roles), (got.user.id, Roles::ALL));
         assert_eq!(stored.password_hash, "$argon2id$c");
         assert_eq!(counts(&s), [3, 3, 3]);
         assert_eq!(

@@ -107,7 +107,7 @@ pub async fn set_roles(
         .accounts()
         .set_roles(Actor::User(&admin.user), &origin(&req), id, roles)
         .await?;
-    Ok(HttpResponse::Ok().json(RolesBody { roles: rec.roles() }))
+    Ok(HttpResponse::Ok().json(RolesBody { roles: rec.roles }))
 }
 
 #[derive(Deserialize, ToSchema)]
