@@ -7,7 +7,7 @@
 //! they print). Every flag of every subcommand can also come from an
 //! `ENGINE_AUTH_*` environment variable (a unit test holds that, with a
 //! short list of deliberate exceptions); the settings shared with the TOML
-//! file are declared in `config.rs`.
+//! file are declared in `config/options.rs`.
 
 mod admin;
 mod healthcheck;
