@@ -10,7 +10,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::clock::Clock;
-use crate::config::Settings;
+use crate::config::{ADMIN_PASSWORD_ENV, Settings};
 use crate::domain::{Password, Roles, Username};
 use crate::password::Hasher;
 use crate::store::{Opened, Store, new_user_record};
@@ -93,7 +93,7 @@ fn write_marker(path: &Path) -> anyhow::Result<()> {
 /// (returned with `true`).
 fn initial_admin_password(settings: &Settings) -> anyhow::Result<(Password, bool)> {
     let given = if let Some(p) = &settings.admin_password {
-        Some((p.clone(), "ENGINE_AUTH_ADMIN_PASSWORD".to_string()))
+        Some((p.expose().to_string(), ADMIN_PASSWORD_ENV.to_string()))
     } else if let Some(f) = &settings.admin_password_file {
         Some((read_password_file(f)?, f.display().to_string()))
     } else {

@@ -1,17 +1,30 @@
-//! Runtime settings: defaults, the optional TOML file, and the merge with
-//! flags and environment variables (precedence: flag > environment > file >
-//! default; clap folds flag and environment together before we see them).
+//! Runtime settings: [`Settings`] (what the server runs with), its defaults
+//! ([`Settings::new`]) and its validation. Where the values come from, flag,
+//! environment or TOML file, each declared once, is [`options`].
 
-use anyhow::{Context, bail};
-use serde::Deserialize;
+use anyhow::bail;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::throttle::ThrottleConfig;
+use crate::tls::TlsSource;
+
+pub mod options;
+pub use options::{Argon2Options, CommonOptions, ConfigFile, Layer, Options};
 
 pub const DEFAULT_DATA_DIR: &str = "./engine-auth-data";
 
+/// Read when neither `--config` nor `--no-config` is given and the file
+/// exists (the .deb ships it), so `sudo engine-auth user list` finds the
+/// packaged daemon's store.
+pub const DEFAULT_CONFIG: &str = "/etc/engine-auth/config.toml";
+
+/// The first admin's password (`serve`) or the recovered one
+/// (`recover-admin`). Environment only: a flag would show it in `ps`.
+pub const ADMIN_PASSWORD_ENV: &str = "ENGINE_AUTH_ADMIN_PASSWORD";
+
 /// argon2id cost parameters for new hashes (stored hashes carry their own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Argon2Params {
     /// Memory in KiB (OWASP baseline: 19456 = 19 MiB).
     pub memory_kib: u32,
@@ -31,8 +44,18 @@ impl Default for Argon2Params {
     }
 }
 
+pub use crate::domain::Secret;
+
+/// A secret from the environment variable `name` (`None` when it is unset
+/// or not UTF-8). The one place the CLI reads passwords from the
+/// environment, for the variables that deliberately have no flag.
+pub fn secret_from_env(name: &str) -> Option<Secret> {
+    std::env::var(name).ok().map(Secret::new)
+}
+
 /// Everything the server needs to run. Built by [`Settings::new`] with
-/// defaults and adjusted field by field (tests do this directly).
+/// defaults and adjusted field by field (tests do this directly), or from
+/// flags, environment and file by [`Options::into_settings`].
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
@@ -60,13 +83,14 @@ pub struct Settings {
     /// How often expired sessions and retired keys are pruned.
     pub housekeeping_secs: u64,
     /// HTTPS on `listen` (plain HTTP when `TlsSource::None`).
-    pub tls: crate::tls::TlsSource,
+    pub tls: TlsSource,
     /// With TLS: an extra plain-HTTP listener (loopback, or behind a proxy).
     pub plain_listen: Option<SocketAddr>,
     /// Brute-force protection (see `throttle.rs`).
-    pub throttle: crate::throttle::ThrottleConfig,
-    /// Initial admin password source for the first start.
-    pub admin_password: Option<String>,
+    pub throttle: ThrottleConfig,
+    /// First start only: the initial admin password (see `bootstrap.rs`
+    /// for the order of its sources).
+    pub admin_password: Option<Secret>,
     pub admin_password_file: Option<PathBuf>,
 }
 
@@ -77,6 +101,8 @@ impl Settings {
             .max(self.refresh_ttl_secs.min(self.session_max_secs))
     }
 
+    /// The defaults: the one place they are written down (the `[default:
+    /// …]` notes in `--help` are checked against them by a unit test).
     pub fn new(data_dir: impl Into<PathBuf>) -> Settings {
         Settings {
             listen: SocketAddr::from(([0, 0, 0, 0], 8443)),
@@ -95,8 +121,8 @@ impl Settings {
             session_max_secs: 7 * 24 * 3600,
             key_max_age_secs: 30 * 24 * 3600,
             housekeeping_secs: 600,
-            throttle: crate::throttle::ThrottleConfig::default(),
-            tls: crate::tls::TlsSource::None,
+            throttle: ThrottleConfig::default(),
+            tls: TlsSource::None,
             plain_listen: None,
             admin_password: None,
             admin_password_file: None,
@@ -120,49 +146,13 @@ impl Settings {
         if self.body_limit_bytes < 1024 {
             bail!("body-limit must be at least 1024 bytes");
         }
+        if self.plain_listen.is_some() && self.tls == TlsSource::None {
+            bail!("--plain-listen only makes sense with TLS on --listen");
+        }
         let p = self.argon2;
         argon2::Params::new(p.memory_kib, p.iterations, p.parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid argon2 parameters {p:?}: {e}"))?;
         Ok(())
-    }
-}
-
-/// The TOML configuration file. Every key is optional; names match the
-/// long flags with `-` replaced by `_`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub listen: Option<SocketAddr>,
-    pub data_dir: Option<PathBuf>,
-    pub cache_capacity_mib: Option<u64>,
-    pub access_ttl_secs: Option<u64>,
-    pub refresh_ttl_secs: Option<u64>,
-    pub leeway_secs: Option<u64>,
-    pub argon2: Option<Argon2Params>,
-    pub max_concurrent_hashes: Option<usize>,
-    pub body_limit_bytes: Option<usize>,
-    pub workers: Option<usize>,
-    pub refresh_grace_secs: Option<u64>,
-    pub session_max_secs: Option<u64>,
-    pub key_max_age_secs: Option<u64>,
-    pub housekeeping_secs: Option<u64>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    pub tls_self_signed: Option<bool>,
-    pub tls_san: Option<Vec<String>>,
-    pub plain_listen: Option<SocketAddr>,
-    pub throttle_after: Option<u32>,
-    pub throttle_address_after: Option<u32>,
-    pub throttle_window_secs: Option<u64>,
-    pub throttle_max_delay_secs: Option<u64>,
-    pub admin_password_file: Option<PathBuf>,
-}
-
-impl FileConfig {
-    pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
     }
 }
 
@@ -183,29 +173,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_packaged_config_parses_and_names_the_service_state_dir() {
-        // The CLI run by an operator has no $STATE_DIRECTORY: the packaged
-        // file is what makes it find the service's store.
-        let c: FileConfig = toml::from_str(include_str!("../packaging/config.toml")).unwrap();
-        assert_eq!(c.data_dir, Some(PathBuf::from("/var/lib/engine-auth")));
-    }
-
-    #[test]
-    fn file_config_parses_and_rejects_unknown_keys() {
-        let c: FileConfig = toml::from_str(
-            "listen = \"127.0.0.1:9000\"\naccess_ttl_secs = 60\n[argon2]\nmemory_kib = 8192\niterations = 3\nparallelism = 1\n",
-        )
-        .unwrap();
-        assert_eq!(c.listen.unwrap().port(), 9000);
-        assert_eq!(c.argon2.unwrap().iterations, 3);
-        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
-    }
-
-    #[test]
     fn defaults_are_valid() {
         Settings::new("/tmp/x").validate().unwrap();
         let mut s = Settings::new("/tmp/x");
         s.argon2.memory_kib = 1;
         assert!(s.validate().is_err());
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let mut s = Settings::new("/tmp/x");
+        s.admin_password = Some("hunter2-hunter2".into());
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

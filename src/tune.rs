@@ -17,18 +17,18 @@
 //!
 //! Measured times are wall-clock medians of three hashes (one if the first
 //! is already far over the target) in memory that is already resident: the
-//! hash's own cost. A daemon that allocates fresh memory for each hash pays
-//! page faults and zeroing on top (a few ms for 19 MiB; `measure_once`
-//! times that way). Memory per hash is the candidate's `memory_kib`; the
+//! hash's own cost. A daemon that allocated fresh memory for each hash would
+//! pay page faults and zeroing on top (a few ms for 19 MiB); the daemon's
+//! hashing threads reuse theirs. Memory per hash is the candidate's `memory_kib`; the
 //! daemon's peak under a login flood is about `--max-concurrent-hashes`
 //! times that.
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 
-use crate::config::{Argon2Params, FileConfig};
+use crate::config::{Argon2Options, Argon2Params, Options};
 
 /// OWASP's equivalent argon2id settings: (memory MiB, passes), one lane.
 pub const OWASP_ROWS: [(u32, u32); 5] = [(46, 1), (19, 2), (12, 3), (9, 4), (7, 5)];
@@ -102,24 +102,6 @@ pub fn candidate_rows(max_memory_mib: u32) -> Vec<Vec<Argon2Params>> {
                 .collect()
         })
         .collect()
-}
-
-/// Time of one argon2id hash with `p` on this thread (allocating its
-/// memory, as the daemon does for every login).
-pub fn measure_once(p: &Argon2Params) -> anyhow::Result<Duration> {
-    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32))
-        .map_err(|e| anyhow::anyhow!("invalid argon2 parameters {p:?}: {e}"))?;
-    let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-    let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("OS random source failed: {e}"))?;
-    let mut out = [0u8; 32];
-    let start = Instant::now();
-    argon
-        .hash_password_into(b"engine-auth tune-argon2 probe", &salt, &mut out)
-        .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))?;
-    let took = start.elapsed();
-    std::hint::black_box(out);
-    Ok(took)
 }
 
 /// Times hashes in one buffer that only grows, so every measurement is
@@ -229,7 +211,7 @@ pub fn recommend(candidates: &[Candidate], target_ms: u64) -> Option<Candidate> 
 }
 
 /// The `[argon2]` table for config.toml (keys as in
-/// [`crate::config::Argon2Params`]), with the measurement as a comment.
+/// [`crate::config::Argon2Options`]), with the measurement as a comment.
 pub fn render_toml(c: &Candidate) -> String {
     let p = c.params;
     let mut s = String::new();
@@ -305,9 +287,9 @@ pub fn merge_into_config(existing: &str, c: &Candidate) -> anyhow::Result<String
         text.push_str("\n\n");
     }
     text.push_str(&render_toml(c));
-    let parsed: FileConfig = toml::from_str(&text)
+    let parsed: Options = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("the merged config does not parse: {e}"))?;
-    if parsed.argon2 != Some(c.params) {
+    if parsed.common.argon2 != Argon2Options::from(c.params) {
         anyhow::bail!("the merged config does not carry the new [argon2] table");
     }
     Ok(text)
@@ -420,20 +402,14 @@ mod tests {
     #[test]
     fn real_measurement_runs() {
         // Smallest legal parameters: checks the plumbing, not the time.
-        let d = measure_once(&Argon2Params {
-            memory_kib: 8,
+        let mut m = Meter { blocks: Vec::new() };
+        let p = |memory_kib| Argon2Params {
+            memory_kib,
             iterations: 1,
             parallelism: 1,
-        });
-        assert!(d.is_ok());
-        assert!(
-            measure_once(&Argon2Params {
-                memory_kib: 1,
-                iterations: 1,
-                parallelism: 1,
-            })
-            .is_err()
-        );
+        };
+        assert!(m.once(&p(8)).is_ok());
+        assert!(m.once(&p(1)).is_err());
     }
 
     #[test]
@@ -496,13 +472,12 @@ mod tests {
     fn render_toml_is_the_config_files_argon2_table() {
         let c = candidate(38, 2, 200.0);
         let text = render_toml(&c);
-        let parsed: FileConfig = toml::from_str(&text).unwrap();
-        assert_eq!(parsed.argon2, Some(c.params));
+        let parsed: Options = toml::from_str(&text).unwrap();
+        assert_eq!(parsed.common.argon2, Argon2Options::from(c.params));
         assert!(text.contains("[argon2]\nmemory_kib = 38912\niterations = 2\nparallelism = 1\n"));
         // And the daemon accepts those parameters.
-        let mut s = crate::config::Settings::new("/tmp/x");
-        s.argon2 = parsed.argon2.unwrap();
-        s.validate().unwrap();
+        let s = parsed.into_settings().unwrap();
+        assert_eq!(s.argon2, c.params);
     }
 
     #[test]
@@ -510,15 +485,18 @@ mod tests {
         let c = candidate(38, 2, 200.0);
         let existing = "listen = \"127.0.0.1:9000\"\n\n# old tuning\n[argon2]\nmemory_kib = 19456\niterations = 2\nparallelism = 1\n";
         let merged = merge_into_config(existing, &c).unwrap();
-        let parsed: FileConfig = toml::from_str(&merged).unwrap();
-        assert_eq!(parsed.argon2, Some(c.params));
+        let parsed: Options = toml::from_str(&merged).unwrap();
+        assert_eq!(parsed.common.argon2, Argon2Options::from(c.params));
         assert_eq!(parsed.listen.unwrap().port(), 9000);
         assert!(!merged.contains("old tuning"));
         assert_eq!(merged.matches("[argon2]").count(), 1);
 
         let appended = merge_into_config("workers = 3\n", &c).unwrap();
-        let parsed: FileConfig = toml::from_str(&appended).unwrap();
-        assert_eq!((parsed.workers, parsed.argon2), (Some(3), Some(c.params)));
+        let parsed: Options = toml::from_str(&appended).unwrap();
+        assert_eq!(
+            (parsed.workers, parsed.common.argon2),
+            (Some(3), Argon2Options::from(c.params))
+        );
         assert!(merge_into_config("", &c).unwrap().starts_with("# argon2id"));
         assert!(merge_into_config("argon2.memory_kib = 1\n", &c).is_err());
         assert!(merge_into_config("lisen = 1\n", &c).is_err());

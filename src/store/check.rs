@@ -58,21 +58,6 @@ impl<T: Copy> Counts<T> {
     }
 }
 
-/// `counts[0]`, `[1]`, `[2]`: users, index entries, admins, as when this
-/// was an array; for callers not yet using the names (`cli.rs`). Panics on
-/// any other index. Remove once they use the fields.
-impl<T> std::ops::Index<usize> for Counts<T> {
-    type Output = T;
-    fn index(&self, i: usize) -> &T {
-        match i {
-            0 => &self.users,
-            1 => &self.names,
-            2 => &self.admins,
-            _ => panic!("Counts has 3 entries, not {}", i + 1),
-        }
-    }
-}
-
 /// What a scan is for, which decides how much it reads and which recorded
 /// counts it holds against the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

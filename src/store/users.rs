@@ -422,10 +422,7 @@ mod tests {
         assert_eq!(stored.password_hash, "$argon2id$new");
         assert_eq!(stored.updated_at, 9);
         assert!(stored.generation > view.generation);
-        assert_eq!(
-            s.user_view(bob.id).unwrap().unwrap().roles,
-            Roles::ALL
-        );
+        assert_eq!(s.user_view(bob.id).unwrap().unwrap().roles, Roles::ALL);
         assert_eq!(counts(&s), [2, 2, 2]);
         // Again: already an admin, so the count stays.
         s.recover_admin(&name, "$argon2id$again".into(), 10)

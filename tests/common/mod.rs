@@ -62,7 +62,7 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     s.listen = "127.0.0.1:0".parse().expect("literal address");
     s.argon2 = cheap_argon2();
     s.workers = 1;
-    s.admin_password = Some(ADMIN_PASSWORD.to_string());
+    s.admin_password = Some(ADMIN_PASSWORD.into());
     s
 }
 

@@ -38,7 +38,7 @@ pub const USER_PASSWORD: &str = "hardening-user-pw";
 /// Settings for a test server in `dir`.
 pub fn test_settings(dir: &std::path::Path) -> Settings {
     let mut s = crate::common::test_settings(dir);
-    s.admin_password = Some(ADMIN_PASSWORD.to_string());
+    s.admin_password = Some(ADMIN_PASSWORD.into());
     s
 }
 
