@@ -26,4 +26,7 @@ pub mod tls;
 pub mod tokens;
 pub mod tune;
 
+#[cfg(test)]
+mod invariants;
+
 pub use clock::unix_now;
