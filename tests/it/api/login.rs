@@ -37,22 +37,14 @@ async fn refresh_returns_a_new_pair_for_the_same_user() {
 async fn after_a_role_change_old_tokens_are_refused_and_a_new_login_carries_the_new_roles() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    let id = app
-        .create_user_ok(&admin, "carol", USER_PASSWORD, roles(&["read"]))
-        .await;
-    let pair = app.login_ok("carol", USER_PASSWORD).await;
+    let (id, pair) = app.user_with_tokens(&admin, "carol", &["read"]).await;
     assert_eq!(decode_jwt(&pair.token).1["roles"], json!(1));
 
     let resp = app.set_roles(&admin, &id, roles(&["read", "write"])).await;
     assert_eq!(resp.status(), StatusCode::OK);
 
     // README: a role change revokes every token issued before it.
-    app.roles_of(&pair.token, &id)
-        .await
-        .error(StatusCode::UNAUTHORIZED);
-    app.refresh(&pair.refresh_token)
-        .await
-        .error(StatusCode::UNAUTHORIZED);
+    app.assert_all_revoked(&id, &[&pair], "revoked").await;
     let fresh = app.login_ok("carol", USER_PASSWORD).await;
     assert_eq!(decode_jwt(&fresh.token).1["roles"], json!(3));
     let refreshed = app.refresh(&fresh.refresh_token).await.token_pair();

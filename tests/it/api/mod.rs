@@ -1,6 +1,7 @@
-//! One integration-test binary (`cargo test --test api`): every module
-//! drives a real engine-auth over real HTTP, `binary` runs the built
-//! executable as an operator would.
+//! The HTTP contract (`cargo test --test it api::`): every module drives a
+//! real engine-auth over real HTTP; `binary` runs the built executable as
+//! an operator would (first start, user commands on a running and a
+//! stopped daemon, healthcheck, a damaged store).
 
 mod bad_input;
 mod binary;

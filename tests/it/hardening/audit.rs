@@ -6,32 +6,10 @@
 //! token signature the run used, the generated admin password, and any run
 //! of 64 hex digits (what a signing key looks like).
 
-use reqwest::{Client, Method};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::path::Path;
 
-use crate::harness::{
-    Daemon, Reply, Sandbox, TokenPair, client_from, decode_jwt, roles, wait_until,
-};
-
-/// One call from `c` to an API path.
-async fn call(
-    c: &Client,
-    d: &Daemon,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Reply {
-    let mut rb = c.request(method, d.api(path));
-    if let Some(t) = token {
-        rb = rb.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        rb = rb.json(&b);
-    }
-    crate::harness::send(rb).await
-}
+use crate::harness::{Sandbox, TokenPair, decode_jwt, roles, wait_until};
 
 fn wait_for(log: &Path, what: &str) -> String {
     let read = || std::fs::read_to_string(log).unwrap_or_default();
@@ -90,8 +68,8 @@ async fn the_audit_log_has_one_line_per_security_event_and_no_secret() {
         .start();
     let data = sb.data();
     let log_path = d.log_path().to_path_buf();
-    let local = client_from("127.0.0.1");
-    let other = client_from("127.0.0.2");
+    // `d` calls from 127.0.0.1, `other` from 127.0.0.2.
+    let other = d.calling_from("127.0.0.2");
     // Every secret this run handles, to look for in the log at the end.
     let mut secrets: Vec<String> = Vec::new();
     let generated = std::fs::read_to_string(data.join("initial-admin-password"))
@@ -104,150 +82,59 @@ async fn the_audit_log_has_one_line_per_security_event_and_no_secret() {
     secrets.extend(wrong.iter().map(|s| s.to_string()));
 
     // login_ok
-    let TokenPair {
-        token: admin,
-        refresh_token: admin_refresh,
-    } = d.login_from(&local, "admin", &admin_pw).await.token_pair();
-    let admin_id = decode_jwt(&admin).1["_id"]
+    let admin = d.login_ok("admin", &admin_pw).await;
+    let admin_id = decode_jwt(&admin.token).1["_id"]
         .as_str()
         .expect("_id")
         .to_string();
-    secrets.extend([admin.clone(), admin_refresh.clone()]);
+    secrets.extend([admin.token.clone(), admin.refresh_token.clone()]);
+    let admin_token = admin.token.as_str();
     // user_created
-    let body = call(
-        &local,
-        &d,
-        Method::POST,
-        "/user",
-        Some(&admin),
-        Some(json!({"username": "alice", "password": alice_pw, "roles": roles(&["read"])})),
-    )
-    .await
-    .ok_json();
-    let alice_id = body["_id"].as_str().expect("_id").to_string();
+    let alice_id = d
+        .create_user_ok(admin_token, "alice", &alice_pw, roles(&["read"]))
+        .await;
     // login_failed, twice, then throttled (threshold 2)
     for pw in &wrong[..2] {
-        d.login_from(&local, "alice", pw).await.error(401);
+        d.login("alice", pw).await.error(401);
     }
-    d.login_from(&local, "alice", wrong[2]).await.error(429);
+    d.login("alice", wrong[2]).await.error(429);
     // A forged log line in a username stays inside its quotes.
     let forged =
         "mallory\n[2020-01-01T00:00:00Z INFO  engine_auth::audit] event=login_ok user=\"admin\"";
-    d.login_from(&local, forged, "whatever-pw").await.error(401);
-    // refresh, then reuse of the spent token after the (zero) grace window
-    let TokenPair {
-        token: a2,
-        refresh_token: r2,
-    } = call(
-        &local,
-        &d,
-        Method::POST,
-        "/refresh",
-        None,
-        Some(json!({"refreshToken": admin_refresh})),
-    )
-    .await
-    .token_pair();
-    secrets.extend([a2, r2]);
-    // Zero grace: the replay is reuse however soon it comes.
-    call(
-        &local,
-        &d,
-        Method::POST,
-        "/refresh",
-        None,
-        Some(json!({"refreshToken": admin_refresh})),
-    )
-    .await
-    .error(401);
-    call(
-        &local,
-        &d,
-        Method::POST,
-        "/refresh",
-        None,
-        Some(json!({"refreshToken": "not.a.token"})),
-    )
-    .await
-    .error(401);
+    d.login(forged, "whatever-pw").await.error(401);
+    // refresh, then reuse of the spent token: zero grace, so the replay is
+    // reuse however soon it comes
+    let refreshed = d.refresh_ok(&admin.refresh_token).await;
+    secrets.extend([refreshed.token, refreshed.refresh_token]);
+    d.refresh(&admin.refresh_token).await.error(401);
+    d.refresh("not.a.token").await.error(401);
     // user changed: roles and password
-    call(
-        &local,
-        &d,
-        Method::PATCH,
-        &format!("/user/roles/{alice_id}"),
-        Some(&admin),
-        Some(json!({"roles": roles(&["read", "write"])})),
-    )
-    .await
-    .ok_json();
-    call(
-        &local,
-        &d,
-        Method::PATCH,
-        &format!("/user/password/{alice_id}"),
-        Some(&admin),
-        Some(json!({"password": alice_pw2})),
-    )
-    .await
-    .ok_json();
+    d.set_roles(admin_token, &alice_id, roles(&["read", "write"]))
+        .await
+        .ok_json();
+    d.set_password(admin_token, &alice_id, json!({"password": alice_pw2}))
+        .await
+        .ok_json();
     // login_ok from another address (alice is throttled on 127.0.0.1)
-    let TokenPair {
-        token: alice,
-        refresh_token: alice_refresh,
-    } = d.login_from(&other, "alice", &alice_pw2).await.token_pair();
-    secrets.extend([alice.clone(), alice_refresh.clone()]);
+    let alice = other.login_ok("alice", &alice_pw2).await;
+    secrets.extend([alice.token.clone(), alice.refresh_token.clone()]);
     // logout (one session), logout_all (self), logout_all (by the admin)
-    call(
-        &other,
-        &d,
-        Method::POST,
-        "/logout",
-        Some(&alice),
-        Some(json!({"refreshToken": alice_refresh})),
-    )
-    .await
-    .ok_json();
-    call(
-        &other,
-        &d,
-        Method::POST,
-        "/logout",
-        Some(&alice),
-        Some(json!({"all": true})),
-    )
-    .await
-    .ok_json();
-    call(
-        &local,
-        &d,
-        Method::POST,
-        &format!("/user/logout/{alice_id}"),
-        Some(&admin),
-        None,
-    )
-    .await
-    .ok_json();
+    let body = json!({"refreshToken": alice.refresh_token});
+    other.logout(Some(&alice.token), &body).await.ok_json();
+    let body = json!({"all": true});
+    other.logout(Some(&alice.token), &body).await.ok_json();
+    d.logout_user(admin_token, &alice_id).await.ok_json();
     // user_deleted
-    call(
-        &local,
-        &d,
-        Method::DELETE,
-        &format!("/user/{alice_id}"),
-        Some(&admin),
-        None,
-    )
-    .await
-    .ok_json();
+    d.delete_user(admin_token, &alice_id).await.ok_json();
     // key rotated (SIGHUP, as `systemctl reload` sends it)
     d.signal("HUP");
     wait_for(&log_path, "event=key_rotated");
     // A token signed with the new key is logged like any other.
     let TokenPair {
-        token: a3,
-        refresh_token: r3,
-    } = d.login_from(&local, "admin", &admin_pw).await.token_pair();
-    secrets.extend([a3, r3]);
+        token,
+        refresh_token,
+    } = d.login_ok("admin", &admin_pw).await;
+    secrets.extend([token, refresh_token]);
     d.signal("TERM");
     let log = wait_for(&log_path, "store flushed");
 

@@ -144,7 +144,7 @@ async fn two_hundred_idle_or_slow_connections_are_closed_and_never_pin_the_only_
 /// Each such connection holds a file descriptor forever; with systemd's
 /// default soft limit of 1024 descriptors about a thousand of them make the
 /// daemon refuse every new connection ("Too many open files"). Run with
-/// `cargo test --test hardening -- --ignored` once the daemon bounds body
+/// `cargo test --test it -- --ignored` once the daemon bounds body
 /// reads (e.g. a timeout around request handling answering 408).
 #[actix_web::test]
 async fn connections_that_stall_in_the_body_are_closed() {

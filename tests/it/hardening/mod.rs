@@ -1,4 +1,4 @@
-//! Hardening tests (`cargo test --test hardening`): every module attacks a
+//! Hardening tests (`cargo test --test it hardening::`): every module attacks a
 //! real engine-auth over real HTTP (or TLS, or raw TCP) and fails if a
 //! defence broke. After each group of attacks the daemon must still answer
 //! `/health`; no attack may ever be answered with 500.

@@ -27,6 +27,16 @@ impl Api {
         }
     }
 
+    /// The same server, called from another source address (see
+    /// [`super::client_from`]), so one test can play several clients.
+    pub fn calling_from(&self, ip: &str) -> Api {
+        Api {
+            address: self.address.clone(),
+            port: self.port,
+            client: super::client_from(ip),
+        }
+    }
+
     /// Full URL of a path outside the API (`/health`, `/api/v1/docs/json`).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
@@ -44,22 +54,6 @@ impl Api {
             Some(t) => rb.bearer_auth(t),
             None => rb,
         }
-    }
-
-    /// Any call: `method` on an API path, with a token and a JSON body when
-    /// given.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<&Value>,
-    ) -> Reply {
-        let mut rb = self.request(method, path, token);
-        if let Some(b) = body {
-            rb = rb.json(b);
-        }
-        send(rb).await
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> Reply {
@@ -187,16 +181,27 @@ impl Api {
     }
 
     /// Creates a user with the given roles and `USER_PASSWORD`, logs it in,
-    /// and returns its id and access token.
+    /// and returns its id and token pair.
+    pub async fn user_with_tokens(
+        &self,
+        admin: &str,
+        name: &str,
+        flags: &[&str],
+    ) -> (String, TokenPair) {
+        let id = self.add_user(admin, name, flags).await;
+        let pair = self.login_ok(name, USER_PASSWORD).await;
+        (id, pair)
+    }
+
+    /// [`Api::user_with_tokens`], keeping only the access token.
     pub async fn user_with_token(
         &self,
         admin: &str,
         name: &str,
         flags: &[&str],
     ) -> (String, String) {
-        let id = self.add_user(admin, name, flags).await;
-        let token = self.login_ok(name, USER_PASSWORD).await.token;
-        (id, token)
+        let (id, pair) = self.user_with_tokens(admin, name, flags).await;
+        (id, pair.token)
     }
 
     /// `GET /user/{username}` with the username percent-encoded as one path
@@ -236,6 +241,11 @@ impl Api {
 
     pub async fn delete_user(&self, token: &str, id: &str) -> Reply {
         self.delete(&format!("/user/{id}"), Some(token)).await
+    }
+
+    /// `POST /user/logout/{id}` (no body): ends every session of `id`.
+    pub async fn logout_user(&self, token: &str, id: &str) -> Reply {
+        send(self.request(Method::POST, &format!("/user/logout/{id}"), Some(token))).await
     }
 
     pub async fn logout(&self, token: Option<&str>, body: &Value) -> Reply {

@@ -27,7 +27,7 @@ pub use http::{
     read_response, send,
 };
 pub use jwt::{
-    b64, b64_json, claims_of, decode_jwt, forge, kid_of, random_secret, sign, with_payload,
+    b64, b64_json, claims_of, decode_jwt, forge, header, kid_of, random_secret, sign, with_payload,
 };
 
 use engine_auth::config::{Argon2Params, Settings};

@@ -1,4 +1,4 @@
-//! Token lifecycle as attacks (`cargo test --test lifecycle`): revocation,
+//! Token lifecycle as attacks (`cargo test --test it lifecycle::`): revocation,
 //! refresh rotation and reuse detection, the grace window, session
 //! lifetime, logout, signing-key rotation and pruning, clock jumps, and the
 //! real binary under SIGHUP, SIGKILL and its CLI over the admin socket, and

@@ -130,14 +130,8 @@ async fn a_demoted_admins_old_token_can_no_longer_manage_users() {
     let resp = app.set_roles(&deputy.token, &v.id, roles(&flags)).await;
     resp.context("self re-promotion with the old token")
         .error_message(StatusCode::UNAUTHORIZED);
-    let resp = app
-        .call(
-            reqwest::Method::POST,
-            &format!("/user/logout/{}", admin_id(&app).await),
-            Some(&deputy.token),
-            None,
-        )
-        .await;
+    let admin_id = admin_id(&app).await;
+    let resp = app.logout_user(&deputy.token, &admin_id).await;
     resp.context("logging the admin out with the old token")
         .error_message(StatusCode::UNAUTHORIZED);
     app.assert_all_revoked(&v.id, &v.refs(), "after demotion")
@@ -154,9 +148,7 @@ async fn a_demoted_admins_old_token_can_no_longer_manage_users() {
 
 async fn admin_id(app: &TestApp) -> String {
     let token = app.login_ok("admin", ADMIN_PASSWORD).await.token;
-    let resp = app
-        .call(reqwest::Method::GET, "/user/admin", Some(&token), None)
-        .await;
+    let resp = app.get_user_by_name(&token, "admin").await;
     resp.ok_json()["_id"].as_str().expect("_id").to_string()
 }
 
@@ -219,22 +211,12 @@ async fn an_admin_logging_a_user_out_revokes_every_session_of_that_user() {
     let other = victim(&app, &admin, "otto", &["read", "write"]).await;
 
     // A non-admin cannot end another user's sessions.
-    let path = format!("/user/logout/{}", v.id);
-    let resp = app
-        .call(
-            reqwest::Method::POST,
-            &path,
-            Some(&other.pairs[0].token),
-            None,
-        )
-        .await;
+    let resp = app.logout_user(&other.pairs[0].token, &v.id).await;
     resp.context("logging another user out")
         .error_message(StatusCode::FORBIDDEN);
     app.roles_of(&v.pairs[0].token, &v.id).await.ok_json();
 
-    let resp = app
-        .call(reqwest::Method::POST, &path, Some(&admin), None)
-        .await;
+    let resp = app.logout_user(&admin, &v.id).await;
     resp.ok_json();
 
     app.assert_all_revoked(&v.id, &v.refs(), "after the admin's logout")
