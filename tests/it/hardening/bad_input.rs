@@ -74,7 +74,7 @@ async fn malformed_json_is_400_on_every_body_endpoint() {
         b"1e999",
         b"\"a string\"",
         b"[]",
-        b"[{\"username\":\"admin\",\"password\":\"hardening-admin-pw\"}]",
+        b"[{\"username\":\"admin\",\"password\":\"admin-test-password\"}]",
     ];
     for ep in body_endpoints(&app).await {
         for body in malformed {

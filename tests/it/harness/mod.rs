@@ -36,7 +36,8 @@ use serde_json::Value;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-/// The seeded admin's password in every test server and daemon.
+/// The seeded admin's password in every test server and daemon
+/// (`hardening::bad_input` spells it out inside a raw body).
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
 /// A password that satisfies the rules, for users the tests create.
 pub const USER_PASSWORD: &str = "user-test-password";
