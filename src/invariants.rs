@@ -49,7 +49,11 @@ fn only_the_store_touches_sled() {
 #[test]
 fn only_audit_emit_writes_the_audit_target() {
     let bad = offenders(&["engine_auth::audit"], &["audit.rs"]);
-    assert!(bad.is_empty(), "audit lines outside audit.rs:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "audit lines outside audit.rs:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
@@ -72,11 +76,19 @@ fn handlers_and_the_admin_socket_leave_writes_to_the_use_cases() {
         .into_iter()
         .filter(|l| l.starts_with("src/http/") || l.starts_with("src/admin/"))
         .collect();
-    assert!(bad.is_empty(), "store writes outside accounts/:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "store writes outside accounts/:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]
 fn one_clock() {
     let bad = offenders(&["SystemTime::now"], &["clock.rs"]);
-    assert!(bad.is_empty(), "time read outside clock.rs:\n{}", bad.join("\n"));
+    assert!(
+        bad.is_empty(),
+        "time read outside clock.rs:\n{}",
+        bad.join("\n")
+    );
 }

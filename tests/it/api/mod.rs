@@ -1,0 +1,14 @@
+//! The HTTP contract (`cargo test --test it api::`): every module drives a
+//! real engine-auth over real HTTP; `binary` runs the built executable as
+//! an operator would (first start, user commands on a running and a
+//! stopped daemon, healthcheck, a damaged store).
+
+mod bad_input;
+mod binary;
+mod health;
+mod login;
+mod password;
+mod roles;
+mod token_claims;
+mod tokens_attacks;
+mod users;

@@ -1,0 +1,93 @@
+//! User enumeration: nothing an unauthenticated client sees may tell an
+//! unknown username from a known one with a wrong password: not the
+//! status, not a byte of the body, not the headers, not when throttling
+//! starts. (Timing is measured by `examples/login_timing.rs`, not here.)
+
+use crate::harness::{Reply, TestApp, USER_PASSWORD, client_from};
+
+/// Everything but `date`, which is allowed to differ.
+fn visible(r: &Reply) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .filter(|(n, _)| n != "date")
+        .cloned()
+        .collect();
+    headers.sort();
+    (r.status().as_u16(), headers, r.body.clone())
+}
+
+async fn app() -> TestApp {
+    TestApp::spawn_with(|s| {
+        s.throttle.per_user = 3;
+        s.throttle.per_address = 1_000;
+        s.throttle.base_delay = std::time::Duration::from_secs(60);
+    })
+    .await
+}
+
+#[actix_web::test]
+async fn unknown_users_and_wrong_passwords_get_byte_identical_answers() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    app.add_user(&admin, "known@home.com", &["read"]).await;
+    let pairs = [
+        (
+            ("known@home.com", "wrong-password"),
+            ("unknown@home.com", "wrong-password"),
+        ),
+        (
+            ("KNOWN@HOME.COM", "wrong-password"),
+            ("nobody", "wrong-password"),
+        ),
+        (("admin", "x"), ("ghost", "x")),
+        (("admin", ""), ("", "")),
+        // Even a correct password of *another* user changes nothing.
+        (
+            ("admin", USER_PASSWORD),
+            ("unknown@home.com", USER_PASSWORD),
+        ),
+    ];
+    for (i, ((k_user, k_pw), (u_user, u_pw))) in pairs.into_iter().enumerate() {
+        // A fresh address per pair keeps the throttle out of it.
+        let c = client_from(&format!("127.0.5.{}", i + 1));
+        let known = app.login_from(&c, k_user, k_pw).await;
+        let unknown = app.login_from(&c, u_user, u_pw).await;
+        known.error(401);
+        assert_eq!(
+            visible(&known),
+            visible(&unknown),
+            "{k_user:?} vs {u_user:?}:\n{}\n{}",
+            known.text(),
+            unknown.text()
+        );
+    }
+    app.assert_alive().await;
+}
+
+#[actix_web::test]
+async fn throttling_starts_at_the_same_attempt_for_known_and_unknown_users() {
+    let app = app().await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    let c_known = client_from("127.0.6.1");
+    let c_unknown = client_from("127.0.6.2");
+    for i in 0..5 {
+        let pw = format!("wrong-{i}");
+        known.push(app.login_from(&c_known, "admin", &pw).await);
+        unknown.push(app.login_from(&c_unknown, "no-such-user", &pw).await);
+    }
+    let statuses = |v: &[Reply]| v.iter().map(|r| r.status()).collect::<Vec<_>>();
+    assert_eq!(statuses(&known), [401, 401, 401, 429, 429]);
+    assert_eq!(statuses(&known), statuses(&unknown));
+    for (k, u) in known.iter().zip(&unknown) {
+        assert_eq!(
+            visible(k),
+            visible(u),
+            "known vs unknown:\n{}\n{}",
+            k.text(),
+            u.text()
+        );
+    }
+    app.assert_alive().await;
+}

@@ -1,0 +1,122 @@
+//! A stopped daemon's store, opened by the test: through the store's own
+//! API, or underneath it with sled (to damage records the API would never
+//! write). Every function waits briefly for the store's lock, which sled
+//! releases a moment after the last handle drops.
+
+use engine_auth::store::{KeyRecord, KeyState, Opened, Store, StoreError, maintenance, open_sled};
+use std::path::{Path, PathBuf};
+
+use super::wait_until;
+
+const CACHE: u64 = 1 << 20;
+
+/// Opens the store in `data_dir` once whoever held it has let go; asserts
+/// it opens as a ready (already seeded, consistent) store.
+pub fn open_released(data_dir: &Path) -> Store {
+    let mut store = None;
+    wait_until(
+        10,
+        "the store's lock to be released",
+        || match Store::open(data_dir, CACHE) {
+            Ok((s, opened)) => {
+                assert_eq!(opened, Opened::Ready);
+                store = Some(s);
+                true
+            }
+            Err(StoreError::InUse(_)) => false,
+            Err(e) => panic!("the store does not open: {e}"),
+        },
+    );
+    store.expect("opened")
+}
+
+/// Writes an active signing key whose secret is not a 256-bit hex string.
+pub fn write_malformed_active_key(data_dir: &Path, kid: &str) {
+    let now = engine_auth::clock::unix_now();
+    let bad = KeyRecord {
+        kid: kid.into(),
+        secret_hex: "not a 256-bit hex secret".into(),
+        created_at: now,
+        state: KeyState::Active,
+        retired_at: None,
+    };
+    open_released(data_dir)
+        .rotate_key(&bad, now)
+        .expect("write the key record");
+}
+
+/// (active kid, number of keys, number of users).
+pub fn key_and_user_counts(data_dir: &Path) -> (String, usize, usize) {
+    let store = open_released(data_dir);
+    (
+        store.active_kid().expect("active kid"),
+        store.keys().expect("keys").len(),
+        store.user_count(),
+    )
+}
+
+/// The key of the record of the user called `name` in the `users` tree.
+pub fn user_record_key(data_dir: &Path, name: &str) -> Vec<u8> {
+    open_released(data_dir)
+        .user_by_name(name)
+        .expect("read")
+        .unwrap_or_else(|| panic!("no user {name:?}"))
+        .id
+        .as_bytes()
+        .to_vec()
+}
+
+/// `DATA_DIR/store`, the live store's directory.
+pub fn store_path(data_dir: &Path) -> PathBuf {
+    Store::path_in(data_dir)
+}
+
+/// Where `compact` builds its copy.
+pub fn compact_copy_path(data_dir: &Path) -> PathBuf {
+    maintenance::copy_path(data_dir)
+}
+
+/// The segment size every store is made with.
+pub const SEGMENT_SIZE: usize = engine_auth::store::SEGMENT_SIZE;
+
+/// The store's sled trees, under the store's API.
+pub struct Raw(sled::Db);
+
+impl Raw {
+    /// The live store of `data_dir`.
+    pub fn open(data_dir: &Path) -> Raw {
+        Raw::open_at(&store_path(data_dir))
+    }
+
+    /// A sled database at `path` (e.g. [`compact_copy_path`]), created if
+    /// missing, with the store's segment size.
+    pub fn open_at(path: &Path) -> Raw {
+        let mut db = None;
+        wait_until(10, "sled's lock to be released", || {
+            match open_sled(path, CACHE) {
+                Ok(d) => {
+                    db = Some(d);
+                    true
+                }
+                Err(_) => false,
+            }
+        });
+        Raw(db.expect("opened"))
+    }
+
+    /// Writes one record and flushes.
+    pub fn put(&self, tree: &str, key: &[u8], value: &[u8]) {
+        let t = self.0.open_tree(tree).expect("tree");
+        t.insert(key, value).expect("insert");
+        self.0.flush().expect("flush");
+    }
+
+    pub fn get(&self, tree: &str, key: &[u8]) -> Option<Vec<u8>> {
+        let t = self.0.open_tree(tree).expect("tree");
+        t.get(key).expect("get").map(|v| v.to_vec())
+    }
+
+    pub fn len(&self, tree: &str) -> usize {
+        self.0.open_tree(tree).expect("tree").len()
+    }
+}

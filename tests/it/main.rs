@@ -1,0 +1,15 @@
+//! The integration tests, one binary (`cargo test --test it`): every test
+//! drives a real engine-auth over real HTTP, in process or as the built
+//! executable, through the one [`harness`].
+//!
+//! - `api`: the HTTP contract (routes, bodies, status codes, tokens' claims).
+//! - `hardening`: attacks (bad input, forged tokens, slow clients, brute
+//!   force, enumeration, headers, the audit log).
+//! - `lifecycle`: tokens over time (revocation, refresh rotation, session
+//!   lifetime, clock jumps, signing keys) and the binary's operations
+//!   (signals, SIGKILL, the CLI over the admin socket, offline store upkeep).
+
+mod api;
+mod hardening;
+mod harness;
+mod lifecycle;
