@@ -11,6 +11,8 @@
 //!   real user out; the throttle's memory stays bounded.
 //! - `enumeration`: unknown users and wrong passwords look the same.
 //! - `headers`: security headers on every response; HSTS only over TLS.
+//! - `admin_socket`: a local user who is neither root nor the daemon's
+//!   cannot use the admin socket, whatever its file mode.
 //! - `audit`: the real binary logs one line per security event and never a
 //!   secret.
 //!
@@ -18,6 +20,7 @@
 //! stalled request bodies were never timed out, throttle entries were
 //! unbounded in bytes, and `fold` let "STRAẞE" coexist with "strasse".
 
+mod admin_socket;
 mod audit;
 mod bad_input;
 mod connections;
