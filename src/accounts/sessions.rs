@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{AccountError, Accounts, Actor, Result, blocking};
 use crate::audit::{self, Event, Origin, Subject};
 use crate::config::Settings;
-use crate::domain::{PASSWORD_MAX_BYTES, Password, fold};
+use crate::domain::{PASSWORD_MAX_BYTES, Password, Secret, fold};
 use crate::store::{Exchange, NewSession, Refusal, SessionToken, UserRecord, UserView};
 use crate::throttle::Throttle;
 use crate::tokens::{Issue, RefreshId, TokenPair, Tokens};
@@ -17,7 +17,7 @@ use crate::tokens::{Issue, RefreshId, TokenPair, Tokens};
 /// simply fails to verify, as in the original).
 pub struct LoginRequest {
     pub username: String,
-    pub password: String,
+    pub password: Secret,
 }
 
 /// What sessions need beyond user management.
@@ -75,6 +75,7 @@ impl Sessions<'_> {
     /// Checks a username and password; on success opens a session.
     pub async fn login(&self, origin: &Origin, req: LoginRequest) -> Result<TokenPair> {
         let LoginRequest { username, password } = req;
+        let password = password.into_inner();
         if password.len() > PASSWORD_MAX_BYTES {
             return Err(AccountError::Invalid(format!(
                 "Password must be at most {PASSWORD_MAX_BYTES} bytes"

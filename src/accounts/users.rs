@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{AccountError, Accounts, Actor, Result, blocking};
 use crate::audit::{self, Event, Origin, Subject};
-use crate::domain::{Password, Roles, Username};
+use crate::domain::{Password, Roles, Secret, Username};
 use crate::store::{UserRecord, new_user_record};
 
 fn subject(rec: &UserRecord) -> Subject<'_> {
@@ -19,7 +19,7 @@ fn subject(rec: &UserRecord) -> Subject<'_> {
 /// How a password change is authorised.
 pub enum PasswordProof {
     /// The user's current password (required when users change their own).
-    Current(String),
+    Current(Secret),
     /// None given: only admins and operators may change a password so.
     None,
 }
@@ -45,12 +45,12 @@ impl Accounts<'_> {
         actor: Actor<'_>,
         origin: &Origin,
         username: &str,
-        password: String,
+        password: Secret,
         roles: Roles,
     ) -> Result<UserRecord> {
         actor.require_admin()?;
         let username = Username::parse(username)?;
-        let password = Password::parse(password)?;
+        let password = Password::parse(password.into_inner())?;
         // Fail fast on a taken name before paying for a hash; the
         // transaction below still decides races.
         if self.store.user_by_name(username.as_str())?.is_some() {
@@ -112,14 +112,14 @@ impl Accounts<'_> {
         actor: Actor<'_>,
         origin: &Origin,
         id: Uuid,
-        password: String,
+        password: Secret,
         proof: PasswordProof,
     ) -> Result<UserRecord> {
         actor.require_admin_or_self(
             id,
             "Only an admin or the user itself may change this password",
         )?;
-        let password = Password::parse(password)?;
+        let password = Password::parse(password.into_inner())?;
         if let Actor::User(me) = actor
             && !actor.is_admin()
         {
@@ -133,7 +133,7 @@ impl Accounts<'_> {
             })?;
             if !self
                 .hasher
-                .verify(current, Some(stored.password_hash))
+                .verify(current.into_inner(), Some(stored.password_hash))
                 .await?
             {
                 audit::emit(
@@ -201,7 +201,7 @@ impl Accounts<'_> {
         actor: Actor<'_>,
         origin: &Origin,
         username: &str,
-        password: String,
+        password: Secret,
     ) -> Result<UserRecord> {
         if !matches!(actor, Actor::Operator) {
             return Err(AccountError::Forbidden(
@@ -209,7 +209,7 @@ impl Accounts<'_> {
             ));
         }
         let username = Username::parse(username)?;
-        let password = Password::parse(password)?;
+        let password = Password::parse(password.into_inner())?;
         let hash = self.hasher.hash(password).await?;
         let (store, now) = (self.store.clone(), self.clock.now());
         // One transaction: every role, the new hash, tokens revoked (or a

@@ -17,7 +17,7 @@ pub async fn execute(accounts: Accounts<'_>, req: Request) -> Result<Output, Acc
             roles,
         } => {
             let rec = accounts
-                .create_user(me, cli, &username, password.into_inner(), roles)
+                .create_user(me, cli, &username, password, roles)
                 .await?;
             Ok(Output::Created { id: rec.id })
         }
@@ -36,7 +36,7 @@ pub async fn execute(accounts: Accounts<'_>, req: Request) -> Result<Output, Acc
         Request::UserPasswd { username, password } => {
             let id = accounts.user_named(&username)?.id;
             let rec = accounts
-                .set_password(me, cli, id, password.into_inner(), PasswordProof::None)
+                .set_password(me, cli, id, password, PasswordProof::None)
                 .await?;
             done(format!(
                 "password of {:?} changed; its tokens are revoked",
@@ -63,9 +63,7 @@ pub async fn execute(accounts: Accounts<'_>, req: Request) -> Result<Output, Acc
             done(format!("every token of {:?} is revoked", rec.username))
         }
         Request::RecoverAdmin { username, password } => {
-            let rec = accounts
-                .recover_admin(me, cli, &username, password.into_inner())
-                .await?;
+            let rec = accounts.recover_admin(me, cli, &username, password).await?;
             done(format!(
                 "{:?} has a new password and every role",
                 rec.username

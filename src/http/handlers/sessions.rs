@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::{ApiResult, Body, JsonBodyErrors, OK, SelfOrAdminErrors, State, origin, parse_id};
 use crate::accounts::{Actor, LoginRequest};
+use crate::domain::Secret;
 use crate::http::auth::Caller;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::tokens::TokenPair;
@@ -14,7 +15,8 @@ use crate::tokens::TokenPair;
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     username: String,
-    password: String,
+    #[schema(value_type = String)]
+    password: Secret,
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,

@@ -10,7 +10,7 @@ use super::{
     parse_id,
 };
 use crate::accounts::{Actor, PasswordProof};
-use crate::domain::Roles;
+use crate::domain::{Roles, Secret};
 use crate::http::auth::{Admin, Caller};
 use crate::http::error::ErrorBody;
 
@@ -19,8 +19,8 @@ use crate::http::error::ErrorBody;
 pub struct NewUserBody {
     #[schema(min_length = 1, max_length = 256, example = "bobz@home.com")]
     username: String,
-    #[schema(min_length = 8, max_length = 1024, example = "12345678")]
-    password: String,
+    #[schema(value_type = String, min_length = 8, max_length = 1024, example = "12345678")]
+    password: Secret,
     roles: Roles,
 }
 
@@ -113,10 +113,11 @@ pub async fn set_roles(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
-    #[schema(min_length = 8, max_length = 1024)]
-    password: String,
+    #[schema(value_type = String, min_length = 8, max_length = 1024)]
+    password: Secret,
     #[serde(rename = "currentPassword")]
-    current_password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    current_password: Option<Secret>,
 }
 
 #[utoipa::path(patch, path = "/api/v1/auth/user/password/{_id}", tag = "auth", request_body = PasswordBody,
