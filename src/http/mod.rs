@@ -3,33 +3,17 @@
 //! type in `error`.
 
 pub mod auth;
+pub mod body;
 pub mod error;
 pub mod handlers;
 pub mod openapi;
 
-use actix_web::error::{JsonPayloadError, PathError};
+use actix_web::error::PathError;
 use actix_web::http::StatusCode;
 use actix_web::middleware::{DefaultHeaders, ErrorHandlers};
 use actix_web::{HttpRequest, web};
 
 use error::ApiError;
-
-fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    let e = match &err {
-        JsonPayloadError::ContentType => ApiError::Client(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json".into(),
-        ),
-        JsonPayloadError::Overflow { limit }
-        | JsonPayloadError::OverflowKnownLength { limit, .. } => ApiError::Client(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("Request body is larger than {limit} bytes"),
-        ),
-        JsonPayloadError::Deserialize(e) => ApiError::bad_request(format!("Invalid body: {e}")),
-        other => ApiError::bad_request(format!("Invalid body: {other}")),
-    };
-    e.into()
-}
 
 fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::bad_request(format!("Invalid path parameter: {err}")).into()
@@ -39,12 +23,9 @@ fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
 /// configuration they rely on.
 pub fn configure(body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        cfg.app_data(
-            web::JsonConfig::default()
-                .limit(body_limit)
-                .error_handler(json_error),
-        )
-        .app_data(web::PathConfig::default().error_handler(path_error));
+        // The body extractor (`body::Body`) reads through this limit.
+        cfg.app_data(web::PayloadConfig::new(body_limit))
+            .app_data(web::PathConfig::default().error_handler(path_error));
         // One resource per actix pattern, holding every method on it, so a
         // known path with the wrong method answers 405, not 404.
         let routes = openapi::routes();

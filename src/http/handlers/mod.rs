@@ -1,7 +1,8 @@
 //! One function per API call, grouped by what they serve: `sessions`
 //! (login, refresh, logout) and `users` (user and role management). A
-//! handler parses its body into domain types (400 on anything malformed),
-//! names the caller (the `Caller` / `Admin` extractors) and calls the one
+//! handler's body is decided as the original decides it (`http::body`; each
+//! body type names its schema), then parsed into domain types (400 on
+//! anything our stricter rules refuse); it names the caller (the `Caller` / `Admin` extractors) and calls the one
 //! use case in `crate::accounts` that decides and audits; it only renders
 //! the result.
 
@@ -20,13 +21,21 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use crate::audit::Origin;
-use crate::domain::ObjectOnly;
 use crate::state::AppState;
 
 type State = web::Data<AppState>;
 type ApiResult = Result<HttpResponse, ApiError>;
-/// A JSON request body that must be an object (see [`ObjectOnly`]).
-type Body<T> = web::Json<ObjectOnly<T>>;
+use super::body::Body;
+
+/// Names the schema that decides a body type (see [`crate::http::body::RequestBody`]).
+macro_rules! decided_by {
+    ($body:ty, $schema:ident) => {
+        impl crate::http::body::RequestBody for $body {
+            const SCHEMA: &'static crate::http::body::Schema = &crate::http::body::$schema;
+        }
+    };
+}
+use decided_by;
 
 /// Where the request came from, for the audit trail and the throttle.
 fn origin(req: &HttpRequest) -> Origin {

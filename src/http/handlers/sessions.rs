@@ -4,7 +4,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{ApiResult, Body, JsonBodyErrors, OK, SelfOrAdminErrors, State, origin, parse_id};
+use super::{
+    ApiResult, Body, JsonBodyErrors, OK, SelfOrAdminErrors, State, decided_by, origin, parse_id,
+};
 use crate::accounts::{Actor, LoginRequest};
 use crate::domain::Secret;
 use crate::http::auth::Caller;
@@ -12,12 +14,12 @@ use crate::http::error::{ApiError, ErrorBody};
 use crate::tokens::TokenPair;
 
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct LoginBody {
     username: String,
     #[schema(value_type = String)]
     password: Secret,
 }
+decided_by!(LoginBody, LOGIN);
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, description = "Tokens", body = TokenPair), JsonBodyErrors,
@@ -25,7 +27,7 @@ pub struct LoginBody {
         (status = 401, description = "Wrong username or password", body = ErrorBody),
         (status = 429, description = "Throttled after repeated failures", body = ErrorBody)))]
 pub async fn login(req: HttpRequest, state: State, body: Body<LoginBody>) -> ApiResult {
-    let LoginBody { username, password } = body.into_inner().0;
+    let LoginBody { username, password } = body.into_inner();
     let pair = state
         .sessions()
         .login(&origin(&req), LoginRequest { username, password })
@@ -34,11 +36,11 @@ pub async fn login(req: HttpRequest, state: State, body: Body<LoginBody>) -> Api
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct RefreshBody {
     #[serde(rename = "refreshToken")]
     refresh_token: String,
 }
+decided_by!(RefreshBody, REFRESH);
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
     responses((status = 200, description = "New tokens; the presented refresh token is spent", body = TokenPair),
@@ -48,7 +50,7 @@ pub struct RefreshBody {
         (status = 429, description = "Throttled after repeated failures", body = ErrorBody)))]
 /// Rotates the refresh token (see [`crate::accounts::Sessions::refresh`]).
 pub async fn refresh(req: HttpRequest, state: State, body: Body<RefreshBody>) -> ApiResult {
-    let body = body.into_inner().0;
+    let body = body.into_inner();
     let pair = state
         .sessions()
         .refresh(&origin(&req), &body.refresh_token)
@@ -57,13 +59,13 @@ pub async fn refresh(req: HttpRequest, state: State, body: Body<RefreshBody>) ->
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct LogoutBody {
     #[serde(rename = "refreshToken")]
     refresh_token: Option<String>,
     #[serde(default)]
     all: bool,
 }
+decided_by!(LogoutBody, LOGOUT);
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = LogoutBody,
     security(("bearer" = [])),
@@ -80,7 +82,7 @@ pub async fn logout(
     caller: Caller,
     body: Body<LogoutBody>,
 ) -> ApiResult {
-    let LogoutBody { refresh_token, all } = body.into_inner().0;
+    let LogoutBody { refresh_token, all } = body.into_inner();
     let actor = Actor::User(&caller.user);
     if all {
         state

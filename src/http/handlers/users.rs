@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{
-    AdminErrors, ApiResult, Body, IdBody, JsonBodyErrors, OK, SelfOrAdminErrors, State, origin,
-    parse_id,
+    AdminErrors, ApiResult, Body, IdBody, JsonBodyErrors, OK, SelfOrAdminErrors, State, decided_by,
+    origin, parse_id,
 };
 use crate::accounts::{Actor, PasswordProof};
 use crate::domain::{Roles, Secret};
@@ -15,7 +15,6 @@ use crate::http::auth::{Admin, Caller};
 use crate::http::error::ErrorBody;
 
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct NewUserBody {
     #[schema(min_length = 1, max_length = 256, example = "bobz@home.com")]
     username: String,
@@ -23,6 +22,7 @@ pub struct NewUserBody {
     password: Secret,
     roles: Roles,
 }
+decided_by!(NewUserBody, NEW_USER);
 
 #[utoipa::path(post, path = "/api/v1/auth/user", tag = "auth", request_body = NewUserBody,
     security(("bearer" = [])),
@@ -39,7 +39,7 @@ pub async fn create_user(
         username,
         password,
         roles,
-    } = body.into_inner().0;
+    } = body.into_inner();
     let rec = state
         .accounts()
         .create_user(
@@ -82,10 +82,10 @@ pub async fn get_roles(state: State, caller: Caller, id: web::Path<String>) -> A
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct RolesBody {
     roles: Roles,
 }
+decided_by!(RolesBody, ROLES);
 
 #[utoipa::path(patch, path = "/api/v1/auth/user/roles/{_id}", tag = "auth", request_body = RolesBody,
     params(("_id" = uuid::Uuid, Path, description = "User ID")), security(("bearer" = [])),
@@ -102,7 +102,7 @@ pub async fn set_roles(
     body: Body<RolesBody>,
 ) -> ApiResult {
     let id = parse_id(&id)?;
-    let roles = body.into_inner().0.roles;
+    let roles = body.into_inner().roles;
     let rec = state
         .accounts()
         .set_roles(Actor::User(&admin.user), &origin(&req), id, roles)
@@ -111,7 +111,6 @@ pub async fn set_roles(
 }
 
 #[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     #[schema(value_type = String, min_length = 8, max_length = 1024)]
     password: Secret,
@@ -119,6 +118,7 @@ pub struct PasswordBody {
     #[schema(value_type = Option<String>)]
     current_password: Option<Secret>,
 }
+decided_by!(PasswordBody, PASSWORD);
 
 #[utoipa::path(patch, path = "/api/v1/auth/user/password/{_id}", tag = "auth", request_body = PasswordBody,
     params(("_id" = uuid::Uuid, Path, description = "User ID")), security(("bearer" = [])),
@@ -135,7 +135,7 @@ pub async fn set_password(
     let PasswordBody {
         password,
         current_password,
-    } = body.into_inner().0;
+    } = body.into_inner();
     let actor = Actor::User(&caller.user);
     let proof = match current_password {
         Some(current) => PasswordProof::Current(current),

@@ -116,42 +116,79 @@ async fn patch_roles_answers_the_new_profile_and_stores_it() {
 }
 
 #[actix_web::test]
-async fn patch_roles_body_must_carry_all_six_flags_and_nothing_else() {
+async fn patch_roles_body_is_decided_as_the_original_decides_it() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let id = app
         .create_user_ok(&admin, "strict", USER_PASSWORD, roles(&["read"]))
         .await;
+    let path = format!("/user/roles/{id}");
     let mut missing = all_roles();
     missing.as_object_mut().expect("object").remove("configure");
-    let mut extra = roles(&["read"]);
-    extra["superuser"] = json!(true);
-    let mut stringy = roles(&["read"]);
-    stringy["write"] = json!("true");
-    let mut numeric = roles(&["read"]);
-    numeric["admin"] = json!(1);
-    let mut null = roles(&["read"]);
-    null["flows"] = json!(null);
-    let bodies = [
-        json!({ "roles": missing }),
-        json!({ "roles": extra }),
-        json!({ "roles": stringy }),
-        json!({ "roles": numeric }),
-        json!({ "roles": null }),
-        json!({ "roles": {} }),
-        json!({ "roles": 159 }),
-        json!({ "roles": ["admin"] }),
-        json!({}),
-        json!({ "roles": roles(&["read"]), "username": "x" }),
-        roles(&["read"]),
-    ];
-    for body in bodies {
-        let resp = app
-            .patch_json(&format!("/user/roles/{id}"), Some(&admin), &body)
-            .await;
-        resp.error(StatusCode::BAD_REQUEST);
+    let mut shouting = all_roles();
+    shouting["write"] = json!("TRUE");
+    let mut two = all_roles();
+    two["admin"] = json!(2);
+    for (body, message) in [
+        (
+            json!({ "roles": missing }),
+            "body/roles must have required property 'configure'",
+        ),
+        (json!({ "roles": null }), "body/roles must be object"),
+        (
+            json!({ "roles": {} }),
+            "body/roles must have required property 'admin'",
+        ),
+        (json!({ "roles": 159 }), "body/roles must be object"),
+        (json!({ "roles": ["admin"] }), "body/roles must be object"),
+        (
+            json!({ "roles": [all_roles()] }),
+            "body/roles must be object",
+        ),
+        (json!({}), "body must have required property 'roles'"),
+        (roles(&["read"]), "body must have required property 'roles'"),
+        (
+            json!({ "roles": shouting }),
+            "body/roles/write must be boolean",
+        ),
+        (json!({ "roles": two }), "body/roles/admin must be boolean"),
+    ] {
+        let got = app
+            .patch_json(&path, Some(&admin), &body)
+            .await
+            .error_message(StatusCode::BAD_REQUEST);
+        assert_eq!(got, message, "{body}");
     }
     assert_eq!(app.roles_of(&admin, &id).await.ok_json(), roles(&["read"]));
+
+    // Coerced as Ajv coerces ("true"/1 are true, "false"/0/null false, a
+    // one-item array unwrapped); unknown flags and fields removed.
+    let body = json!({ "username": "x", "roles": {
+        "admin": false, "flows": null, "configure": 0, "subscribe": "false",
+        "write": "true", "read": [1], "superuser": true } });
+    app.patch_json(&path, Some(&admin), &body).await.ok_json();
+    assert_eq!(
+        app.roles_of(&admin, &id).await.ok_json(),
+        roles(&["write", "read"])
+    );
+
+    // Coercion changes how a flag is read, never who may set it: a
+    // non-admin sending "admin": "true" for itself is refused.
+    let (self_id, token) = app.user_with_token(&admin, "climber", &["read"]).await;
+    let mut grab = all_roles();
+    grab["admin"] = json!("true");
+    grab["flows"] = json!(1);
+    app.patch_json(
+        &format!("/user/roles/{self_id}"),
+        Some(&token),
+        &json!({ "roles": grab }),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN);
+    assert_eq!(
+        app.roles_of(&admin, &self_id).await.ok_json(),
+        roles(&["read"])
+    );
 }
 
 #[actix_web::test]
@@ -160,20 +197,29 @@ async fn create_user_body_must_carry_all_six_flags() {
     let admin = app.admin_token().await;
     let mut missing = all_roles();
     missing.as_object_mut().expect("object").remove("read");
-    let mut extra = roles(&["read"]);
-    extra["root"] = json!(false);
-    for r in [
-        missing,
-        extra,
-        json!(null),
-        json!({}),
-        json!("read"),
-        json!(159),
+    for (r, message) in [
+        (missing, "body/roles must have required property 'read'"),
+        (json!(null), "body/roles must be object"),
+        (json!({}), "body/roles must have required property 'admin'"),
+        (json!("read"), "body/roles must be object"),
+        (json!(159), "body/roles must be object"),
     ] {
-        let resp = app.create_user(&admin, "someone", USER_PASSWORD, r).await;
-        resp.error(StatusCode::BAD_REQUEST);
+        let got = app
+            .create_user(&admin, "someone", USER_PASSWORD, r)
+            .await
+            .error_message(StatusCode::BAD_REQUEST);
+        assert_eq!(got, message);
     }
     assert_eq!(app.users(&admin).await, vec!["admin".to_string()]);
+    // An unknown flag is removed, as by the original.
+    let mut extra = roles(&["read"]);
+    extra["root"] = json!(true);
+    let id = id_of(
+        &app.create_user(&admin, "someone", USER_PASSWORD, extra)
+            .await
+            .ok_json(),
+    );
+    assert_eq!(app.roles_of(&admin, &id).await.ok_json(), roles(&["read"]));
 }
 
 #[actix_web::test]
