@@ -54,7 +54,9 @@ fn main() -> anyhow::Result<()> {
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let login = |user: &str, pw: &str| -> anyhow::Result<Duration> {
+    // `pw` is any JSON: a number is read as its digits, as the original
+    // reads it (coercion must not change the timing either).
+    let login = |user: &str, pw: serde_json::Value| -> anyhow::Result<Duration> {
         let body = serde_json::json!({ "username": user, "password": pw });
         let start = Instant::now();
         let resp = client.post(&url).json(&body).send()?;
@@ -67,19 +69,26 @@ fn main() -> anyhow::Result<()> {
     // Warm-up: connection, the dummy hash (computed once at start-up),
     // caches.
     for i in 0..5 {
-        login("admin", &format!("warm-up-{i}"))?;
-        login(&format!("nobody-{i}"), "warm-up")?;
+        login("admin", format!("warm-up-{i}").into())?;
+        login(&format!("nobody-{i}"), "warm-up".into())?;
     }
     let (mut unknown, mut known) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut unknown_num, mut known_num) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for i in 0..n {
-        let pw = format!("wrong-password-{i}");
+        let pw = serde_json::Value::from(format!("wrong-password-{i}"));
+        let num = serde_json::Value::from(10_000_000 + i);
+        let nobody = format!("no-such-user-{i}@home.com");
         // Alternate which goes first.
         if i % 2 == 0 {
-            unknown.push(login(&format!("no-such-user-{i}@home.com"), &pw)?);
-            known.push(login("admin", &pw)?);
+            unknown.push(login(&nobody, pw.clone())?);
+            known.push(login("admin", pw)?);
+            unknown_num.push(login(&nobody, num.clone())?);
+            known_num.push(login("admin", num)?);
         } else {
-            known.push(login("admin", &pw)?);
-            unknown.push(login(&format!("no-such-user-{i}@home.com"), &pw)?);
+            known.push(login("admin", pw.clone())?);
+            unknown.push(login(&nobody, pw)?);
+            known_num.push(login("admin", num.clone())?);
+            unknown_num.push(login(&nobody, num)?);
         }
     }
     let (mu, mk) = (median(&mut unknown), median(&mut known));
@@ -102,6 +111,13 @@ fn main() -> anyhow::Result<()> {
     println!(
         "  ratio unknown/known:   {:.3}",
         mu.as_secs_f64() / mk.as_secs_f64()
+    );
+    let (mun, mkn) = (median(&mut unknown_num), median(&mut known_num));
+    println!(
+        "  password as a number (coerced): unknown median {:.2} ms, known median {:.2} ms, ratio {:.3}",
+        ms(mun),
+        ms(mkn),
+        mun.as_secs_f64() / mkn.as_secs_f64()
     );
 
     actix_web::rt::System::new().block_on(handle.stop(true));

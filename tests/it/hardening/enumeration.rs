@@ -4,6 +4,7 @@
 //! starts. (Timing is measured by `examples/login_timing.rs`, not here.)
 
 use crate::harness::{Reply, TestApp, USER_PASSWORD, client_from};
+use serde_json::json;
 
 /// Everything but `date`, which is allowed to differ.
 fn visible(r: &Reply) -> (u16, Vec<(String, String)>, Vec<u8>) {
@@ -90,4 +91,34 @@ async fn throttling_starts_at_the_same_attempt_for_known_and_unknown_users() {
         );
     }
     app.assert_alive().await;
+}
+
+/// Coerced bodies (a number, an array, `null` for the strings) answer an
+/// unknown user exactly as a known one with a wrong password.
+#[actix_web::test]
+async fn coerced_bodies_tell_nothing_either() {
+    let app = app().await;
+    let admin = app.admin_token().await;
+    app.add_user(&admin, "known@home.com", &["read"]).await;
+    let bodies = [
+        (
+            json!({"username": "known@home.com", "password": 12345678}),
+            json!({"username": "unknown@home.com", "password": 12345678}),
+        ),
+        (
+            json!({"username": ["known@home.com"], "password": [true]}),
+            json!({"username": ["unknown@home.com"], "password": [true]}),
+        ),
+        (
+            json!({"username": "known@home.com", "password": null}),
+            json!({"username": null, "password": null}),
+        ),
+    ];
+    for (i, (k, u)) in bodies.iter().enumerate() {
+        let c = client_from(&format!("127.0.7.{}", i + 1));
+        let known = app.login_body_from(&c, k).await;
+        let unknown = app.login_body_from(&c, u).await;
+        known.error(401);
+        assert_eq!(visible(&known), visible(&unknown), "{k} vs {u}");
+    }
 }

@@ -221,3 +221,37 @@ async fn the_throttle_tables_stay_small_in_bytes_under_huge_usernames() {
     );
     daemon.assert_alive().await;
 }
+
+/// Coercion changes how a password is read, never whether it is checked:
+/// the number 12345678 is the password "12345678", verified by argon2 like
+/// any other, and wrong coerced passwords count as failures like any other.
+#[actix_web::test]
+async fn coerced_passwords_are_verified_and_throttled_like_any_other() {
+    let app = app(3, 1_000).await;
+    let admin = app.admin_token().await;
+    app.create_user_ok(
+        &admin,
+        "digits",
+        "12345678",
+        crate::harness::roles(&["read"]),
+    )
+    .await;
+    let attacker = client_from("127.0.0.3");
+    let login = |pw: serde_json::Value| serde_json::json!({ "username": "digits", "password": pw });
+    app.login_body_from(&attacker, &login(serde_json::json!(12345678)))
+        .await
+        .token_pair();
+    for wrong in [
+        serde_json::json!(12345679),
+        serde_json::json!([87654321]),
+        serde_json::json!(null),
+    ] {
+        app.login_body_from(&attacker, &login(wrong))
+            .await
+            .error(401);
+    }
+    // Throttled now, for the right password in any form.
+    for right in [serde_json::json!(12345678), serde_json::json!("12345678")] {
+        throttled(&app.login_body_from(&attacker, &login(right)).await);
+    }
+}

@@ -113,6 +113,11 @@ impl Api {
         .await
     }
 
+    /// A login with any body (a coerced or odd one), from `client`.
+    pub async fn login_body_from(&self, client: &Client, body: &Value) -> Reply {
+        send(client.post(self.api("/login")).json(body)).await
+    }
+
     /// Logs in and asserts success.
     pub async fn login_ok(&self, username: &str, password: &str) -> TokenPair {
         self.login(username, password).await.token_pair()
