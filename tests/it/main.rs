@@ -5,11 +5,15 @@
 //! - `api`: the HTTP contract (routes, bodies, status codes, tokens' claims).
 //! - `hardening`: attacks (bad input, forged tokens, slow clients, brute
 //!   force, enumeration, headers, the audit log).
+//! - `compat`: differential tests against the original Fastify service:
+//!   every generated body is accepted or refused as the original would
+//!   (Fastify runs as an oracle; needs Node.js and npm).
 //! - `lifecycle`: tokens over time (revocation, refresh rotation, session
 //!   lifetime, clock jumps, signing keys) and the binary's operations
 //!   (signals, SIGKILL, the CLI over the admin socket, offline store upkeep).
 
 mod api;
+mod compat;
 mod hardening;
 mod harness;
 mod lifecycle;

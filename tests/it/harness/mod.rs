@@ -8,12 +8,15 @@
 //! - [`Reply`] (`http.rs`): every response; the one error-shape asserter.
 //! - `jwt.rs`: the one JWT signer and decoder.
 //! - [`store`]: a stopped daemon's store, opened by the test.
+//! - [`compat`]: engine-auth's domain rules, for the compat suite's
+//!   expectations.
 
 // Each suite uses only some of the helpers.
 #![allow(dead_code)]
 
 mod api;
 mod app;
+pub mod compat;
 mod daemon;
 mod http;
 mod jwt;

@@ -1,0 +1,115 @@
+//! engine-auth's documented request-body schemas are the original's plus
+//! engine-auth's additions, and nothing else (`cargo test --test it
+//! compat::schemas`).
+//!
+//! Oracle A serves the published swagger, oracle B the schemas engine-auth
+//! documents at `/api/v1/docs/json`; on every corpus body that names no
+//! added field they must answer alike (status, error code and message, the
+//! decoded body). The additions themselves are checked against what was
+//! agreed: `currentPassword` (a string) on PATCH /user/password/{_id}, and
+//! POST /logout with `{refreshToken: string, all: boolean}`, neither
+//! required, nothing else allowed.
+
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+use super::corpus::corpus;
+use super::oracle::Oracle;
+use super::{Fixture, Tally, documented_spec};
+
+/// Oracles validate bodies only; any id will do.
+const TARGET: &str = "00000000-0000-4000-8000-000000000000";
+
+#[actix_web::test]
+async fn documented_schemas_decide_like_the_published_ones() {
+    let fx = Fixture::start().await;
+    let oracle_a = Oracle::start_published();
+    let corpus = corpus(fx.body_limit);
+    let mut tally = Tally::new("oracle A vs oracle B", &corpus);
+    for case in corpus.cases.iter().filter(|c| !c.names_added_field()) {
+        let a = oracle_a.ask(case, TARGET).await;
+        let b = fx.oracle_b.ask(case, TARGET).await;
+        if a == b {
+            tally.agree();
+        } else {
+            tally.disagree(
+                case,
+                &a,
+                format!("oracle B: {}", b.describe()),
+                "engine-auth's documented schema decides otherwise than the published one".into(),
+            );
+        }
+    }
+    tally.finish();
+}
+
+#[actix_web::test]
+async fn the_document_adds_only_the_agreed_fields() {
+    let fx = Fixture::start().await;
+    let ours: Value = serde_json::from_str(&documented_spec(&fx.app).await).expect("JSON");
+    let published: Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/oracle/engine-api-v1-auth-swagger.json"),
+        )
+        .expect("the vendored swagger"),
+    )
+    .expect("JSON");
+
+    let with_bodies = |spec: &Value| -> BTreeSet<String> {
+        let mut ops = BTreeSet::new();
+        for (path, item) in spec["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                let has_body = op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["in"] == "body"));
+                if has_body {
+                    ops.insert(format!("{} {path}", method.to_uppercase()));
+                }
+            }
+        }
+        ops
+    };
+    let mut expected = with_bodies(&published);
+    expected.insert("POST /api/v1/auth/logout".into());
+    assert_eq!(
+        with_bodies(&ours),
+        expected,
+        "operations with a JSON body: the published ones plus POST /logout"
+    );
+
+    let schema = |path: &str, method: &str| -> Value {
+        strip_annotations(&ours["paths"][path][method]["parameters"][0]["schema"])
+    };
+    assert_eq!(
+        schema("/api/v1/auth/user/password/{_id}", "patch")["properties"]["currentPassword"],
+        json!({"type": "string"}),
+        "currentPassword is documented as a string"
+    );
+    assert_eq!(
+        schema("/api/v1/auth/logout", "post"),
+        json!({
+            "type": "object",
+            "properties": {
+                "refreshToken": {"type": "string"},
+                "all": {"type": "boolean"}
+            },
+            "additionalProperties": false
+        }),
+        "the logout body"
+    );
+}
+
+/// `schema` without `description`, `title` and `example`: words, not rules.
+fn strip_annotations(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "description" | "title" | "example"))
+                .map(|(k, v)| (k.clone(), strip_annotations(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(strip_annotations).collect()),
+        other => other.clone(),
+    }
+}
