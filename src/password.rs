@@ -22,7 +22,9 @@ use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::config::Argon2Params;
@@ -38,6 +40,8 @@ pub struct Hasher {
 struct Core {
     params: Params,
     dummy: OnceLock<String>,
+    /// Nanoseconds a failed login takes at least ([`Hasher::calibrate`]).
+    failure_floor: AtomicU64,
 }
 
 fn argon2(params: Params) -> Argon2<'static> {
@@ -266,6 +270,7 @@ impl Hasher {
             core: Arc::new(Core {
                 params,
                 dummy: OnceLock::new(),
+                failure_floor: AtomicU64::new(0),
             }),
             pool: Arc::new(pool),
         })
@@ -304,6 +309,55 @@ impl Hasher {
     /// slower than the rest.
     pub fn warm_up(&self) {
         let _ = self.core.dummy_hash();
+    }
+
+    /// Measures what one verification costs with each argon2 parameter set
+    /// in `stored` (the store's hashes; the configured set always counts)
+    /// and makes the slowest the time every failed login takes at least
+    /// ([`Hasher::failure_floor`]). Without it, after a parameter change
+    /// (`tune-argon2`), a wrong password for a user with an older hash
+    /// takes that hash's time while an unknown user takes the dummy's: the
+    /// difference tells which usernames exist. Blocking; at start-up.
+    pub fn calibrate<'a>(&self, stored: impl IntoIterator<Item = &'a str>) {
+        self.warm_up();
+        let mut sets = vec![self.core.params.clone()];
+        for phc in stored {
+            if let Ok(params) = PasswordHash::new(phc).and_then(|h| Params::try_from(&h))
+                && !sets.contains(&params)
+            {
+                sets.push(params);
+            }
+        }
+        let slowest = sets
+            .iter()
+            .filter_map(|params| {
+                let dummy = dummy_phc(params).ok()?;
+                // The median of three: one slow run (a page fault, another
+                // process) must not set the floor.
+                let mut runs: Vec<Duration> = (0..3)
+                    .map(|_| {
+                        let started = Instant::now();
+                        verify_phc(b"calibration", &dummy, &mut []);
+                        started.elapsed()
+                    })
+                    .collect();
+                runs.sort();
+                Some(runs[1])
+            })
+            .max()
+            .unwrap_or_default();
+        let nanos = u64::try_from(slowest.as_nanos()).unwrap_or(u64::MAX);
+        self.core.failure_floor.store(nanos, Ordering::Relaxed);
+        log::info!(
+            "argon2: {} parameter set(s) in use; a failed login takes at least {:.1} ms",
+            sets.len(),
+            slowest.as_secs_f64() * 1000.0
+        );
+    }
+
+    /// How long every failed login takes at least (see [`Hasher::calibrate`]).
+    pub fn failure_floor(&self) -> Duration {
+        Duration::from_nanos(self.core.failure_floor.load(Ordering::Relaxed))
     }
 
     /// Hashes a new password on a hashing thread (at most

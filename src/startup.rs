@@ -36,6 +36,10 @@ impl Application {
         settings.validate()?;
         let hasher = Hasher::new(settings.argon2, settings.max_concurrent_hashes)?;
         let store = bootstrap::open_store(&settings, &hasher, &clock)?;
+        // Failed logins cost the same whether or not the user exists, for
+        // every parameter set the store's hashes use.
+        let kinds = store.password_hash_kinds()?;
+        hasher.calibrate(kinds.iter().map(String::as_str));
         let tokens = Tokens::new(
             &store.keys()?,
             &store.active_kid()?,
@@ -135,8 +139,6 @@ impl Application {
     /// Serves until stopped, then flushes the store.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let state = self.state.clone();
-        let hasher = state.hasher.clone();
-        tokio::task::spawn_blocking(move || hasher.warm_up());
         let mut background = vec![actix_web::rt::spawn(housekeeping_loop(state.clone()))];
         if let Some(every) = systemd::watchdog_interval() {
             background.push(actix_web::rt::spawn(async move {

@@ -86,8 +86,11 @@ impl Sessions<'_> {
         let a = &self.accounts;
         let user = a.store.user_by_name(&username)?;
         let password_copy = Password::parse(password.clone()).ok();
-        // Unknown users are checked against the dummy hash: the answer
-        // takes as long as for a wrong password.
+        // Unknown users are checked against the dummy hash, and every
+        // failure lasts at least the slowest verification any stored hash
+        // needs: the answer takes as long as for a wrong password, whatever
+        // the user's hash parameters.
+        let started = std::time::Instant::now();
         let ok = a
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
@@ -109,6 +112,10 @@ impl Sessions<'_> {
                 Ok(pair)
             }
             _ => {
+                let floor = a.hasher.failure_floor();
+                if let Some(rest) = floor.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(rest).await;
+                }
                 self.throttle.fail(peer_of(origin), Some(&folded));
                 audit::emit(
                     Event::LoginFailed {

@@ -130,6 +130,26 @@ impl Store {
             .collect()
     }
 
+    /// The password hashes' parameter parts (`$argon2id$v=19$m=…,t=…,p=…`),
+    /// each once: what a verification can cost ([`crate::password::Hasher::calibrate`]).
+    /// Reads every user record; at start-up.
+    pub fn password_hash_kinds(&self) -> Result<Vec<String>> {
+        let mut kinds: Vec<String> = Vec::new();
+        for item in self.users.iter() {
+            let (_, v) = item?;
+            let rec: UserRecord = decode(&v)?;
+            // The salt and the output follow the fourth `$`.
+            let kind = match rec.password_hash.match_indices('$').nth(4) {
+                Some((i, _)) => rec.password_hash[..i].to_string(),
+                None => rec.password_hash,
+            };
+            if !kinds.contains(&kind) {
+                kinds.push(kind);
+            }
+        }
+        Ok(kinds)
+    }
+
     pub fn user_count(&self) -> usize {
         read_count(&self.meta, META_USERS) as usize
     }

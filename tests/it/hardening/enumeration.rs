@@ -1,7 +1,9 @@
 //! User enumeration: nothing an unauthenticated client sees may tell an
 //! unknown username from a known one with a wrong password: not the
 //! status, not a byte of the body, not the headers, not when throttling
-//! starts. (Timing is measured by `examples/login_timing.rs`, not here.)
+//! starts, not the time a failure takes after an argon2 parameter change
+//! (the one timing check here has a thirtyfold margin; finer timing is
+//! measured by `examples/login_timing.rs`).
 
 use crate::harness::{Reply, TestApp, USER_PASSWORD, client_from};
 use serde_json::json;
@@ -121,4 +123,51 @@ async fn coerced_bodies_tell_nothing_either() {
         known.error(401);
         assert_eq!(visible(&known), visible(&unknown), "{k} vs {u}");
     }
+}
+
+/// After an argon2 parameter change (`tune-argon2`), a user whose stored
+/// hash has the old, slower parameters fails slowly; an unknown user must
+/// fail as slowly, or timing tells which names exist. The contrast here is
+/// large (4 MiB, 2 passes against the tests' 256 KiB, 1 pass: some
+/// thirtyfold), so the check has a wide margin: unknown users must take at
+/// least a third of the old user's time (before the fix: a few percent).
+#[actix_web::test]
+async fn failed_logins_take_as_long_for_unknown_users_after_a_parameter_change() {
+    let app = TestApp::spawn_with(|s| {
+        s.argon2.memory_kib = 4 * 1024;
+        s.argon2.iterations = 2;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    app.add_user(&admin, "old-hash@home.com", &["read"]).await;
+    let clock = app.clock.clone();
+    let dir = app.stop().await;
+    // The harness's cheap parameters from now on.
+    let app = TestApp::spawn_in(dir, clock, |s| {
+        s.throttle.per_user = 1_000;
+        s.throttle.per_address = 1_000;
+    })
+    .await;
+    let median = |mut v: Vec<std::time::Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    for i in 0..7 {
+        let started = std::time::Instant::now();
+        app.login("old-hash@home.com", &format!("wrong-{i}"))
+            .await
+            .error(401);
+        known.push(started.elapsed());
+        let started = std::time::Instant::now();
+        app.login(&format!("nobody-{i}@home.com"), &format!("wrong-{i}"))
+            .await
+            .error(401);
+        unknown.push(started.elapsed());
+    }
+    let (known, unknown) = (median(known), median(unknown));
+    assert!(
+        unknown * 3 >= known,
+        "unknown user {unknown:?} vs a user with an older hash {known:?}: timing tells them apart"
+    );
 }
