@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// Longest accepted username, in characters.
 pub const USERNAME_MAX_CHARS: usize = 256;
@@ -24,15 +25,25 @@ pub enum InvalidInput {
     UsernameControl,
     #[error("Username must not start or end with whitespace")]
     UsernameWhitespace,
+    #[error("Username must not contain invisible or formatting characters")]
+    UsernameInvisible,
+    #[error("Username must not mix Latin, Greek and Cyrillic letters")]
+    UsernameMixedScripts,
     #[error("Password must be at least {PASSWORD_MIN_CHARS} characters")]
     PasswordTooShort,
     #[error("Password must be at most {PASSWORD_MAX_BYTES} bytes")]
     PasswordTooLong,
 }
 
-/// A validated username: 1 to 256 characters, no control characters, no
-/// leading or trailing whitespace. Stored and listed exactly as given;
+/// A validated username: 1 to 256 characters; no control characters; no
+/// invisible or formatting characters (see [`is_invisible`]); no leading or
+/// trailing whitespace; and letters of at most one of the Latin, Greek and
+/// Cyrillic scripts (see [`Script`]). Stored and listed exactly as given;
 /// uniqueness is decided on [`Username::folded`].
+///
+/// These rules apply when a name is created (`POST /user`, `user add`,
+/// `recover-admin`). Users created before a rule existed keep their names and
+/// log in with them: lookups never parse a name, they only [`fold`] it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Username(String);
 
@@ -48,8 +59,14 @@ impl Username {
         if s.chars().any(char::is_control) {
             return Err(InvalidInput::UsernameControl);
         }
+        if s.chars().any(is_invisible) {
+            return Err(InvalidInput::UsernameInvisible);
+        }
         if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
             return Err(InvalidInput::UsernameWhitespace);
+        }
+        if mixes_scripts(s) {
+            return Err(InvalidInput::UsernameMixedScripts);
         }
         Ok(Username(s.to_owned()))
     }
@@ -58,21 +75,193 @@ impl Username {
         &self.0
     }
 
-    /// The case-insensitive key that makes usernames unique. Upper-casing
-    /// first maps e.g. `ß` to `SS`, so `straße` and `STRASSE` collide, which
-    /// plain lower-casing would miss.
+    /// The key that makes usernames unique: see [`fold`].
     pub fn folded(&self) -> String {
         fold(&self.0)
     }
 }
 
-/// Case-folds any string the way [`Username::folded`] does; used for lookups
-/// by a name that may not be a valid username at all.
+/// The uniqueness key of a name; used for every lookup by name, also of a
+/// name that is not a valid username at all (a login's). Two names are the
+/// same user when their folds are equal:
+///
+/// - NFKC first, so compatibility variants are one name: fullwidth `ａｄｍｉｎ`
+///   is `admin`, the ligature `ﬁ` is `fi`, and a decomposed `a` + U+0300 is
+///   the precomposed `à`.
+/// - Then case: lower, upper, lower. Upper-casing maps e.g. `ß` to `SS`, so
+///   `straße` and `STRASSE` collide, which plain lower-casing would miss; the
+///   first lower-casing is there because `ẞ` (capital sharp s) lower-cases to
+///   `ß`, which then upper-cases to `SS`: without it `STRAẞE` and `strasse`
+///   would be different users (found by the `credentials` fuzz target).
+/// - Case mapping can undo NFKC (U+0345 upper-cases to a base letter, which
+///   then composes differently), so both steps repeat until nothing changes,
+///   which makes the fold idempotent: `fold(fold(x)) == fold(x)`, and the
+///   `credentials` fuzz target checks it.
+///
+/// Look-alikes from different scripts (Cyrillic `а` for Latin `a`) are not
+/// folded together: [`Username::parse`] refuses the names that mix them.
 pub fn fold(s: &str) -> String {
-    // Lower first too: `ẞ` (capital sharp s) lower-cases to `ß`, which then
-    // upper-cases to `SS`; without the first step `STRAẞE` and `strasse`
-    // would be different users (found by the `credentials` fuzz target).
-    s.to_lowercase().to_uppercase().to_lowercase()
+    if s.is_ascii() {
+        return s.to_ascii_lowercase();
+    }
+    let mut current = nfkc(s.to_owned());
+    // Real text settles in one or two rounds; the bound only makes the loop
+    // obviously finite.
+    for _ in 0..FOLD_ROUNDS {
+        let next = nfkc(current.to_lowercase().to_uppercase().to_lowercase());
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+/// Rounds of [`fold`]'s case mapping and NFKC at most.
+const FOLD_ROUNDS: usize = 8;
+
+/// `s` in NFKC, without the normalization pass when the quick check can
+/// tell it already is (most text): a login's name is folded on every
+/// attempt, also a throttled one.
+fn nfkc(s: String) -> String {
+    match is_nfkc_quick(s.chars()) {
+        IsNormalized::Yes => s,
+        _ => s.nfkc().collect(),
+    }
+}
+
+/// Whether `c` is invisible or changes how the text around it is shown:
+/// every format character (general category Cf: zero-width spaces and
+/// joiners, bidirectional controls, the byte order mark, the soft hyphen,
+/// tag characters, ...) and the other default-ignorable code points, which
+/// render as nothing (the combining grapheme joiner, Hangul fillers,
+/// variation selectors). A name holding one looks like another name, or
+/// reorders the text printed after it.
+pub fn is_invisible(c: char) -> bool {
+    in_table(FORMAT, c) || in_table(OTHER_DEFAULT_IGNORABLE, c)
+}
+
+fn in_table(table: &[(char, char)], c: char) -> bool {
+    range_of(table, c, |&(lo, hi)| (lo, hi)).is_some()
+}
+
+/// The entry of `table` (ascending, disjoint ranges) whose range holds `c`.
+fn range_of<T>(table: &[T], c: char, range: impl Fn(&T) -> (char, char)) -> Option<&T> {
+    let i = table
+        .binary_search_by(|entry| {
+            let (lo, hi) = range(entry);
+            if hi < c {
+                std::cmp::Ordering::Less
+            } else if lo > c {
+                std::cmp::Ordering::Greater
+            } else {
+                std::cmp::Ordering::Equal
+            }
+        })
+        .ok()?;
+    table.get(i)
+}
+
+/// General category Cf (format), all of it: Unicode 16.0's
+/// DerivedGeneralCategory.txt. Ascending, as [`in_table`] needs.
+const FORMAT: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),   // soft hyphen
+    ('\u{0600}', '\u{0605}'),   // Arabic number signs
+    ('\u{061C}', '\u{061C}'),   // Arabic letter mark (bidi)
+    ('\u{06DD}', '\u{06DD}'),   // Arabic end of ayah
+    ('\u{070F}', '\u{070F}'),   // Syriac abbreviation mark
+    ('\u{0890}', '\u{0891}'),   // Arabic pound and piastre marks above
+    ('\u{08E2}', '\u{08E2}'),   // Arabic disputed end of ayah
+    ('\u{180E}', '\u{180E}'),   // Mongolian vowel separator
+    ('\u{200B}', '\u{200F}'),   // zero width space, ZWNJ, ZWJ, LRM, RLM
+    ('\u{202A}', '\u{202E}'),   // bidi embeddings and overrides
+    ('\u{2060}', '\u{2064}'),   // word joiner, invisible operators
+    ('\u{2066}', '\u{206F}'),   // bidi isolates, deprecated format characters
+    ('\u{FEFF}', '\u{FEFF}'),   // zero width no-break space (byte order mark)
+    ('\u{FFF9}', '\u{FFFB}'),   // interlinear annotation
+    ('\u{110BD}', '\u{110BD}'), // Kaithi number sign
+    ('\u{110CD}', '\u{110CD}'), // Kaithi number sign above
+    ('\u{13430}', '\u{1343F}'), // Egyptian hieroglyph format controls
+    ('\u{1BCA0}', '\u{1BCA3}'), // shorthand format controls
+    ('\u{1D173}', '\u{1D17A}'), // musical symbol beam and phrase controls
+    ('\u{E0001}', '\u{E0001}'), // language tag
+    ('\u{E0020}', '\u{E007F}'), // tag characters
+];
+
+/// Default_Ignorable_Code_Point (Unicode 16.0's DerivedCoreProperties.txt)
+/// less what [`FORMAT`] holds: characters that are not Cf but are shown as
+/// nothing all the same. Ascending.
+const OTHER_DEFAULT_IGNORABLE: &[(char, char)] = &[
+    ('\u{034F}', '\u{034F}'),   // combining grapheme joiner
+    ('\u{115F}', '\u{1160}'),   // Hangul choseong and jungseong fillers
+    ('\u{17B4}', '\u{17B5}'),   // Khmer inherent vowels
+    ('\u{180B}', '\u{180D}'),   // Mongolian free variation selectors
+    ('\u{180F}', '\u{180F}'),   // Mongolian free variation selector four
+    ('\u{2065}', '\u{2065}'),   // reserved
+    ('\u{3164}', '\u{3164}'),   // Hangul filler
+    ('\u{FE00}', '\u{FE0F}'),   // variation selectors
+    ('\u{FFA0}', '\u{FFA0}'),   // halfwidth Hangul filler
+    ('\u{FFF0}', '\u{FFF8}'),   // reserved
+    ('\u{E0000}', '\u{E0000}'), // reserved
+    ('\u{E0002}', '\u{E001F}'), // reserved
+    ('\u{E0080}', '\u{E0FFF}'), // reserved, variation selectors supplement
+];
+
+/// The scripts whose letters pass for one another (Cyrillic `а`, `е`, `о`,
+/// `р`, `с`; Greek `ο`, `ν`, `Α`, `Β`, ... for Latin ones). A username may
+/// use letters of one of them, so `аdmin` with a Cyrillic `а` is refused,
+/// while all-Cyrillic `админ` and all-Greek names are fine, as are names
+/// that add other scripts' letters (`山田-yamada`), digits or punctuation.
+///
+/// Deliberately simple: letters are placed by the Unicode block they are in
+/// (blocks of these scripts hold almost nothing else), after NFKC, which has
+/// already turned fullwidth, mathematical and other compatibility letters
+/// into plain ones (so the micro sign `µ` counts as Greek `μ`). Look-alikes
+/// within one script (`rn` and `m`) or from other scripts (Armenian `օ`,
+/// Cherokee `Ꭺ`) are not caught.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Script {
+    Latin,
+    Greek,
+    Cyrillic,
+}
+
+/// Unicode blocks of [`Script`]'s scripts. Ascending.
+const SCRIPT_BLOCKS: &[(char, char, Script)] = &[
+    ('A', 'Z', Script::Latin),
+    ('a', 'z', Script::Latin),
+    ('\u{00C0}', '\u{024F}', Script::Latin), // Latin-1 letters, Latin Extended-A and -B
+    ('\u{0250}', '\u{02AF}', Script::Latin), // IPA Extensions
+    ('\u{0370}', '\u{03FF}', Script::Greek), // Greek and Coptic
+    ('\u{0400}', '\u{052F}', Script::Cyrillic), // Cyrillic, Cyrillic Supplement
+    ('\u{1C80}', '\u{1C8F}', Script::Cyrillic), // Cyrillic Extended-C
+    ('\u{1E00}', '\u{1EFF}', Script::Latin), // Latin Extended Additional
+    ('\u{1F00}', '\u{1FFF}', Script::Greek), // Greek Extended
+    ('\u{2C60}', '\u{2C7F}', Script::Latin), // Latin Extended-C
+    ('\u{2DE0}', '\u{2DFF}', Script::Cyrillic), // Cyrillic Extended-A
+    ('\u{A640}', '\u{A69F}', Script::Cyrillic), // Cyrillic Extended-B
+    ('\u{A720}', '\u{A7FF}', Script::Latin), // Latin Extended-D
+    ('\u{AB30}', '\u{AB6F}', Script::Latin), // Latin Extended-E
+];
+
+fn script_of(c: char) -> Option<Script> {
+    if !c.is_alphabetic() {
+        return None;
+    }
+    range_of(SCRIPT_BLOCKS, c, |&(lo, hi, _)| (lo, hi)).map(|&(_, _, script)| script)
+}
+
+/// Whether `s` (after NFKC) holds letters of more than one [`Script`].
+fn mixes_scripts(s: &str) -> bool {
+    let mut seen = None;
+    for script in s.nfkc().filter_map(script_of) {
+        match seen {
+            None => seen = Some(script),
+            Some(first) if first != script => return true,
+            Some(_) => {}
+        }
+    }
+    false
 }
 
 impl fmt::Debug for Username {
@@ -178,7 +367,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
 }
 
 /// The six role flags of the API. All six are required in every request
-/// body that carries a role profile, and unknown flags are refused.
+/// body that carries a role profile (unknown flags are removed before this
+/// sees them: `http::body`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 // For the OpenAPI schema (additionalProperties: false); parsing is below.
 #[serde(deny_unknown_fields)]
@@ -340,6 +530,181 @@ mod tests {
         for s in ["ẞ", "ß", "ΐ", "İ", "ﬃ", "Ǆ"] {
             assert_eq!(fold(&fold(s)), fold(s), "fold is stable for {s}");
         }
+    }
+
+    /// The fold before NFKC, which older stores' index keys were made with.
+    fn fold_before_nfkc(s: &str) -> String {
+        s.to_lowercase().to_uppercase().to_lowercase()
+    }
+
+    #[test]
+    fn look_alikes_fold_together_or_are_refused() {
+        // Compatibility and canonical variants are one name.
+        for (variant, plain) in [
+            ("ａｄｍｉｎ", "admin"),
+            ("ＡＤＭＩＮ", "admin"),
+            ("a\u{300}dmin", "àdmin"),
+            ("A\u{300}DMIN", "àdmin"),
+            ("ﬁnance", "finance"),
+            ("𝐚𝐝𝐦𝐢𝐧", "admin"),
+            ("ⓐdmin", "admin"),
+            ("\u{212A}elvin", "kelvin"), // the Kelvin sign
+            ("ad\u{a0}min", "ad min"),
+            ("ſtraße", "STRASSE"),
+        ] {
+            assert_eq!(fold(variant), fold(plain), "{variant:?} vs {plain:?}");
+            assert!(Username::parse(variant).is_ok(), "{variant:?}");
+        }
+        assert_eq!(fold("ａｄｍｉｎ"), "admin");
+        // Invisible and formatting characters, anywhere.
+        for s in [
+            "ad\u{200b}min",
+            "admin\u{feff}",
+            "adm\u{ad}in",
+            "\u{202e}nimda",
+            "ad\u{200c}min",
+            "ad\u{200d}min",
+            "\u{200e}admin",
+            "admin\u{2069}",
+            "\u{61c}admin",
+            "admin\u{e0041}",
+            "ad\u{34f}min",
+            "admin\u{3164}",
+            "admin\u{fe0f}",
+            "admin\u{e0100}",
+        ] {
+            assert_eq!(
+                Username::parse(s).err(),
+                Some(InvalidInput::UsernameInvisible),
+                "{s:?}"
+            );
+        }
+        // Latin mixed with Cyrillic or Greek letters; also once NFKC has
+        // made a compatibility letter plain (the micro sign is Greek mu).
+        for s in [
+            "\u{430}dmin",      // Cyrillic а
+            "adm\u{456}n",      // Ukrainian і
+            "\u{3b1}dmin",      // Greek α
+            "p\u{430}ypal.com", // Cyrillic а
+            "\u{3a9}mega",      // Greek Ω
+            "\u{b5}admin",      // the micro sign
+            "админ-\u{3bf}",    // Greek ο among Cyrillic
+        ] {
+            assert_eq!(
+                Username::parse(s).err(),
+                Some(InvalidInput::UsernameMixedScripts),
+                "{s:?}"
+            );
+        }
+        // One script, or others beside it, or none.
+        for s in [
+            "админ",
+            "Ελένη",
+            "Zoë Ünïcødé 名前",
+            "山田-yamada",
+            "ДИМА_2024",
+            "user@example.com",
+            "Ω-3",
+            "Ǆemal",
+            "ἈΡΧΗ",
+        ] {
+            assert!(Username::parse(s).is_ok(), "{s:?}");
+        }
+        assert_eq!(
+            InvalidInput::UsernameInvisible.to_string(),
+            "Username must not contain invisible or formatting characters"
+        );
+    }
+
+    /// NFKC and case mapping undo each other on some inputs (U+0345 becomes
+    /// a base letter when upper-cased; Greek with ypogegrammeni recomposes
+    /// differently); the fold must still be stable. Case variants of the
+    /// text (in NFC, as typed: upper-casing `α` U+0345 U+0301, out of
+    /// canonical order, moves the accent onto the iota, which is another
+    /// name) fold alike, also after the fold before NFKC.
+    #[test]
+    fn fold_is_idempotent_and_case_blind_on_tricky_inputs() {
+        for s in [
+            "ẞ",
+            "ß",
+            "ΐ",
+            "İ",
+            "ı",
+            "ſ",
+            "ﬃ",
+            "ﬅ",
+            "Ǆ",
+            "ǅ",
+            "\u{345}",
+            "α\u{345}",
+            "α\u{345}\u{301}",
+            "α\u{301}\u{345}",
+            "ᾳ",
+            "ᾼ",
+            "ῼ\u{301}",
+            "ϐ",
+            "ϑ",
+            "ϴ",
+            "ℌ",
+            "Ω",
+            "Å",
+            "㍱",
+            "㏂",
+            "ﷺ",
+            "Ϊ́",
+            "İ\u{307}",
+            "i\u{307}\u{301}",
+            "ǰ\u{323}",
+            "ᾀ\u{345}",
+            "ΐ\u{345}",
+            "ⓂⒶⓍ",
+            "Ⅻ",
+            "\u{1E9E}\u{345}",
+        ] {
+            let f = fold(s);
+            assert_eq!(fold(&f), f, "fold is stable for {s:?}");
+            let typed: String = s.nfc().collect();
+            assert_eq!(fold(&typed), f, "NFC of {s:?}");
+            assert_eq!(fold(&typed.to_uppercase()), f, "upper-case {s:?}");
+            assert_eq!(fold(&typed.to_lowercase()), f, "lower-case {s:?}");
+            assert_eq!(fold(&fold_before_nfkc(&typed)), f, "old fold of {s:?}");
+        }
+    }
+
+    /// Every code point of planes 0 and 1, the CJK compatibility
+    /// ideographs and plane 14: one character alone, and after `a`.
+    #[test]
+    fn fold_is_idempotent_for_every_character() {
+        let planes = (0..0x2_0000u32)
+            .chain(0x2_F800..0x2_FA20)
+            .chain(0xE_0000..0xE_1000);
+        for c in planes.filter_map(char::from_u32) {
+            for s in [c.to_string(), format!("a{c}")] {
+                let f = fold(&s);
+                assert_eq!(fold(&f), f, "fold is stable for {s:?}");
+                assert_eq!(fold(&s.to_uppercase()), f, "upper-case variant of {s:?}");
+                assert_eq!(fold(&fold_before_nfkc(&s)), f, "old fold of {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_tables_are_ascending_and_disjoint() {
+        fn check(ranges: &[(char, char)]) {
+            for w in ranges.windows(2) {
+                assert!(w[0].0 <= w[0].1 && w[0].1 < w[1].0, "{w:?}");
+            }
+        }
+        check(FORMAT);
+        check(OTHER_DEFAULT_IGNORABLE);
+        let blocks: Vec<_> = SCRIPT_BLOCKS.iter().map(|&(a, b, _)| (a, b)).collect();
+        check(&blocks);
+        // Cf and the rest of Default_Ignorable_Code_Point do not overlap.
+        for &(lo, hi) in OTHER_DEFAULT_IGNORABLE {
+            assert!(!in_table(FORMAT, lo) && !in_table(FORMAT, hi));
+        }
+        assert!(is_invisible('\u{200b}') && is_invisible('\u{e007f}'));
+        assert!(!is_invisible('a') && !is_invisible(' ') && !is_invisible('\u{300}'));
     }
 
     #[test]

@@ -3,10 +3,14 @@
 //! counts `meta` keeps of both and of admins. All three change in the same
 //! transaction, which is also what makes the last-admin rule hold under
 //! concurrent requests.
+//!
+//! Index keys are [`crate::domain::fold`]. Stores written before the fold
+//! applied NFKC keep some entries under the old key (case mapping alone,
+//! [`legacy_fold_key`]); see [`find_entry`] for how lookups still find them.
 
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
 use sled::transaction::TransactionalTree;
+use sled::{IVec, Transactional};
 use std::fmt;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -105,10 +109,11 @@ impl Store {
         Ok(list)
     }
 
-    /// Looks a user up by name, case-insensitively. Any string is accepted;
-    /// one that is not a valid username simply finds nobody.
+    /// Looks a user up by name, case-insensitively (see [`find_entry`]).
+    /// Any string is accepted; one that is not a valid username simply
+    /// finds nobody.
     pub fn user_by_name(&self, name: &str) -> Result<Option<UserRecord>> {
-        let Some(entry) = self.names.get(crate::domain::fold(name).as_bytes())? else {
+        let Some(entry) = find_entry(name, |k| self.names.get(k))? else {
             return Ok(None);
         };
         let id = id_of_entry(&entry)?;
@@ -154,12 +159,13 @@ impl Store {
         read_count(&self.meta, META_USERS) as usize
     }
 
-    /// Adds a user; fails with `UsernameTaken` if the folded name exists.
+    /// Adds a user; fails with `UsernameTaken` if the name is found (see
+    /// [`find_entry`]).
     pub fn create_user(&self, rec: &UserRecord) -> Result<()> {
         let key = fold_key(&rec.username);
         (&self.users, &self.names, &self.meta)
             .transaction(|(users, names, meta)| {
-                if names.get(&key)?.is_some() {
+                if find_entry(&rec.username, |k| names.get(k))?.is_some() {
                     return abort(StoreError::UsernameTaken);
                 }
                 users.insert(rec.id.as_bytes(), encode(rec))?;
@@ -255,7 +261,7 @@ impl Store {
         let fresh = new_user_record(username, hash.clone(), Roles::ALL, now);
         let recovered = (&self.users, &self.names, &self.meta)
             .transaction(|(users, names, meta)| {
-                let Some(entry) = names.get(&key)? else {
+                let Some(entry) = find_entry(username.as_str(), |k| names.get(k))? else {
                     users.insert(fresh.id.as_bytes(), encode(&fresh))?;
                     names.insert(key.as_slice(), name_entry(&fresh))?;
                     adjust_user_count(meta, 1)?;
@@ -298,7 +304,17 @@ impl Store {
                     return abort(StoreError::NotFound);
                 };
                 let old: UserRecord = decode_tx(&old)?;
-                names.remove(fold_key(&old.username))?;
+                // The entry that names this user: never another user's
+                // under the same key (two users can share a fold when one
+                // of them is indexed under its old key).
+                for key in index_keys(&old.username) {
+                    if let Some(entry) = names.get(key.as_slice())?
+                        && id_of_entry(&entry).ok() == Some(id)
+                    {
+                        names.remove(key)?;
+                        break;
+                    }
+                }
                 adjust_user_count(meta, -1)?;
                 if old.is_admin() {
                     adjust_admins(meta, -1)?;
@@ -326,11 +342,70 @@ pub(super) fn fold_key(username: &str) -> Vec<u8> {
     crate::domain::fold(username).into_bytes()
 }
 
+/// The index key before the fold applied NFKC: case mapping alone. Entries
+/// written then are still under it where the two differ (names with
+/// fullwidth or other compatibility characters, or decomposed accents);
+/// nothing moves them. It can go once a start-up re-key has moved every
+/// such entry to [`fold_key`] (one index scan, once) and stores older than
+/// that are no longer upgraded from.
+pub(super) fn legacy_fold_key(username: &str) -> Vec<u8> {
+    username
+        .to_lowercase()
+        .to_uppercase()
+        .to_lowercase()
+        .into_bytes()
+}
+
+/// The keys a user named `username` may be indexed under: [`fold_key`],
+/// then [`legacy_fold_key`] if it differs.
+pub(super) fn index_keys(username: &str) -> Vec<Vec<u8>> {
+    let key = fold_key(username);
+    let legacy = legacy_fold_key(username);
+    if legacy == key {
+        vec![key]
+    } else {
+        vec![key, legacy]
+    }
+}
+
+/// Finds `name`'s entry in the index with `get` (the tree's, or a
+/// transaction's). Two rules, one per kind of entry:
+///
+/// - an entry written under the old key (its key is not the fold of the
+///   name it holds) is found as before, by a name with the same old key;
+/// - every other entry is found by a name with the same fold.
+///
+/// The old key is tried first: when a user indexed under its old key and a
+/// newer one share a fold (`ａｄｍｉｎ` from before, `admin`), each still
+/// logs in by its own name, as before. `engine-auth check` reports such
+/// pairs. A name written under its old key is not found by a spelling only
+/// the new fold equates with it (`ａｄｍｉｎ`'s user by `admin`), so such a
+/// spelling can still be created beside it; `check` reports that pair too.
+pub(super) fn find_entry<E>(
+    name: &str,
+    get: impl Fn(&[u8]) -> std::result::Result<Option<IVec>, E>,
+) -> std::result::Result<Option<IVec>, E> {
+    let key = fold_key(name);
+    let legacy = legacy_fold_key(name);
+    if legacy != key
+        && let Some(entry) = get(&legacy)?
+        && name_of_entry(&entry).is_some_and(|held| fold_key(held) != legacy)
+    {
+        return Ok(Some(entry));
+    }
+    get(&key)
+}
+
 /// Index value: 16 id bytes followed by the username as given.
 pub(super) fn name_entry(rec: &UserRecord) -> Vec<u8> {
     let mut v = rec.id.as_bytes().to_vec();
     v.extend_from_slice(rec.username.as_bytes());
     v
+}
+
+/// The username an index entry holds, as given.
+fn name_of_entry(entry: &[u8]) -> Option<&str> {
+    std::str::from_utf8(entry.get(16..)?).ok()
 }
 
 pub(super) fn id_of_entry(entry: &[u8]) -> Result<Uuid> {
@@ -385,9 +460,80 @@ pub(super) fn read_count(meta: &sled::Tree, key: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::codec::encode;
     use super::super::testing::{counts, key, reopen, seeded, user};
-    use super::super::{Counts, Store};
+    use super::super::{Counts, META_NAMES, META_USERS, Store, UserRecord};
+    use super::{legacy_fold_key, name_entry};
     use crate::domain::{Roles, Username};
+
+    /// A user as a release before NFKC wrote it: its index entry under the
+    /// old key. Any name, also one `Username::parse` refuses today.
+    fn old_user(s: &Store, name: &str) -> UserRecord {
+        let mut rec = user("placeholder", Roles::from_bits(1));
+        rec.username = name.into();
+        s.users.insert(rec.id.as_bytes(), encode(&rec)).unwrap();
+        s.names
+            .insert(legacy_fold_key(name), name_entry(&rec))
+            .unwrap();
+        for key in [META_USERS, META_NAMES] {
+            let n = super::read_count(&s.meta, key) + 1;
+            s.meta.insert(key, &n.to_be_bytes()).unwrap();
+        }
+        rec
+    }
+
+    #[test]
+    fn users_indexed_under_the_old_fold_are_found_created_against_and_deleted_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        let admin = user("admin", Roles::ALL);
+        s.initialize(&admin, &key()).unwrap();
+        let fullwidth = old_user(&s, "ａｄｍｉｎ");
+        let decomposed = old_user(&s, "a\u{300}lice");
+        let rlo = old_user(&s, "\u{202e}nimda");
+        let found = |name: &str| s.user_by_name(name).unwrap().map(|u| u.id);
+        // Each by its own spelling, in any case: the old key first.
+        assert_eq!(found("admin"), Some(admin.id));
+        assert_eq!(found("ａｄｍｉｎ"), Some(fullwidth.id));
+        assert_eq!(found("ＡＤＭＩＮ"), Some(fullwidth.id));
+        assert_eq!(found("A\u{300}LICE"), Some(decomposed.id));
+        assert_eq!(found("\u{202e}NIMDA"), Some(rlo.id));
+        // Not by a spelling only the new fold equates (nothing re-keys), so
+        // that spelling can still be created beside it (`check` reports the
+        // pair), and each is found by its own spelling.
+        assert_eq!(found("\u{e0}lice"), None);
+        let later = user("\u{e0}lice", Roles::from_bits(1));
+        s.create_user(&later).unwrap();
+        assert_eq!(found("\u{e0}lice"), Some(later.id));
+        assert_eq!(found("A\u{300}lice"), Some(decomposed.id));
+        // Creating a spelling of an old user's name is refused.
+        assert!(
+            s.create_user(&user("ＡＤＭＩＮ", Roles::from_bits(1)))
+                .is_err()
+        );
+        // recover-admin promotes the user that logs in by that name.
+        let name = Username::parse("ａｄｍｉｎ").unwrap();
+        let got = s.recover_admin(&name, "$argon2id$r".into(), 5).unwrap();
+        assert_eq!((got.created, got.user.id), (false, fullwidth.id));
+        let scan = s.scan().unwrap();
+        assert!(scan.is_consistent(), "{:?}", scan.problems);
+        assert_eq!(
+            scan.collisions,
+            [
+                vec!["admin".to_string(), "ａｄｍｉｎ".to_string()],
+                vec!["a\u{300}lice".to_string(), "\u{e0}lice".to_string()],
+            ]
+        );
+        // Deleting the old user removes its own entry, not the admin's.
+        s.delete_user(fullwidth.id).unwrap();
+        assert_eq!(found("ａｄｍｉｎ"), Some(admin.id));
+        s.delete_user(decomposed.id).unwrap();
+        assert_eq!(found("A\u{300}lice"), Some(later.id));
+        let scan = s.scan().unwrap();
+        assert!(scan.is_consistent(), "{:?}", scan.problems);
+        assert!(scan.collisions.is_empty());
+        assert_eq!(counts(&s), [3, 3, 1]);
+    }
 
     #[test]
     fn counts_are_kept_in_meta_across_creates_deletes_and_reopens() {
