@@ -94,6 +94,11 @@ pub enum Event<'a> {
     KeyDeleted {
         kid: &'a str,
     },
+    /// Deleted before its time (`keys rotate --revoke-previous`): what it
+    /// signed is refused from now on.
+    KeyRevoked {
+        kid: &'a str,
+    },
 }
 
 impl Event<'_> {
@@ -115,13 +120,15 @@ impl Event<'_> {
             Event::AdminRecovered(_) => "admin_recovered",
             Event::KeyRotated { .. } => "key_rotated",
             Event::KeyDeleted { .. } => "key_deleted",
+            Event::KeyRevoked { .. } => "key_revoked",
         }
     }
 
-    /// A replayed refresh token means a token was stolen: a warning.
+    /// A replayed refresh token means a token was stolen; a revoked key,
+    /// that a key may have been: warnings.
     fn level(&self) -> log::Level {
         match self {
-            Event::RefreshReuseDetected { .. } => log::Level::Warn,
+            Event::RefreshReuseDetected { .. } | Event::KeyRevoked { .. } => log::Level::Warn,
             _ => log::Level::Info,
         }
     }
@@ -172,7 +179,9 @@ fn describe(event: &Event) -> String {
         Event::UserCreated { subject, roles } | Event::UserRolesChanged { subject, roles } => {
             write!(s, " {subject} roles={}", roles.bits())
         }
-        Event::KeyRotated { kid } | Event::KeyDeleted { kid } => write!(s, " kid={kid}"),
+        Event::KeyRotated { kid } | Event::KeyDeleted { kid } | Event::KeyRevoked { kid } => {
+            write!(s, " kid={kid}")
+        }
     };
     s
 }
@@ -237,6 +246,7 @@ mod tests {
                 roles: Roles::ALL,
             },
             Event::KeyRotated { kid: "k" },
+            Event::KeyRevoked { kid: "k" },
         ] {
             let line = describe(&e);
             assert!(line.starts_with(&format!("event={} ", e.name())), "{line}");

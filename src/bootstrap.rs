@@ -1,12 +1,13 @@
-//! First start: create the data dir, open the store and, only when it is
-//! empty, seed user `admin` with every role and the first signing key. A
-//! store that already holds data is never re-seeded, whatever the
-//! environment says.
+//! Every start: make the data dir private (create it 0700, take group and
+//! other's access off what this process owns, refuse what it cannot fix),
+//! open the store and, only when it is empty, seed user `admin` with every
+//! role and the first signing key. A store that already holds data is never
+//! re-seeded, whatever the environment says.
 
 use anyhow::{Context, bail};
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::clock::Clock;
@@ -23,17 +24,12 @@ pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 /// as empty after an unclean stop), never a first start.
 pub const SEEDED_MARKER: &str = "store-initialized";
 
-/// Opens the store in `settings.data_dir`, seeding it if it is empty.
+/// Opens the store in `settings.data_dir` (made private first, see
+/// [`secure_data_dir`]), seeding it if it is empty.
 pub fn open_store(settings: &Settings, hasher: &Hasher, clock: &Clock) -> anyhow::Result<Store> {
     let dir = &settings.data_dir;
-    if dir.exists() && !dir.is_dir() {
-        bail!("data dir {} exists but is not a directory", dir.display());
-    }
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    secure_data_dir(dir)?;
+    warn_if_tls_key_is_shared(settings);
     let (store, opened) = Store::open(dir, settings.cache_capacity_bytes)?;
     let marker = dir.join(SEEDED_MARKER);
     match opened {
@@ -79,12 +75,153 @@ fn seed(store: &Store, settings: &Settings, hasher: &Hasher, now: u64) -> anyhow
 }
 
 fn write_marker(path: &Path) -> anyhow::Result<()> {
-    let f = fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?;
+    let f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     f.sync_all()?;
     if let Some(dir) = path.parent() {
         fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
+}
+
+/// The mode bits of group and other: none may be set on anything in the
+/// data dir.
+const GROUP_OTHER: u32 = 0o077;
+
+/// Makes the data dir private, at every start (and before `--daemon`
+/// detaches): it holds the signing keys and every password hash, so
+/// whoever can read it can forge any user's token. Creates it (mode 0700)
+/// if it is missing. Then, top down (a directory is closed before what it
+/// holds is looked at), everything in it that group or other may read,
+/// write or enter: what this process's user owns loses those bits (each
+/// change logged); anything else is refused, naming each path, and nothing
+/// is served. Symbolic links inside are left alone (their own mode means
+/// nothing; what they point to is not the store's), and another user's
+/// directory is not entered (its own mode decides who reaches into it).
+pub fn secure_data_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        bail!("data dir {} exists but is not a directory", dir.display());
+    }
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create data dir {}", dir.display()))?;
+    let me = rustix::process::geteuid().as_raw();
+    let mut foreign = Vec::new();
+    // The data dir itself may be a symbolic link (systemd's
+    // `DynamicUser=` makes /var/lib/NAME one): its target is what counts.
+    let meta = fs::metadata(dir).with_context(|| format!("cannot stat {}", dir.display()))?;
+    make_private_as(dir, &meta, me, &mut foreign)?;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = fs::read_dir(&d).with_context(|| format!("cannot read {}", d.display()))?;
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("cannot read {}", d.display()))?
+                .path();
+            let meta = fs::symlink_metadata(&path)
+                .with_context(|| format!("cannot stat {}", path.display()))?;
+            if meta.file_type().is_symlink() {
+                continue;
+            }
+            make_private_as(&path, &meta, me, &mut foreign)?;
+            // Another user's directory is judged by its own mode: group
+            // and other reach nothing through it unless that lets them (it
+            // is refused then), and this user may not be able to list it
+            // (`lost+found` when the data dir is a file system's root).
+            if meta.is_dir() && meta.uid() == me {
+                stack.push(path);
+            }
+        }
+    }
+    let what = format!(
+        "the data dir {} holds the signing keys and every password hash",
+        dir.display()
+    );
+    refuse_foreign(&foreign, &what, dir, me)
+}
+
+/// [`secure_data_dir`] for one file outside the data dir (the `--daemon`
+/// log file given with `--log-file`).
+pub fn secure_file(path: &Path) -> anyhow::Result<()> {
+    let me = rustix::process::geteuid().as_raw();
+    let meta = fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+    let mut foreign = Vec::new();
+    make_private_as(path, &meta, me, &mut foreign)?;
+    refuse_foreign(&foreign, "the log file holds the audit trail", path, me)
+}
+
+/// Takes group and other's bits off `path` if user `me` owns it; lists it
+/// in `foreign` if someone else does.
+fn make_private_as(
+    path: &Path,
+    meta: &fs::Metadata,
+    me: u32,
+    foreign: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let mode = meta.mode() & 0o7777;
+    if mode & GROUP_OTHER == 0 {
+        return Ok(());
+    }
+    if meta.uid() != me {
+        foreign.push(format!(
+            "{} (mode {mode:04o}, owner uid {})",
+            path.display(),
+            meta.uid()
+        ));
+        return Ok(());
+    }
+    let private = mode & !GROUP_OTHER;
+    fs::set_permissions(path, fs::Permissions::from_mode(private))
+        .with_context(|| format!("cannot make {} private (chmod go-rwx)", path.display()))?;
+    log::warn!(
+        "{} was mode {mode:04o}, open to group or other; made it {private:04o}",
+        path.display()
+    );
+    Ok(())
+}
+
+/// Fails, naming what group or other may reach that `me` cannot close.
+fn refuse_foreign(foreign: &[String], what: &str, path: &Path, me: u32) -> anyhow::Result<()> {
+    const SHOWN: usize = 5;
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let mut list = foreign[..foreign.len().min(SHOWN)].join(", ");
+    if foreign.len() > SHOWN {
+        list.push_str(&format!(" and {} more", foreign.len() - SHOWN));
+    }
+    bail!(
+        "refusing to start: {what}, but group or other may reach {list}, which this process \
+         (uid {me}) does not own and so cannot make private. Give it to the daemon's user and \
+         close it (chown -R {me} {path} && chmod -R go-rwx {path}), then start again",
+        path = path.display()
+    )
+}
+
+/// A TLS key of the operator's outside the data dir is the operator's
+/// file (a group such as `ssl-cert` may rightly read it): warned about,
+/// never changed or refused. One inside the data dir was made private
+/// with the rest.
+fn warn_if_tls_key_is_shared(settings: &Settings) {
+    let crate::tls::TlsSource::Files { key, .. } = &settings.tls else {
+        return;
+    };
+    if let Ok(meta) = fs::metadata(key)
+        && meta.mode() & GROUP_OTHER != 0
+    {
+        log::warn!(
+            "the TLS key {} is mode {:04o}: group or other may read it",
+            key.display(),
+            meta.mode() & 0o7777
+        );
+    }
 }
 
 /// The first admin's password: `ENGINE_AUTH_ADMIN_PASSWORD`, then

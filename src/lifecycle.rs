@@ -1,28 +1,60 @@
 //! Things that happen to keys and sessions over time: key rotation (SIGHUP,
-//! CLI, age), deletion of retired keys once nothing they signed can still
-//! be valid, and pruning of expired sessions. Every function here is
-//! blocking (store writes end in a flush): call it off the async workers.
+//! CLI, HTTP, age), revocation of every earlier key at once (a suspected
+//! leak), deletion of retired keys once nothing they signed can still be
+//! valid, and pruning of expired sessions. Every function here is blocking
+//! (store writes end in a flush): call it off the async workers.
 
 use crate::audit::{self, Event, Origin};
 use crate::config::Settings;
 use crate::store::{KeyState, Store};
 use crate::tokens::{self, Tokens};
 
-/// Retires the active key and makes a new one active, in the store and in
-/// the running keyring. Tokens signed with the old key stay valid until they
-/// expire. Returns the new key id. (The use case, with its audit line, is
-/// `accounts::Accounts::rotate_signing_key`.)
+/// What a rotation does with the keys before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PreviousKeys {
+    /// Retired: tokens they signed stay valid until they expire, then
+    /// housekeeping deletes them (routine rotation; nobody is logged out).
+    Retire,
+    /// Deleted with the rotation: every token they signed, access or
+    /// refresh, is refused from the next request on, so every session
+    /// ends (a suspected leak of the store or a key).
+    Revoke,
+}
+
+/// A rotation done: the new key id, and the ids of the keys it revoked.
+#[derive(Debug, Clone)]
+pub struct Replaced {
+    pub kid: String,
+    /// Empty unless [`PreviousKeys::Revoke`].
+    pub revoked: Vec<String>,
+}
+
+/// Makes a new key active, in the store and in the running keyring, and
+/// retires or revokes the earlier ones (see [`PreviousKeys`]). The keyring
+/// is rebuilt from the store, so with its verified-token cache empty: a
+/// revoked key's tokens fail at once. (The use case, with its audit lines,
+/// is `accounts::Accounts::replace_signing_key`.)
 pub fn replace_signing_key(
     store: &Store,
     tokens: Option<&Tokens>,
     now: u64,
-) -> anyhow::Result<String> {
+    previous: PreviousKeys,
+) -> anyhow::Result<Replaced> {
     let new = tokens::new_key_record(now)?;
-    store.rotate_key(&new, now)?;
+    let revoked = match previous {
+        PreviousKeys::Retire => {
+            store.rotate_key(&new, now)?;
+            Vec::new()
+        }
+        PreviousKeys::Revoke => store.rotate_key_revoking_previous(&new)?,
+    };
     if let Some(t) = tokens {
         t.reload(&store.keys()?, &new.kid)?;
     }
-    Ok(new.kid)
+    Ok(Replaced {
+        kid: new.kid,
+        revoked,
+    })
 }
 
 /// One round of housekeeping: rotate the key if it is too old, delete
@@ -44,8 +76,8 @@ pub fn housekeeping(
             "the signing key is older than {} s; rotating",
             settings.key_max_age_secs
         );
-        let kid = replace_signing_key(store, Some(tokens), now)?;
-        audit::emit(Event::KeyRotated { kid: &kid }, &Origin::Daemon);
+        let replaced = replace_signing_key(store, Some(tokens), now, PreviousKeys::Retire)?;
+        audit::emit(Event::KeyRotated { kid: &replaced.kid }, &Origin::Daemon);
     }
     // A retired key signed its last token at `retired_at`; that token is
     // accepted until its exp plus the leeway.

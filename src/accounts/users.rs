@@ -1,12 +1,14 @@
 //! User management: create, change roles or password, delete, log out
-//! everywhere, recover the admin, rotate the signing key. Each checks who
-//! may do it, makes one durable store write and writes one audit line.
+//! everywhere, recover the admin, rotate the signing key (or revoke every
+//! earlier one). Each checks who may do it, makes one durable store write
+//! and writes its audit lines.
 
 use uuid::Uuid;
 
 use super::{AccountError, Accounts, Actor, Result, blocking};
 use crate::audit::{self, Event, Origin, Subject};
 use crate::domain::{Password, Roles, Secret, Username};
+use crate::lifecycle::{PreviousKeys, Replaced};
 use crate::store::{UserRecord, new_user_record};
 
 fn subject(rec: &UserRecord) -> Subject<'_> {
@@ -219,23 +221,44 @@ impl Accounts<'_> {
         Ok(rec)
     }
 
-    /// Retires the active signing key and makes a new one active (operators
-    /// and the daemon itself). Nobody is logged out: tokens signed with the
-    /// old key stay valid until they expire. Returns the new key id.
+    /// Retires the active signing key and makes a new one active. Nobody is
+    /// logged out: tokens signed with the old key stay valid until they
+    /// expire. Returns the new key id. (SIGHUP, `keys rotate`.)
     pub async fn rotate_signing_key(&self, actor: Actor<'_>, origin: &Origin) -> Result<String> {
-        if !matches!(actor, Actor::Operator) {
-            return Err(AccountError::Forbidden("This call requires the admin role"));
-        }
+        Ok(self
+            .replace_signing_key(actor, origin, PreviousKeys::Retire)
+            .await?
+            .kid)
+    }
+
+    /// Makes a new signing key active (admins, operators and the daemon
+    /// itself), retiring the earlier keys or, for a suspected leak,
+    /// revoking them: then every token signed before, access or refresh,
+    /// is refused from the next request on and every session ends with
+    /// it (its refresh tokens no longer verify; its record goes when it is
+    /// pruned). One audit line for the new key, one per revoked key.
+    pub async fn replace_signing_key(
+        &self,
+        actor: Actor<'_>,
+        origin: &Origin,
+        previous: PreviousKeys,
+    ) -> Result<Replaced> {
+        actor.require_admin()?;
         let (store, tokens, now) = (self.store.clone(), self.tokens.cloned(), self.clock.now());
-        let kid = blocking(move || {
+        let replaced = blocking(move || {
             Ok(crate::lifecycle::replace_signing_key(
                 &store,
                 tokens.as_ref(),
                 now,
+                previous,
             )?)
         })
         .await?;
-        audit::emit(Event::KeyRotated { kid: &kid }, origin);
-        Ok(kid)
+        let origin = actor.origin(origin);
+        audit::emit(Event::KeyRotated { kid: &replaced.kid }, &origin);
+        for kid in &replaced.revoked {
+            audit::emit(Event::KeyRevoked { kid }, &origin);
+        }
+        Ok(replaced)
     }
 }

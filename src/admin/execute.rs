@@ -5,6 +5,7 @@
 use super::protocol::{KeySummary, Output, Request, UserSummary};
 use crate::accounts::{AccountError, Accounts, Actor, PasswordProof};
 use crate::audit::Origin;
+use crate::lifecycle::PreviousKeys;
 
 /// Runs `req`; an `Err` is the message the CLI prints.
 pub async fn execute(accounts: Accounts<'_>, req: Request) -> Result<Output, AccountError> {
@@ -73,6 +74,20 @@ pub async fn execute(accounts: Accounts<'_>, req: Request) -> Result<Output, Acc
             let kid = accounts.rotate_signing_key(me, cli).await?;
             done(format!(
                 "new signing key {kid}; tokens signed with the previous key stay valid until they expire"
+            ))
+        }
+        Request::KeysRotateRevokingPrevious => {
+            let replaced = accounts
+                .replace_signing_key(me, cli, PreviousKeys::Revoke)
+                .await?;
+            done(format!(
+                "new signing key {}; revoked {}: every token signed before is refused from now on, \
+                 so everyone must log in again",
+                replaced.kid,
+                match replaced.revoked.as_slice() {
+                    [] => "no other key".to_string(),
+                    kids => kids.join(", "),
+                }
             ))
         }
         Request::KeysList => {

@@ -38,6 +38,11 @@ pub enum Request {
         password: Secret,
     },
     KeysRotate,
+    /// A rotation that also deletes every earlier key at once (suspected
+    /// leak). An op of its own rather than a flag on `keys-rotate`: a
+    /// daemon that predates it refuses it as unknown instead of quietly
+    /// rotating without revoking.
+    KeysRotateRevokingPrevious,
     KeysList,
 }
 

@@ -6,6 +6,7 @@ use anyhow::Context;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use super::output::terminal_safe;
 use super::{CommonArgs, KeysAction, PasswordSource, UserAction};
 use crate::accounts::Accounts;
 use crate::admin::{self, Request};
@@ -39,18 +40,19 @@ fn read_password(src: &PasswordSource, env: &str) -> anyhow::Result<Secret> {
 }
 
 /// Sends `req` to the running daemon's admin socket or, when no daemon
-/// runs, executes it on the store directly. Prints the result.
+/// runs, executes it on the store directly. Prints the result, usernames
+/// made safe for a terminal ([`terminal_safe`]).
 fn admin_request(common: &CommonArgs, req: Request) -> anyhow::Result<ExitCode> {
     let settings = common.settings()?;
     let dir = &settings.data_dir;
     if let Some(resp) = admin::send(dir, &req)? {
         return Ok(match resp {
             Ok(output) => {
-                println!("{output}");
+                println!("{}", terminal_safe(&output.to_string()));
                 ExitCode::SUCCESS
             }
             Err(message) => {
-                eprintln!("engine-auth: error: {message}");
+                eprintln!("engine-auth: error: {}", terminal_safe(&message));
                 ExitCode::FAILURE
             }
         });
@@ -69,7 +71,7 @@ fn admin_request(common: &CommonArgs, req: Request) -> anyhow::Result<ExitCode> 
         .build()?
         .block_on(admin::execute(accounts, req))?;
     store.flush()?;
-    println!("{out}");
+    println!("{}", terminal_safe(&out.to_string()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -81,7 +83,12 @@ pub(super) fn keys(common: &CommonArgs, action: KeysAction) -> anyhow::Result<Ex
     admin_request(
         common,
         match action {
-            KeysAction::Rotate => Request::KeysRotate,
+            KeysAction::Rotate {
+                revoke_previous: false,
+            } => Request::KeysRotate,
+            KeysAction::Rotate {
+                revoke_previous: true,
+            } => Request::KeysRotateRevokingPrevious,
             KeysAction::List => Request::KeysList,
         },
     )

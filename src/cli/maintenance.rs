@@ -137,9 +137,17 @@ pub(super) fn tune_argon2(
     };
     println!("\n{}", crate::tune::render_toml(&best));
     if let Some(path) = write {
+        let existed = path.exists();
         let existing = std::fs::read_to_string(path).unwrap_or_default();
         let merged = crate::tune::merge_into_config(&existing, &best)?;
         std::fs::write(path, merged).with_context(|| format!("cannot write {}", path.display()))?;
+        if !existed {
+            // The daemon's user reads it (root writes it), and it holds no
+            // secret: 0644 as the package installs it, not umask 077's 0600.
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+                .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+        }
         println!(
             "written to {}; restart the daemon to use it",
             path.display()

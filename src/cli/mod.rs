@@ -57,8 +57,8 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
-    /// Signing keys: `keys rotate`, `keys list` (ids, ages, states; never key
-    /// material).
+    /// Signing keys: `keys rotate [--revoke-previous]`, `keys list` (ids,
+    /// ages, states; never key material).
     Keys {
         #[command(flatten)]
         common: CommonArgs,
@@ -139,8 +139,16 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum KeysAction {
-    /// Retire the signing key and start a new one; nobody is logged out.
-    Rotate,
+    /// Retire the signing key and start a new one; nobody is logged out
+    /// (unless --revoke-previous).
+    Rotate {
+        /// Suspected leak: delete every earlier key at once instead of
+        /// retiring it, so every token signed before is refused from now
+        /// on and everyone logs in again. No environment variable: it is
+        /// asked for each time.
+        #[arg(long)]
+        revoke_previous: bool,
+    },
     /// Show key ids, states and ages.
     List,
 }
@@ -206,9 +214,17 @@ impl CommonArgs {
     }
 }
 
+/// The file-creation mask of every engine-auth process: what it creates
+/// (the store's files, which hold the signing keys and every password
+/// hash, logs, sockets) is its user's alone, whatever umask it was started
+/// with. Explicit modes (0600, 0700) say so again where files are made.
+const PRIVATE_UMASK: u32 = 0o077;
+
 /// Parses the command line and runs it. Errors are printed once, as a
 /// chain, on stderr (the journal, under systemd).
 pub fn main() -> ExitCode {
+    // First, before anything can create a file.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(PRIVATE_UMASK));
     let cli = Cli::parse();
     init_logging();
     match run(cli) {
@@ -261,6 +277,9 @@ mod tests {
     const NO_ENV: &[(&str, &str)] = &[
         // A repair is asked for on the command line, each time.
         ("check", "fix-counts"),
+        // So is logging everyone out: a leftover variable would revoke
+        // the keys at every rotation.
+        ("keys rotate", "revoke-previous"),
         // Roles granted must be on the command line: a leftover variable
         // would grant them to every user added after.
         ("user add", "roles"),

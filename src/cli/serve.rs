@@ -7,11 +7,14 @@ use anyhow::{Context, bail};
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::PRIVATE_UMASK;
+use crate::bootstrap;
 use crate::config::{self, ConfigFile, Layer, Options, Settings};
 use crate::startup::Application;
 use crate::tls::TlsSource;
@@ -33,7 +36,9 @@ pub(super) struct ServeArgs {
     /// With --daemon: write the daemon's pid here.
     #[arg(long, env = "ENGINE_AUTH_PID_FILE")]
     pid_file: Option<PathBuf>,
-    /// With --daemon: append logs here [default: <data-dir>/engine-auth.log]
+    /// With --daemon: append logs here (created with mode 0600; group and
+    /// other's access to an existing file is taken away) [default:
+    /// <data-dir>/engine-auth.log]
     #[arg(long, env = "ENGINE_AUTH_LOG_FILE")]
     log_file: Option<PathBuf>,
 }
@@ -83,8 +88,9 @@ fn detach(
         *cert = std::path::absolute(&*cert)?;
         *key = std::path::absolute(&*key)?;
     }
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("cannot create data dir {}", settings.data_dir.display()))?;
+    // Here, before the fork, so that a data dir this user cannot make
+    // private is refused on the operator's terminal.
+    bootstrap::secure_data_dir(&settings.data_dir)?;
     let log_path = match log_file {
         Some(p) => std::path::absolute(p)?,
         None => settings.data_dir.join("engine-auth.log"),
@@ -92,13 +98,19 @@ fn detach(
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(&log_path)
         .with_context(|| format!("cannot open log file {}", log_path.display()))?;
+    // One made before (or by another version) keeps its mode until here.
+    bootstrap::secure_file(&log_path)?;
     let pid_file = std::path::absolute(pid_file)?;
     let (mut parent_end, child_end) = UnixStream::pair()?;
     match daemonize::Daemonize::new()
         .pid_file(&pid_file)
         .stderr(log)
+        // daemonize's default is 027 (files readable by the group): keep
+        // the process's 077 (`cli::main`).
+        .umask(PRIVATE_UMASK)
         .execute()
     {
         daemonize::Outcome::Parent(Ok(_)) => {

@@ -35,10 +35,11 @@ use crate::tokens::TokenPair;
         handlers::set_password,
         handlers::logout_user,
         handlers::delete_user,
+        handlers::rotate_key,
     ),
     components(schemas(
         ErrorBody, TokenPair, Roles, LoginBody, RefreshBody, LogoutBody, NewUserBody, RolesBody,
-        PasswordBody, IdBody, ResultBody, HealthBody
+        PasswordBody, IdBody, ResultBody, HealthBody, RotateKeyBody, RotatedKeyBody
     )),
     modifiers(&BearerScheme, &DecidedSchemas)
 )]
@@ -76,6 +77,7 @@ impl Modify for DecidedSchemas {
             decided::<NewUserBody>(),
             decided::<RolesBody>(),
             decided::<PasswordBody>(),
+            decided::<RotateKeyBody>(),
         ] {
             match serde_json::from_value(schema.to_json_schema()) {
                 Ok(s) => {
@@ -178,6 +180,12 @@ pub fn routes() -> Vec<RouteSpec> {
             || to(logout_user),
         ),
         r(
+            Method::POST,
+            "/api/v1/auth/keys/rotate",
+            "/api/v1/auth/keys/rotate",
+            || to(rotate_key),
+        ),
+        r(
             Method::GET,
             "/api/v1/auth/user/{key}",
             "/api/v1/auth/user/{username}",
@@ -254,6 +262,10 @@ mod tests {
         assert_eq!(schemas["LoginBody"], body::LOGIN.to_json_schema());
         assert_eq!(schemas["PasswordBody"], body::PASSWORD.to_json_schema());
         assert_eq!(schemas["NewUserBody"], body::NEW_USER.to_json_schema());
+        assert_eq!(
+            schemas["RotateKeyBody"],
+            body::schema::KEY_ROTATION.to_json_schema()
+        );
         let roles = &doc["components"]["schemas"]["Roles"];
         assert_eq!(roles["required"].as_array().unwrap().len(), 6);
         assert_eq!(roles["additionalProperties"], false);

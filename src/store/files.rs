@@ -9,13 +9,16 @@ use super::{Result, StoreError};
 
 /// Gives everything under `copy` the owner and group of the `original`
 /// store directory, its mode to the directories and the mode of its `db`
-/// file to the files.
+/// file to the files, less anything for group and other: the store holds
+/// the signing keys, and a copy never opens what start-up would close
+/// (`bootstrap::secure_data_dir`).
 pub(super) fn adopt_owner_and_mode(copy: &Path, original: &Path) -> Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    const PRIVATE: u32 = 0o7700;
     let stat = |p: &Path| fs::metadata(p).map_err(|e| io_error(p, "cannot stat", e));
     let dir = stat(original)?;
-    let file_mode = stat(&original.join("db"))?.mode() & 0o7777;
-    let dir_mode = dir.mode() & 0o7777;
+    let file_mode = stat(&original.join("db"))?.mode() & PRIVATE;
+    let dir_mode = dir.mode() & PRIVATE;
     let mut stack = vec![copy.to_path_buf()];
     let mut paths = Vec::new();
     while let Some(d) = stack.pop() {

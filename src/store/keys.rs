@@ -1,6 +1,7 @@
 //! Signing-key records (the `keys` tree, keyed by `kid`) and the active
-//! key id in `meta`: rotation, and deletion of retired keys once nothing
-//! they signed can still be valid. The record type is [`crate::keys`]'.
+//! key id in `meta`: rotation (retiring the active key, or revoking every
+//! earlier key at once), and deletion of retired keys once nothing they
+//! signed can still be valid. The record type is [`crate::keys`]'.
 
 use sled::Transactional;
 
@@ -47,6 +48,44 @@ impl Store {
             })
             .map_err(from_tx)?;
         self.flush()
+    }
+
+    /// Makes `new` the only signing key: the active key and every retired
+    /// one are deleted in the same transaction that makes `new` active, so
+    /// nothing they signed verifies once the keyring is reloaded (a
+    /// suspected leak). Returns the deleted key ids, oldest first.
+    pub fn rotate_key_revoking_previous(&self, new: &KeyRecord) -> Result<Vec<String>> {
+        // sled transactions cannot iterate: the keys are listed here, and
+        // the active one is read again inside, so a rotation that ran in
+        // between loses its key too.
+        let listed: Vec<String> = self
+            .keys()?
+            .into_iter()
+            .map(|k| k.kid)
+            .filter(|kid| *kid != new.kid)
+            .collect();
+        let gone = (&self.keys, &self.meta)
+            .transaction(|(keys, meta)| {
+                let mut doomed = listed.clone();
+                if let Some(active) = meta.get(META_ACTIVE_KID)? {
+                    let active = String::from_utf8_lossy(&active).into_owned();
+                    if active != new.kid && !doomed.contains(&active) {
+                        doomed.push(active);
+                    }
+                }
+                let mut gone = Vec::new();
+                for kid in doomed {
+                    if keys.remove(kid.as_bytes())?.is_some() {
+                        gone.push(kid);
+                    }
+                }
+                keys.insert(new.kid.as_bytes(), encode(new))?;
+                meta.insert(META_ACTIVE_KID, new.kid.as_bytes())?;
+                Ok(gone)
+            })
+            .map_err(from_tx)?;
+        self.flush()?;
+        Ok(gone)
     }
 
     /// Deletes retired keys retired before `cutoff` (no token they signed
@@ -114,6 +153,28 @@ mod tests {
         assert!(s.delete_retired_keys(50).unwrap().is_empty());
         assert_eq!(s.delete_retired_keys(51).unwrap(), vec!["k1".to_string()]);
         assert_eq!(s.keys().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_revoking_rotation_leaves_only_the_new_key_in_one_flush() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        s.initialize(&user("admin", Roles::ALL), &key()).unwrap();
+        let mut k2 = key();
+        k2.kid = "k2".into();
+        s.rotate_key(&k2, 50).unwrap();
+        let mut k3 = key();
+        k3.kid = "k3".into();
+        let flushes = s.flush_count();
+        assert_eq!(s.rotate_key_revoking_previous(&k3).unwrap(), ["k1", "k2"]);
+        assert_eq!(s.flush_count(), flushes + 1);
+        let left: Vec<_> = s.keys().unwrap().into_iter().map(|k| k.kid).collect();
+        assert_eq!(left, ["k3"]);
+        assert_eq!(s.active_kid().unwrap(), "k3");
+        drop(s);
+        let (reopened, _) = super::super::testing::reopen(dir.path()).unwrap();
+        assert_eq!(reopened.active_kid().unwrap(), "k3");
+        assert_eq!(reopened.keys().unwrap().len(), 1);
     }
 
     #[test]

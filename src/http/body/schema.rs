@@ -290,6 +290,19 @@ fn to_boolean(v: &Js) -> Option<Js> {
     }
 }
 
+/// `POST /keys/rotate` (engine-auth's own call): the choice is required,
+/// so logging everyone out is never a default.
+pub const KEY_ROTATION: Schema = Schema::Object {
+    properties: &[prop(
+        "revokePrevious",
+        Schema::Boolean,
+        "Delete every earlier signing key at once (suspected leak): every token signed \
+         before is refused from now on and everyone logs in again. false: retire it; \
+         its tokens stay valid until they expire",
+    )],
+    required: &["revokePrevious"],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,14 +1,17 @@
 //! One function per API call, grouped by what they serve: `sessions`
-//! (login, refresh, logout) and `users` (user and role management). A
+//! (login, refresh, logout), `users` (user and role management) and `keys`
+//! (signing-key rotation and revocation). A
 //! handler's body is decided as the original decides it (`http::body`; each
 //! body type names its schema), then parsed into domain types (400 on
 //! anything our stricter rules refuse); it names the caller (the `Caller` / `Admin` extractors) and calls the one
 //! use case in `crate::accounts` that decides and audits; it only renders
 //! the result.
 
+mod keys;
 mod sessions;
 mod users;
 
+pub use keys::*;
 pub use sessions::*;
 pub use users::*;
 

@@ -72,10 +72,11 @@ async fn the_document_adds_only_the_agreed_fields() {
     };
     let mut expected = with_bodies(&published);
     expected.insert("POST /api/v1/auth/logout".into());
+    expected.insert("POST /api/v1/auth/keys/rotate".into());
     assert_eq!(
         with_bodies(&ours),
         expected,
-        "operations with a JSON body: the published ones plus POST /logout"
+        "operations with a JSON body: the published ones plus engine-auth's own calls"
     );
 
     let schema = |path: &str, method: &str| -> Value {
@@ -97,6 +98,16 @@ async fn the_document_adds_only_the_agreed_fields() {
             "additionalProperties": false
         }),
         "the logout body"
+    );
+    assert_eq!(
+        schema("/api/v1/auth/keys/rotate", "post"),
+        json!({
+            "type": "object",
+            "properties": {"revokePrevious": {"type": "boolean"}},
+            "additionalProperties": false,
+            "required": ["revokePrevious"]
+        }),
+        "the key rotation body"
     );
 }
 

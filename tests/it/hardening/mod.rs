@@ -15,6 +15,10 @@
 //!   cannot use the admin socket, whatever its file mode.
 //! - `audit`: the real binary logs one line per security event and never a
 //!   secret.
+//! - `store_permissions`: nothing in the data dir (signing keys, password
+//!   hashes, the `--daemon` log) is left open to group or other, whatever
+//!   the umask or the data dir's mode beforehand; what the daemon's user
+//!   cannot close, it refuses to start on.
 //!
 //! Three tests reproduce defects found while writing these and fixed since:
 //! stalled request bodies were never timed out, throttle entries were
@@ -26,5 +30,7 @@ mod bad_input;
 mod connections;
 mod enumeration;
 mod headers;
+mod store_permissions;
 mod throttle;
 mod tokens;
+mod usernames;

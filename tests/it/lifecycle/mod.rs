@@ -1,6 +1,7 @@
 //! Token lifecycle as attacks (`cargo test --test it lifecycle::`): revocation,
 //! refresh rotation and reuse detection, the grace window, session
-//! lifetime, logout, signing-key rotation and pruning, clock jumps, and the
+//! lifetime, logout, signing-key rotation and pruning, revocation of every
+//! earlier key at once (`key_revocation`), clock jumps, and the
 //! real binary under SIGHUP, SIGKILL and its CLI over the admin socket, and
 //! its offline store commands (`check`, `compact`).
 
@@ -10,6 +11,7 @@ mod binary_keys;
 mod binary_store;
 mod clock;
 mod key_records;
+mod key_revocation;
 mod logout;
 mod refresh_rotation;
 mod restart;
