@@ -11,6 +11,7 @@ mod binary_store;
 mod clock;
 mod key_records;
 mod logout;
+mod refresh_grace;
 mod refresh_rotation;
 mod restart;
 mod revocation;
