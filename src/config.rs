@@ -74,7 +74,8 @@ pub struct Settings {
     /// HTTP worker threads (0 = one per CPU).
     pub workers: usize,
     /// A spent refresh token presented again within this many seconds gets
-    /// a sibling instead of killing its family (honest races).
+    /// a sibling instead of killing its family (honest races); the session
+    /// stays one chain (the first sibling used retires the others).
     pub refresh_grace_secs: u64,
     /// Absolute session lifetime: refreshing stops working after this.
     pub session_max_secs: u64,

@@ -186,7 +186,10 @@ impl Sessions<'_> {
     /// Exchanges a refresh token for a new pair: the presented one is spent
     /// and a successor issued in the same session. A spent token presented
     /// again after the grace window revokes the session (a stolen token was
-    /// used, or will be). Failures count toward the client's throttle.
+    /// used, or will be); within it, it gets a sibling of the successor, and
+    /// the first of them used again retires the others (one chain per
+    /// session, see `store::rotation`). Failures count toward the client's
+    /// throttle.
     pub async fn refresh(&self, origin: &Origin, refresh_token: &str) -> Result<TokenPair> {
         self.check_throttle(origin, None)?;
         let result = self.exchange(origin, refresh_token).await;

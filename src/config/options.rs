@@ -158,7 +158,8 @@ pub struct Options {
     #[arg(long, env = "ENGINE_AUTH_WORKERS")]
     pub workers: Option<usize>,
     /// A retried refresh within this many seconds gets a sibling token
-    /// instead of revoking the session [default: 10]
+    /// instead of revoking the session; the first sibling used retires the
+    /// others [default: 10]
     #[arg(long, env = "ENGINE_AUTH_REFRESH_GRACE_SECS")]
     pub refresh_grace_secs: Option<u64>,
     /// Absolute session lifetime, seconds [default: 604800 = 7 days]

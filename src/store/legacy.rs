@@ -91,12 +91,24 @@ impl Store {
                 if let Some(why) = rec.refusal(r.now) {
                     return Ok(Exchange::Refused(why));
                 }
-                match token.spent_at {
-                    Some(at) if r.grace_secs == 0 || r.now.saturating_sub(at) > r.grace_secs => {
-                        rec.revoked_at = Some(r.now);
-                        sessions.insert(id.as_bytes(), encode(&rec))?;
-                        return Ok(Exchange::ReuseDetected { session: id });
+                // One chain, as in `rotation`: once a token of the session
+                // was exchanged, an unspent old-layout token is a retired
+                // sibling, and a spent one may be retried only until the
+                // chain moves on past its successors.
+                let replay = match token.spent_at {
+                    Some(at) => {
+                        r.grace_secs == 0
+                            || r.now.saturating_sub(at) > r.grace_secs
+                            || !rec.spent.is_empty()
                     }
+                    None => !rec.live.is_empty(),
+                };
+                if replay {
+                    rec.revoked_at = Some(r.now);
+                    sessions.insert(id.as_bytes(), encode(&rec))?;
+                    return Ok(Exchange::ReuseDetected { session: id });
+                }
+                match token.spent_at {
                     Some(_) if rec.live.len() >= MAX_LIVE => {
                         return Ok(Exchange::Refused(Refusal::TooManyRetries));
                     }
@@ -272,6 +284,69 @@ mod tests {
         let pruned = s.prune_sessions(5000, 0).unwrap();
         assert_eq!(pruned.legacy_tokens, 2);
         assert_eq!(s.session_counts().legacy_tokens, 0);
+    }
+
+    #[test]
+    fn sessions_from_the_old_layout_are_one_chain_too() {
+        let (_dir, s) = open();
+        let uid = Uuid::new_v4();
+        let legacy = |b| SessionToken {
+            session: None,
+            hash: [b; 32],
+        };
+        let rotated = |e: Exchange| matches!(e, Exchange::Rotated { .. });
+        let start = |tokens: &[u8]| {
+            let f = Uuid::new_v4();
+            for &b in tokens {
+                s.start_legacy_session(f, &[b; 32], &rec(uid, 0), 100)
+                    .unwrap();
+            }
+            f
+        };
+        // Two unspent siblings of the old layout: the first exchanged
+        // retires the other.
+        let f = start(&[1, 21]);
+        assert!(rotated(
+            s.exchange_refresh(&legacy(21), &[2; 32], 100, 10, 5)
+                .unwrap()
+        ));
+        assert_eq!(
+            s.exchange_refresh(&legacy(1), &[3; 32], 100, 10, 5)
+                .unwrap(),
+            Exchange::ReuseDetected { session: f }
+        );
+        // A spent one may be retried within the window (its successors
+        // then are siblings) until the chain moves on past them.
+        let g = start(&[41]);
+        assert!(rotated(
+            s.exchange_refresh(&legacy(41), &[42; 32], 100, 10, 5)
+                .unwrap()
+        ));
+        assert!(rotated(
+            s.exchange_refresh(&legacy(41), &[43; 32], 100, 11, 5)
+                .unwrap()
+        ));
+        assert!(rotated(
+            s.exchange_refresh(&tok(g, 43), &[44; 32], 100, 12, 5)
+                .unwrap()
+        ));
+        assert_eq!(
+            s.exchange_refresh(&legacy(41), &[45; 32], 100, 12, 5)
+                .unwrap(),
+            Exchange::ReuseDetected { session: g }
+        );
+        let h = start(&[51]);
+        s.exchange_refresh(&legacy(51), &[52; 32], 100, 10, 5)
+            .unwrap();
+        s.exchange_refresh(&legacy(51), &[53; 32], 100, 11, 5)
+            .unwrap();
+        s.exchange_refresh(&tok(h, 53), &[54; 32], 100, 12, 5)
+            .unwrap();
+        assert_eq!(
+            s.exchange_refresh(&tok(h, 52), &[55; 32], 100, 12, 5)
+                .unwrap(),
+            Exchange::ReuseDetected { session: h }
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! A session (every refresh token descended from one login) is one record
 //! in the `sessions` tree. It holds the SHA-256 of each of its unspent
-//! tokens and of the tokens spent within the grace window. The token's
+//! tokens (the next link of its one chain and that link's grace siblings)
+//! and of the last token spent, while it is within the grace window. The token's
 //! `jti` names its session (`<session>.<random>`), so a rotation reads and
 //! rewrites exactly one key with a single `compare_and_swap`.
 //!
@@ -13,9 +14,9 @@
 //! single-key CAS is covered by the shared flush like any other write.
 //!
 //! Reuse detection needs no record of old tokens: a token that verifies
-//! (our signature) and names this session, but is neither unspent nor
-//! spent within the grace window, was spent earlier, so it is a replay and
-//! the session is revoked.
+//! (our signature) and names this session, but is neither unspent nor the
+//! last token spent (within the grace window), was spent earlier or retired
+//! as a sibling, so it is a replay and the session is revoked.
 //!
 //! Tokens whose `jti` names no session come from an older layout; the
 //! store resolves and rotates them in `legacy` ([`Store::session_of`] and
@@ -63,8 +64,9 @@ pub struct LiveToken {
     pub exp: u64,
 }
 
-/// A token spent at `at`, remembered while a retry of it is still a grace
-/// sibling rather than a replay.
+/// A token spent at `at`, remembered while a retry of it still gets a
+/// grace sibling rather than counting as a replay: the last one spent
+/// (records of older builds may hold more until their next spend).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpentToken {
     pub hash: TokenHash,

@@ -13,6 +13,7 @@ mod clock;
 mod key_records;
 mod key_revocation;
 mod logout;
+mod refresh_grace;
 mod refresh_rotation;
 mod restart;
 mod revocation;

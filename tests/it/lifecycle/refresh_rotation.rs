@@ -48,8 +48,12 @@ async fn a_spent_refresh_token_replayed_after_the_grace_window_kills_the_whole_f
     app.refresh_ok(&again.refresh_token).await;
 }
 
+/// Two tabs (or a double-submitted request) refreshing one token at once
+/// both get a successor, but a session is one chain: the first successor
+/// used again retires the other (security review finding 8; before it,
+/// both chains lived on independently).
 #[actix_web::test]
-async fn two_concurrent_refreshes_of_one_token_both_succeed_and_the_family_lives_on() {
+async fn two_concurrent_refreshes_of_one_token_both_succeed_but_only_one_carries_on() {
     let app = TestApp::spawn_with(|s| s.refresh_grace_secs = 60).await;
     let id = user(&app, "tabs").await;
     let start = app.login_ok("tabs", USER_PASSWORD).await;
@@ -67,13 +71,23 @@ async fn two_concurrent_refreshes_of_one_token_both_succeed_and_the_family_lives
         "siblings are distinct tokens"
     );
 
-    // Either successor carries the session on, and so do theirs.
+    // Both access tokens work; one successor carries the session on.
     app.roles_of(&a.token, &id).await.ok_json();
     app.roles_of(&b.token, &id).await.ok_json();
     let a2 = app.refresh_ok(&a.refresh_token).await;
-    let b2 = app.refresh_ok(&b.refresh_token).await;
-    app.refresh_ok(&a2.refresh_token).await;
-    app.refresh_ok(&b2.refresh_token).await;
+    app.roles_of(&a2.token, &id).await.ok_json();
+
+    // The other is retired: using it is reuse, and the session ends.
+    let msg = app
+        .refresh(&b.refresh_token)
+        .await
+        .context("the retired sibling")
+        .error_message(StatusCode::UNAUTHORIZED);
+    assert!(msg.contains("already used"), "{msg}");
+    app.refresh(&a2.refresh_token)
+        .await
+        .context("the chain that carried on, after the reuse")
+        .error_message(StatusCode::UNAUTHORIZED);
 }
 
 #[actix_web::test]
@@ -88,9 +102,19 @@ async fn a_sequential_retry_within_the_grace_window_gets_a_working_sibling() {
 
     app.roles_of(&retried.token, &id).await.ok_json();
     let next = app.refresh_ok(&retried.refresh_token).await;
-    app.refresh_ok(&next.refresh_token).await;
-    // The response the client never saw is still a valid sibling.
-    app.refresh_ok(&lost.refresh_token).await;
+    let newest = app.refresh_ok(&next.refresh_token).await;
+    // The response the client never saw was retired when its sibling was
+    // used: whoever presents it now is replaying it.
+    let msg = app
+        .refresh(&lost.refresh_token)
+        .await
+        .context("the lost response's token, after its sibling carried on")
+        .error_message(StatusCode::UNAUTHORIZED);
+    assert!(msg.contains("already used"), "{msg}");
+    app.refresh(&newest.refresh_token)
+        .await
+        .context("the session after the replay")
+        .error_message(StatusCode::UNAUTHORIZED);
 }
 
 /// `--refresh-grace-secs 0` switches the grace window off: presenting a
