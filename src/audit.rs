@@ -75,6 +75,11 @@ pub enum Event<'a> {
         session: Uuid,
     },
     Logout(Subject<'a>),
+    /// A login beyond the user's session cap ended these, its oldest.
+    SessionsEvicted {
+        subject: Subject<'a>,
+        sessions: &'a [Uuid],
+    },
     LogoutAll(Subject<'a>),
     UserCreated {
         subject: Subject<'a>,
@@ -106,6 +111,7 @@ impl Event<'_> {
             Event::RefreshFailed { .. } => "refresh_failed",
             Event::RefreshReuseDetected { .. } => "refresh_reuse_detected",
             Event::Logout(_) => "logout",
+            Event::SessionsEvicted { .. } => "sessions_evicted",
             Event::LogoutAll(_) => "logout_all",
             Event::UserCreated { .. } => "user_created",
             Event::UserRolesChanged { .. } => "user_roles_changed",
@@ -168,6 +174,13 @@ fn describe(event: &Event) -> String {
         }
         Event::RefreshReuseDetected { subject, session } => {
             write!(s, " {subject} session={session}: session revoked")
+        }
+        Event::SessionsEvicted { subject, sessions } => {
+            let _ = write!(s, " {subject} count={} sessions=", sessions.len());
+            for (i, id) in sessions.iter().enumerate() {
+                let _ = write!(s, "{}{id}", if i == 0 { "" } else { "," });
+            }
+            Ok(())
         }
         Event::UserCreated { subject, roles } | Event::UserRolesChanged { subject, roles } => {
             write!(s, " {subject} roles={}", roles.bits())

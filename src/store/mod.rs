@@ -120,6 +120,8 @@ pub struct Store {
     meta: sled::Tree,
     refresh: sled::Tree,
     sessions: sled::Tree,
+    /// Per user, the ids of its sessions, oldest first (see `sessions`).
+    user_sessions: sled::Tree,
     flusher: Arc<commit::GroupCommit>,
     cache: Arc<cache::Cache>,
 }

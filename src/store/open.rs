@@ -81,6 +81,7 @@ impl Store {
             meta: db.open_tree("meta").map_err(invalid)?,
             refresh: db.open_tree("refresh_tokens").map_err(invalid)?,
             sessions: db.open_tree("sessions").map_err(invalid)?,
+            user_sessions: db.open_tree("user_sessions").map_err(invalid)?,
             path,
             db,
             flusher: Arc::default(),

@@ -270,15 +270,18 @@ impl Store {
         Ok(recovered)
     }
 
-    /// Deletes a user; refuses to delete the last admin.
+    /// Deletes a user (and its session list); refuses to delete the last
+    /// admin.
     pub fn delete_user(&self, id: Uuid) -> Result<UserRecord> {
-        let rec = (&self.users, &self.names, &self.meta)
-            .transaction(|(users, names, meta)| {
+        let rec = (&self.users, &self.names, &self.meta, &self.user_sessions)
+            .transaction(|(users, names, meta, session_lists)| {
                 let Some(old) = users.remove(id.as_bytes())? else {
                     return abort(StoreError::NotFound);
                 };
                 let old: UserRecord = decode_tx(&old)?;
                 names.remove(fold_key(&old.username))?;
+                // Its sessions are refused ("user gone") until pruned.
+                session_lists.remove(id.as_bytes())?;
                 adjust_user_count(meta, -1)?;
                 if old.is_admin() {
                     adjust_admins(meta, -1)?;

@@ -15,6 +15,9 @@
 //!   cannot use the admin socket, whatever its file mode.
 //! - `audit`: the real binary logs one line per security event and never a
 //!   secret.
+//! - `exhaustion`: what fills the disk (logins without end, throttled
+//!   floods in the audit log) is bounded, and a full disk makes the daemon
+//!   report itself unhealthy rather than claim it is fine.
 //!
 //! Three tests reproduce defects found while writing these and fixed since:
 //! stalled request bodies were never timed out, throttle entries were
@@ -25,6 +28,7 @@ mod audit;
 mod bad_input;
 mod connections;
 mod enumeration;
+mod exhaustion;
 mod headers;
 mod throttle;
 mod tokens;
