@@ -139,10 +139,17 @@ impl Application {
         tokio::task::spawn_blocking(move || hasher.warm_up());
         let mut background = vec![actix_web::rt::spawn(housekeeping_loop(state.clone()))];
         if let Some(every) = systemd::watchdog_interval() {
+            let state = state.clone();
             background.push(actix_web::rt::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 loop {
                     tick.tick().await;
+                    // A store that cannot write stays broken until a
+                    // restart: stop pinging, so systemd restarts us.
+                    if state.store.storage_failure().is_some() {
+                        systemd::notify("STATUS=storage failed: restart needed");
+                        break;
+                    }
                     systemd::notify("WATCHDOG=1");
                 }
             }));

@@ -77,42 +77,46 @@ impl Store {
     /// [`Store::exchange_refresh`] for a token with its own record in the
     /// `refresh_tokens` tree. Its successor joins the session record.
     pub(super) fn exchange_legacy(&self, r: &Rotation) -> Result<Exchange> {
-        let outcome = (&self.refresh, &self.sessions)
-            .transaction(|(refresh, sessions)| {
-                let Some(token) = refresh.get(r.old)? else {
-                    return Ok(Exchange::Refused(Refusal::Unknown));
-                };
-                let mut token: RefreshRecord = decode_tx(&token)?;
-                let id = token.session;
-                let Some(rec) = sessions.get(id.as_bytes())? else {
-                    return Ok(Exchange::Refused(Refusal::Unknown));
-                };
-                let mut rec: SessionRecord = decode_tx(&rec)?;
-                if let Some(why) = rec.refusal(r.now) {
-                    return Ok(Exchange::Refused(why));
-                }
-                match token.spent_at {
-                    Some(at) if r.grace_secs == 0 || r.now.saturating_sub(at) > r.grace_secs => {
-                        rec.revoked_at = Some(r.now);
-                        sessions.insert(id.as_bytes(), encode(&rec))?;
-                        return Ok(Exchange::ReuseDetected { session: id });
+        self.write(|| {
+            let outcome = (&self.refresh, &self.sessions)
+                .transaction(|(refresh, sessions)| {
+                    let Some(token) = refresh.get(r.old)? else {
+                        return Ok(Exchange::Refused(Refusal::Unknown));
+                    };
+                    let mut token: RefreshRecord = decode_tx(&token)?;
+                    let id = token.session;
+                    let Some(rec) = sessions.get(id.as_bytes())? else {
+                        return Ok(Exchange::Refused(Refusal::Unknown));
+                    };
+                    let mut rec: SessionRecord = decode_tx(&rec)?;
+                    if let Some(why) = rec.refusal(r.now) {
+                        return Ok(Exchange::Refused(why));
                     }
-                    Some(_) if rec.live.len() >= MAX_LIVE => {
-                        return Ok(Exchange::Refused(Refusal::TooManyRetries));
+                    match token.spent_at {
+                        Some(at)
+                            if r.grace_secs == 0 || r.now.saturating_sub(at) > r.grace_secs =>
+                        {
+                            rec.revoked_at = Some(r.now);
+                            sessions.insert(id.as_bytes(), encode(&rec))?;
+                            return Ok(Exchange::ReuseDetected { session: id });
+                        }
+                        Some(_) if rec.live.len() >= MAX_LIVE => {
+                            return Ok(Exchange::Refused(Refusal::TooManyRetries));
+                        }
+                        Some(_) => {}
+                        None => {
+                            token.spent_at = Some(r.now);
+                            refresh.insert(r.old, encode(&token))?;
+                        }
                     }
-                    Some(_) => {}
-                    None => {
-                        token.spent_at = Some(r.now);
-                        refresh.insert(r.old, encode(&token))?;
-                    }
-                }
-                let exp = rec.issue(r.new, r.wanted_exp);
-                sessions.insert(id.as_bytes(), encode(&rec))?;
-                Ok(Exchange::Rotated { session: id, exp })
-            })
-            .map_err(from_tx)?;
-        self.flush()?;
-        Ok(outcome)
+                    let exp = rec.issue(r.new, r.wanted_exp);
+                    sessions.insert(id.as_bytes(), encode(&rec))?;
+                    Ok(Exchange::Rotated { session: id, exp })
+                })
+                .map_err(from_tx)?;
+            self.flush()?;
+            Ok(outcome)
+        })
     }
 
     /// Deletes old-layout token records past their `exp` plus `slack`, and
@@ -157,20 +161,22 @@ impl Store {
         rec: &SessionRecord,
         exp: u64,
     ) -> Result<()> {
-        let token = RefreshRecord {
-            session,
-            user_id: rec.user_id,
-            exp,
-            spent_at: None,
-        };
-        (&self.refresh, &self.sessions)
-            .transaction(|(refresh, sessions)| {
-                sessions.insert(session.as_bytes(), encode(rec))?;
-                refresh.insert(token_hash, encode(&token))?;
-                Ok(())
-            })
-            .map_err(from_tx)?;
-        self.flush()
+        self.write(|| {
+            let token = RefreshRecord {
+                session,
+                user_id: rec.user_id,
+                exp,
+                spent_at: None,
+            };
+            (&self.refresh, &self.sessions)
+                .transaction(|(refresh, sessions)| {
+                    sessions.insert(session.as_bytes(), encode(rec))?;
+                    refresh.insert(token_hash, encode(&token))?;
+                    Ok(())
+                })
+                .map_err(from_tx)?;
+            self.flush()
+        })
     }
 
     /// Counts users and index entries again and records them: every user
@@ -179,23 +185,25 @@ impl Store {
     /// were kept), then the counts, committed and flushed. Run at open on a
     /// store without counts, or whose counts do not fit.
     pub fn recount(&self) -> Result<()> {
-        let scan = self.count_users()?;
-        if let Some(problem) = scan.problems.first() {
-            return Err(self.invalid(match scan.problems.len() {
-                1 => problem.clone(),
-                n => format!("{problem} (and {} more problems)", n - 1),
-            }));
-        }
-        let mut batch = sled::Batch::default();
-        batch.insert(META_USERS, &scan.users.to_be_bytes());
-        batch.insert(META_NAMES, &scan.names.to_be_bytes());
-        self.meta.apply_batch(batch)?;
-        self.flush()?;
-        log::info!(
-            "recorded the user count ({} users) in the store: later starts skip the full scan",
-            scan.users
-        );
-        Ok(())
+        self.write(|| {
+            let scan = self.count_users()?;
+            if let Some(problem) = scan.problems.first() {
+                return Err(self.invalid(match scan.problems.len() {
+                    1 => problem.clone(),
+                    n => format!("{problem} (and {} more problems)", n - 1),
+                }));
+            }
+            let mut batch = sled::Batch::default();
+            batch.insert(META_USERS, &scan.users.to_be_bytes());
+            batch.insert(META_NAMES, &scan.names.to_be_bytes());
+            self.meta.apply_batch(batch)?;
+            self.flush()?;
+            log::info!(
+                "recorded the user count ({} users) in the store: later starts skip the full scan",
+                scan.users
+            );
+            Ok(())
+        })
     }
 }
 

@@ -86,6 +86,7 @@ impl Store {
             db,
             flusher: Arc::default(),
             cache: Arc::default(),
+            health: Arc::default(),
         };
         Ok(store)
     }
@@ -200,23 +201,25 @@ impl Store {
     /// Writes the first admin, the first signing key and the schema version
     /// in one transaction, then flushes. Only valid on an `Empty` store.
     pub fn initialize(&self, admin: &UserRecord, key: &KeyRecord) -> Result<()> {
-        if !self.meta.is_empty() || !self.users.is_empty() {
-            return Err(self.invalid("refusing to seed a store that already holds data"));
-        }
-        (&self.users, &self.names, &self.keys, &self.meta)
-            .transaction(|(users, names, keys, meta)| {
-                users.insert(admin.id.as_bytes(), encode(admin))?;
-                names.insert(fold_key(&admin.username), name_entry(admin))?;
-                keys.insert(key.kid.as_bytes(), encode(key))?;
-                meta.insert(META_ACTIVE_KID, key.kid.as_bytes())?;
-                meta.insert(META_ADMINS, &1u64.to_be_bytes())?;
-                meta.insert(META_USERS, &1u64.to_be_bytes())?;
-                meta.insert(META_NAMES, &1u64.to_be_bytes())?;
-                meta.insert(META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;
-                Ok(())
-            })
-            .map_err(from_tx)?;
-        self.flush()
+        self.write(|| {
+            if !self.meta.is_empty() || !self.users.is_empty() {
+                return Err(self.invalid("refusing to seed a store that already holds data"));
+            }
+            (&self.users, &self.names, &self.keys, &self.meta)
+                .transaction(|(users, names, keys, meta)| {
+                    users.insert(admin.id.as_bytes(), encode(admin))?;
+                    names.insert(fold_key(&admin.username), name_entry(admin))?;
+                    keys.insert(key.kid.as_bytes(), encode(key))?;
+                    meta.insert(META_ACTIVE_KID, key.kid.as_bytes())?;
+                    meta.insert(META_ADMINS, &1u64.to_be_bytes())?;
+                    meta.insert(META_USERS, &1u64.to_be_bytes())?;
+                    meta.insert(META_NAMES, &1u64.to_be_bytes())?;
+                    meta.insert(META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;
+                    Ok(())
+                })
+                .map_err(from_tx)?;
+            self.flush()
+        })
     }
 }
 

@@ -144,46 +144,48 @@ impl Store {
     /// one transaction with the user's session list, which also deletes the
     /// user's oldest live sessions beyond `keep_at_most`. Returns those.
     pub fn start_session(&self, new: &NewSession) -> Result<Vec<Uuid>> {
-        let rec = SessionRecord {
-            user_id: new.user_id,
-            created_at: new.now,
-            expires_at: new.ends_at,
-            last_exp: new.token_exp,
-            revoked_at: None,
-            live: vec![LiveToken {
-                hash: TokenHash(new.token_hash),
-                exp: new.token_exp,
-            }],
-            spent: Vec::new(),
-        };
-        let user = new.user_id.as_bytes();
-        let evicted = (&self.sessions, &self.user_sessions)
-            .transaction(|(sessions, lists)| {
-                let mut live = Vec::new();
-                if let Some(list) = lists.get(user)? {
-                    for id in session_ids(&list) {
-                        // One that cannot be read is left to pruning.
-                        if let Some(v) = sessions.get(id.as_bytes())?
-                            && decode::<SessionRecord>(&v).is_ok_and(|r| is_live(&r, new.now))
-                        {
-                            live.push(id);
+        self.write(|| {
+            let rec = SessionRecord {
+                user_id: new.user_id,
+                created_at: new.now,
+                expires_at: new.ends_at,
+                last_exp: new.token_exp,
+                revoked_at: None,
+                live: vec![LiveToken {
+                    hash: TokenHash(new.token_hash),
+                    exp: new.token_exp,
+                }],
+                spent: Vec::new(),
+            };
+            let user = new.user_id.as_bytes();
+            let evicted = (&self.sessions, &self.user_sessions)
+                .transaction(|(sessions, lists)| {
+                    let mut live = Vec::new();
+                    if let Some(list) = lists.get(user)? {
+                        for id in session_ids(&list) {
+                            // One that cannot be read is left to pruning.
+                            if let Some(v) = sessions.get(id.as_bytes())?
+                                && decode::<SessionRecord>(&v).is_ok_and(|r| is_live(&r, new.now))
+                            {
+                                live.push(id);
+                            }
                         }
                     }
-                }
-                let excess = (live.len() + 1).saturating_sub(new.keep_at_most.max(1));
-                let evicted: Vec<Uuid> = live.drain(..excess.min(live.len())).collect();
-                for id in &evicted {
-                    sessions.remove(id.as_bytes())?;
-                }
-                live.push(new.id);
-                sessions.insert(new.id.as_bytes(), encode(&rec))?;
-                let list: Vec<u8> = live.iter().flat_map(|id| *id.as_bytes()).collect();
-                lists.insert(user, list)?;
-                Ok(evicted)
-            })
-            .map_err(from_tx)?;
-        self.flush()?;
-        Ok(evicted)
+                    let excess = (live.len() + 1).saturating_sub(new.keep_at_most.max(1));
+                    let evicted: Vec<Uuid> = live.drain(..excess.min(live.len())).collect();
+                    for id in &evicted {
+                        sessions.remove(id.as_bytes())?;
+                    }
+                    live.push(new.id);
+                    sessions.insert(new.id.as_bytes(), encode(&rec))?;
+                    let list: Vec<u8> = live.iter().flat_map(|id| *id.as_bytes()).collect();
+                    lists.insert(user, list)?;
+                    Ok(evicted)
+                })
+                .map_err(from_tx)?;
+            self.flush()?;
+            Ok(evicted)
+        })
     }
 
     /// The ids of a user's live sessions, oldest first.
@@ -208,24 +210,26 @@ impl Store {
         id: Uuid,
         mut change: impl FnMut(Option<SessionRecord>) -> (Option<SessionRecord>, T),
     ) -> Result<T> {
-        loop {
-            let current = self.sessions.get(id.as_bytes())?;
-            let rec = current
-                .as_deref()
-                .map(decode::<SessionRecord>)
-                .transpose()?;
-            let (next, outcome) = change(rec);
-            let Some(next) = next else {
-                return Ok(outcome);
-            };
-            let swapped =
-                self.sessions
-                    .compare_and_swap(id.as_bytes(), current, Some(encode(&next)))?;
-            if swapped.is_ok() {
-                self.flush()?;
-                return Ok(outcome);
+        self.write(|| {
+            loop {
+                let current = self.sessions.get(id.as_bytes())?;
+                let rec = current
+                    .as_deref()
+                    .map(decode::<SessionRecord>)
+                    .transpose()?;
+                let (next, outcome) = change(rec);
+                let Some(next) = next else {
+                    return Ok(outcome);
+                };
+                let swapped =
+                    self.sessions
+                        .compare_and_swap(id.as_bytes(), current, Some(encode(&next)))?;
+                if swapped.is_ok() {
+                    self.flush()?;
+                    return Ok(outcome);
+                }
             }
-        }
+        })
     }
 
     /// The session a presented refresh token belongs to: the one its `jti`
@@ -291,29 +295,31 @@ impl Store {
     /// longer be used: past their `exp` (plus `slack`, the verification
     /// leeway).
     pub fn prune_sessions(&self, now: u64, slack: u64) -> Result<Pruned> {
-        let mut pruned = Pruned {
-            legacy_tokens: self.prune_legacy_tokens(now, slack)?,
-            sessions: 0,
-        };
-        for item in self.sessions.iter() {
-            let (k, v) = item?;
-            let dead = decode::<SessionRecord>(&v).map_or(true, |f| {
-                f.last_exp.min(f.expires_at).saturating_add(slack) < now
-            });
-            // Only if unchanged since read: a rotation that extended it wins.
-            if dead
-                && self
-                    .sessions
-                    .compare_and_swap(&k, Some(v), None::<sled::IVec>)?
-                    .is_ok()
-            {
-                pruned.sessions += 1;
+        self.write(|| {
+            let mut pruned = Pruned {
+                legacy_tokens: self.prune_legacy_tokens(now, slack)?,
+                sessions: 0,
+            };
+            for item in self.sessions.iter() {
+                let (k, v) = item?;
+                let dead = decode::<SessionRecord>(&v).map_or(true, |f| {
+                    f.last_exp.min(f.expires_at).saturating_add(slack) < now
+                });
+                // Only if unchanged since read: a rotation that extended it wins.
+                if dead
+                    && self
+                        .sessions
+                        .compare_and_swap(&k, Some(v), None::<sled::IVec>)?
+                        .is_ok()
+                {
+                    pruned.sessions += 1;
+                }
             }
-        }
-        if pruned != Pruned::default() {
-            self.flush()?;
-        }
-        Ok(pruned)
+            if pruned != Pruned::default() {
+                self.flush()?;
+            }
+            Ok(pruned)
+        })
     }
 
     /// Number of stored old-layout refresh-token records and sessions.
