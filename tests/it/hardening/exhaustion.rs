@@ -22,7 +22,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::harness::{
-    Daemon, Sandbox, TestApp, USER_PASSWORD, healthcheck, roles, send, text, wait_until,
+    ADMIN_PASSWORD, Daemon, Sandbox, TestApp, USER_PASSWORD, healthcheck, roles, send, text,
+    wait_until,
 };
 
 #[actix_web::test]
@@ -48,6 +49,74 @@ async fn sixty_logins_of_one_user_leave_fifty_sessions_and_end_the_oldest_ten() 
     let (bob, _) = app.user_with_tokens(&admin, "bob", &["read"]).await;
     assert_eq!(app.live_sessions_of(&bob), 1);
     assert_eq!(app.live_sessions_of(&id), 50);
+}
+
+/// Lines of the audit target for `event` from `peer`.
+fn audit_lines<'a>(log: &'a str, event: &str, peer: &str) -> Vec<&'a str> {
+    let tag = format!("] event={event} ");
+    let peer = format!("peer={peer}");
+    log.lines()
+        .filter(|l| l.contains(" engine_auth::audit") && l.contains(&tag))
+        .filter(|l| l.split(' ').any(|w| w == peer))
+        .collect()
+}
+
+#[actix_web::test]
+async fn two_thousand_throttled_logins_write_a_handful_of_audit_lines() {
+    let sb = Sandbox::new();
+    let mut d = sb.daemon().args(&["--throttle-after", "2"]).start();
+    // Until 2,000 were throttled; between delays a guess is tried (401).
+    let (mut throttled_replies, mut failed_replies) = (0, 0);
+    while throttled_replies < 2000 {
+        match d.login("admin", "wrong-password").await.status().as_u16() {
+            429 => throttled_replies += 1,
+            401 => failed_replies += 1,
+            other => panic!("a wrong password answered {other}"),
+        }
+        assert!(
+            failed_replies < 50,
+            "the throttle let {failed_replies} guesses through"
+        );
+    }
+    // Real events from elsewhere are never suppressed.
+    let other = d.calling_from("127.0.0.2");
+    for _ in 0..3 {
+        other.login_ok("admin", ADMIN_PASSWORD).await;
+    }
+    d.terminate();
+    let log = d.logs();
+    let throttled = audit_lines(&log, "throttled", "127.0.0.1");
+    assert!(
+        (1..=6).contains(&throttled.len()),
+        "{} throttled lines for one address:\n{}",
+        throttled.len(),
+        throttled[..throttled.len().min(20)].join("\n")
+    );
+    // What was left out is counted, not lost: by the time the daemon has
+    // stopped, the lines and their suppressed counts add up.
+    assert_eq!(counted_by(&throttled), 2000, "{}", throttled.join("\n"));
+    assert_eq!(audit_lines(&log, "login_ok", "127.0.0.2").len(), 3, "{log}");
+    let failed = audit_lines(&log, "login_failed", "127.0.0.1");
+    assert!((1..=6).contains(&failed.len()), "{}", failed.join("\n"));
+    assert_eq!(counted_by(&failed), failed_replies, "{}", failed.join("\n"));
+}
+
+/// The events `lines` stand for: an event's line is one, plus the
+/// `suppressed=N` it reports; a summary (`event=E peer=P suppressed=N`)
+/// is N.
+fn counted_by(lines: &[&str]) -> usize {
+    lines
+        .iter()
+        .map(|l| {
+            let message = l.split_once("] ").map_or(*l, |(_, m)| m);
+            let words: Vec<&str> = message.split(' ').collect();
+            let n = words
+                .iter()
+                .find_map(|w| w.strip_prefix("suppressed="))
+                .map_or(0, |n| n.parse::<usize>().expect("a count"));
+            if words.len() == 3 && n > 0 { n } else { 1 + n }
+        })
+        .sum()
 }
 
 fn is_root() -> bool {
