@@ -23,6 +23,13 @@
 //!   keeps the admin count, not the others). [`Store::recount`] counts them
 //!   once at open. Remove with the last build before 7c7e64f that could run
 //!   on a store; a store without counts would then be refused as damaged.
+//! - **No per-user session lists** (`user_sessions` tree, no
+//!   `session_lists` in `meta`), in stores written before the session cap
+//!   (2026-12-06). [`Store::list_sessions`] lists every session in its
+//!   user's list once at open, so sessions from before the upgrade count
+//!   toward the cap. Remove once no such store can be upgraded; the lists
+//!   of such a store would then start empty (its older sessions uncounted
+//!   until they end, at most `session_max_secs`).
 //! - Field defaults (not here, they are serde attributes):
 //!   `UserRecord::generation` and `KeyRecord::retired_at` read as 0 / none
 //!   when absent, for records written before 181a05d (2026-11-23). Harmless;
@@ -30,13 +37,14 @@
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::check::Scan;
 use super::codec::{decode, decode_tx, encode, from_tx};
 use super::rotation::{Exchange, MAX_LIVE, Refusal, Rotation};
 use super::sessions::SessionRecord;
-use super::{META_NAMES, META_USERS, Result, Store};
+use super::{META_NAMES, META_SESSION_LISTS, META_USERS, Result, Store};
 
 /// sled 0.34's default segment size: every store made before
 /// [`super::SEGMENT_SIZE`] was set has it.
@@ -179,6 +187,48 @@ impl Store {
         })
     }
 
+    /// Puts every session in its user's list (oldest first) and
+    /// records that it did, in one transaction: once, at the first open of
+    /// a store written before the lists were kept.
+    pub(super) fn list_sessions(&self) -> Result<()> {
+        self.write(|| {
+            // Every session: a login drops those no longer live.
+            let mut lists: HashMap<Uuid, Vec<(u64, Uuid)>> = HashMap::new();
+            for item in self.sessions.iter() {
+                let (k, v) = item?;
+                let (Ok(id), Ok(rec)) = (Uuid::from_slice(&k), decode::<SessionRecord>(&v)) else {
+                    continue; // left to pruning
+                };
+                lists
+                    .entry(rec.user_id)
+                    .or_default()
+                    .push((rec.created_at, id));
+            }
+            let sessions: usize = lists.values().map(Vec::len).sum();
+            (&self.user_sessions, &self.meta)
+                .transaction(|(user_sessions, meta)| {
+                    for (user, list) in &lists {
+                        let mut list = list.clone();
+                        list.sort();
+                        let bytes: Vec<u8> =
+                            list.iter().flat_map(|(_, id)| *id.as_bytes()).collect();
+                        user_sessions.insert(user.as_bytes(), bytes)?;
+                    }
+                    meta.insert(META_SESSION_LISTS, b"1")?;
+                    Ok(())
+                })
+                .map_err(from_tx)?;
+            self.flush()?;
+            if sessions > 0 {
+                log::info!(
+                    "listed {sessions} sessions of {} users, for the per-user session cap",
+                    lists.len()
+                );
+            }
+            Ok(())
+        })
+    }
+
     /// Counts users and index entries again and records them: every user
     /// decoded and counted, the index counted, refused if they disagree or
     /// the admin count is wrong (what every start did before the counts
@@ -213,8 +263,8 @@ mod tests {
     use super::super::testing::{compact, counts, key, raw, reopen, seeded, user};
     use super::super::users::read_count;
     use super::super::{
-        META_NAMES, META_USERS, Opened, SEGMENT_SIZE, SessionRecord, SessionToken, StoreError,
-        maintenance,
+        META_NAMES, META_USERS, NewSession, Opened, SEGMENT_SIZE, SessionRecord, SessionToken,
+        StoreError, maintenance,
     };
     use super::*;
     use crate::domain::Roles;
@@ -229,6 +279,38 @@ mod tests {
             live: Vec::new(),
             spent: Vec::new(),
         }
+    }
+
+    #[test]
+    fn sessions_from_before_the_lists_count_toward_the_cap_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        seeded(dir.path(), 1);
+        let uid = Uuid::new_v4();
+        let old: Vec<Uuid> = (0..3).map(|i| Uuid::from_u128(100 - i)).collect();
+        {
+            // As a build before the lists wrote them: records only.
+            let db = raw(dir.path());
+            let sessions = db.open_tree("sessions").unwrap();
+            for (i, id) in old.iter().enumerate() {
+                sessions
+                    .insert(id.as_bytes(), encode(&rec(uid, i as u64)))
+                    .unwrap();
+            }
+            db.open_tree("user_sessions").unwrap().clear().unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .remove(META_SESSION_LISTS)
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let (s, _) = reopen(dir.path()).unwrap();
+        assert_eq!(s.sessions_of(uid, 50).unwrap(), old);
+        let new = NewSession {
+            keep_at_most: 2,
+            ..new_session(uid, 9, 50)
+        };
+        assert_eq!(s.start_session(&new).unwrap(), old[..2].to_vec());
+        assert_eq!(s.sessions_of(uid, 50).unwrap(), vec![old[2], new.id]);
     }
 
     #[test]

@@ -62,6 +62,8 @@ const META_ACTIVE_KID: &[u8] = b"active_kid";
 /// adds or removes one.
 const META_USERS: &[u8] = b"user_count";
 const META_NAMES: &[u8] = b"name_count";
+/// Present once every session is in its user's list (`user_sessions`).
+const META_SESSION_LISTS: &[u8] = b"session_lists";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -10,8 +10,8 @@ use super::codec::{decode, encode, from_tx, read_u64};
 use super::legacy;
 use super::users::{fold_key, id_of_entry, name_entry};
 use super::{
-    KeyRecord, KeyState, META_ACTIVE_KID, META_ADMINS, META_NAMES, META_SCHEMA, META_USERS, Result,
-    Store, StoreError, UserRecord, maintenance,
+    KeyRecord, KeyState, META_ACTIVE_KID, META_ADMINS, META_NAMES, META_SCHEMA, META_SESSION_LISTS,
+    META_USERS, Result, Store, StoreError, UserRecord, maintenance,
 };
 
 /// Bumped whenever the on-disk record layout changes incompatibly.
@@ -162,6 +162,9 @@ impl Store {
                 self.recount()?;
             }
         }
+        if self.meta.get(META_SESSION_LISTS)?.is_none() {
+            self.list_sessions()?;
+        }
         let users = count(META_USERS)?.unwrap_or(0);
         let names = count(META_NAMES)?.unwrap_or(0);
         if admins == 0 || admins > users {
@@ -214,6 +217,7 @@ impl Store {
                     meta.insert(META_ADMINS, &1u64.to_be_bytes())?;
                     meta.insert(META_USERS, &1u64.to_be_bytes())?;
                     meta.insert(META_NAMES, &1u64.to_be_bytes())?;
+                    meta.insert(META_SESSION_LISTS, b"1")?;
                     meta.insert(META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;
                     Ok(())
                 })
