@@ -69,6 +69,10 @@ const META_SESSION_LISTS: &[u8] = b"session_lists";
 pub enum StoreError {
     #[error("the store is in use by a running daemon (or another engine-auth process): {0}")]
     InUse(PathBuf),
+    #[error(
+        "no space left on the file system of {0}: the store cannot be opened until some is freed; then start again"
+    )]
+    NoSpace(PathBuf),
     #[error("no store at {0}: start the daemon once to create it, or pass the right --data-dir")]
     Missing(PathBuf),
     #[error(

@@ -34,6 +34,12 @@ pub enum Opened {
     Ready,
 }
 
+/// A full disk (or quota), not a damaged store: opening needs to write.
+fn no_space(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+    matches!(e.kind(), StorageFull | QuotaExceeded)
+}
+
 impl Store {
     /// Opens (creating if needed) the store in `data_dir` and checks it.
     /// Also finishes what an interrupted `engine-auth compact` left (see
@@ -60,6 +66,7 @@ impl Store {
             sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
                 StoreError::InUse(path.clone())
             }
+            sled::Error::Io(ref io) if no_space(io) => StoreError::NoSpace(path.clone()),
             other => StoreError::Invalid {
                 path: path.clone(),
                 why: format!("sled cannot open it ({other})"),
@@ -70,9 +77,12 @@ impl Store {
 
     /// The store over an open sled database at `path`.
     pub(super) fn from_db(path: PathBuf, db: sled::Db) -> Result<Store> {
-        let invalid = |e: sled::Error| StoreError::Invalid {
-            path: path.clone(),
-            why: e.to_string(),
+        let invalid = |e: sled::Error| match e {
+            sled::Error::Io(ref io) if no_space(io) => StoreError::NoSpace(path.clone()),
+            e => StoreError::Invalid {
+                path: path.clone(),
+                why: e.to_string(),
+            },
         };
         let store = Store {
             users: db.open_tree("users").map_err(invalid)?,

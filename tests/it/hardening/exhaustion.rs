@@ -289,7 +289,18 @@ async fn a_full_disk_makes_the_daemon_unhealthy_and_a_restart_with_space_brings_
     );
 
     // What systemd does once the watchdog pings stop: kill and restart.
+    // With the disk still full, the start is refused, saying so (not that
+    // the store is damaged).
     d.sigkill();
+    let filler = fill(&mount.0);
+    let mut refused = sb.daemon().spawn();
+    assert!(!refused.wait_exit_unless_ready().success());
+    let said = refused.logs();
+    assert!(
+        said.contains("no space left") && !said.contains("backup"),
+        "{said}"
+    );
+    std::fs::remove_file(&filler).expect("remove the filler");
     let d = sb.start();
     let admin = d.admin_token().await;
     let users = d.users(&admin).await;
