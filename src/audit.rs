@@ -528,9 +528,26 @@ mod tests {
                 roles: Roles::ALL,
             },
             Event::KeyRotated { kid: "k" },
+            Event::SessionsEvicted {
+                subject: u,
+                sessions: &[Uuid::nil(), Uuid::max()],
+            },
         ] {
             let line = describe(&e);
             assert!(line.starts_with(&format!("event={} ", e.name())), "{line}");
         }
+        let evicted = describe(&Event::SessionsEvicted {
+            subject: u,
+            sessions: &[Uuid::nil(), Uuid::max()],
+        });
+        assert_eq!(
+            evicted,
+            format!(
+                "event=sessions_evicted user=\"a\" id={} count=2 sessions={},{}",
+                Uuid::nil(),
+                Uuid::nil(),
+                Uuid::max()
+            )
+        );
     }
 }
