@@ -22,7 +22,9 @@
 //! and rewrites it inside the same transaction that records the session,
 //! and evicts the oldest beyond the cap there too). Rotations and logouts
 //! never touch it: a login drops the ids whose session is gone, revoked or
-//! expired, so the list never outgrows the cap.
+//! expired, so the list never outgrows the cap. (A login is thus a
+//! transaction across two trees, with the two syncs said above; next to its
+//! password hash they cost little.)
 //!
 //! Tokens whose `jti` names no session come from an older layout; the
 //! store resolves and rotates them in `legacy` ([`Store::session_of`] and
