@@ -230,6 +230,7 @@ fn rotation(writes: u64) {
                 now: start,
                 ends_at: start + 365 * 86_400,
                 token_exp: start + ttl,
+                keep_at_most: usize::MAX,
             })
             .expect("session");
     }

@@ -8,12 +8,30 @@
 //! A line reads `event=<name> <fields> [by=<who>] peer=<address>` for
 //! requests over HTTP, and `… by=cli` for the admin socket and the offline
 //! CLI.
+//!
+//! Failures an unauthenticated client can repeat at will (`throttled`,
+//! `login_failed`, `refresh_failed`) are aggregated, so a flood cannot fill
+//! the disk or drown the other events: per (event, client address; IPv6
+//! per /64) the first [`BURST`] lines of an [`INTERVAL`] are written, the
+//! rest only counted; the next line written for that pair, or a summary
+//! line (`event=<name> peer=<address> suppressed=N`) written by
+//! [`flush_suppressed`] (every interval, and at shutdown), reports the
+//! count. Across all addresses at most [`GLOBAL_BURST`] such lines
+//! (summaries included) are written per interval, since an attacker may
+//! own many addresses; beyond it one `event=audit_suppressed count=N` line
+//! per interval says how many events it left out. The table is bounded ([`MAX_ENTRIES`]): when full, finished
+//! intervals go first, then the oldest entries, each with its summary.
+//! Successful logins, changes and everything else are never suppressed.
 
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::domain::Roles;
+use crate::throttle::IpKey;
 
 pub const TARGET: &str = "engine_auth::audit";
 
@@ -75,6 +93,11 @@ pub enum Event<'a> {
         session: Uuid,
     },
     Logout(Subject<'a>),
+    /// A login beyond the user's session cap ended these, its oldest.
+    SessionsEvicted {
+        subject: Subject<'a>,
+        sessions: &'a [Uuid],
+    },
     LogoutAll(Subject<'a>),
     UserCreated {
         subject: Subject<'a>,
@@ -111,6 +134,7 @@ impl Event<'_> {
             Event::RefreshFailed { .. } => "refresh_failed",
             Event::RefreshReuseDetected { .. } => "refresh_reuse_detected",
             Event::Logout(_) => "logout",
+            Event::SessionsEvicted { .. } => "sessions_evicted",
             Event::LogoutAll(_) => "logout_all",
             Event::UserCreated { .. } => "user_created",
             Event::UserRolesChanged { .. } => "user_roles_changed",
@@ -122,6 +146,15 @@ impl Event<'_> {
             Event::KeyDeleted { .. } => "key_deleted",
             Event::KeyRevoked { .. } => "key_revoked",
         }
+    }
+
+    /// Whether an unauthenticated client can repeat it at will: such lines
+    /// are aggregated per address (see the module's documentation).
+    fn repeatable(&self) -> bool {
+        matches!(
+            self,
+            Event::Throttled { .. } | Event::LoginFailed { .. } | Event::RefreshFailed { .. }
+        )
     }
 
     /// A replayed refresh token means a token was stolen; a revoked key,
@@ -176,6 +209,13 @@ fn describe(event: &Event) -> String {
         Event::RefreshReuseDetected { subject, session } => {
             write!(s, " {subject} session={session}: session revoked")
         }
+        Event::SessionsEvicted { subject, sessions } => {
+            let _ = write!(s, " {subject} count={} sessions=", sessions.len());
+            for (i, id) in sessions.iter().enumerate() {
+                let _ = write!(s, "{}{id}", if i == 0 { "" } else { "," });
+            }
+            Ok(())
+        }
         Event::UserCreated { subject, roles } | Event::UserRolesChanged { subject, roles } => {
             write!(s, " {subject} roles={}", roles.bits())
         }
@@ -186,8 +226,18 @@ fn describe(event: &Event) -> String {
     s
 }
 
-/// Writes one audit line.
+/// Writes one audit line (or, for a repeated failure, counts it: see the
+/// module's documentation).
 pub fn emit(event: Event, origin: &Origin) {
+    let suppressed = match origin {
+        Origin::Http { peer: Some(ip), .. } if event.repeatable() => {
+            match lock().admit(event.name(), *ip, Instant::now()) {
+                Admit::Write { suppressed } => suppressed,
+                Admit::Drop => return,
+            }
+        }
+        _ => 0,
+    };
     let mut line = describe(&event);
     let _ = match origin {
         Origin::Http { peer, by } => {
@@ -202,12 +252,253 @@ pub fn emit(event: Event, origin: &Origin) {
         Origin::Cli => write!(line, " by=cli"),
         Origin::Daemon => Ok(()),
     };
+    if suppressed > 0 {
+        let _ = write!(line, " suppressed={suppressed}");
+    }
     log::log!(target: TARGET, event.level(), "{line}");
+}
+
+/// How long one aggregation interval lasts.
+pub const INTERVAL: Duration = Duration::from_secs(60);
+/// Lines per (event, address) written at once in an interval.
+pub const BURST: u32 = 5;
+/// Lines of repeatable failures written per interval, all addresses
+/// together.
+pub const GLOBAL_BURST: u32 = 200;
+/// (event, address) pairs remembered at most.
+pub const MAX_ENTRIES: usize = 4096;
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    /// The address the entry was opened by (shown in its summary).
+    peer: IpAddr,
+    since: Instant,
+    written: u32,
+    suppressed: u64,
+}
+
+/// One interval of the global budget.
+#[derive(Debug, Clone, Copy)]
+struct Budget {
+    since: Instant,
+    written: u32,
+    suppressed: u64,
+}
+
+struct Aggregator {
+    entries: HashMap<(&'static str, IpKey), Entry>,
+    global: Option<Budget>,
+}
+
+enum Admit {
+    /// Write the line, reporting this many left out before it.
+    Write {
+        suppressed: u64,
+    },
+    Drop,
+}
+
+static AGGREGATOR: LazyLock<Mutex<Aggregator>> = LazyLock::new(|| {
+    Mutex::new(Aggregator {
+        entries: HashMap::new(),
+        global: None,
+    })
+});
+
+fn lock() -> std::sync::MutexGuard<'static, Aggregator> {
+    AGGREGATOR.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Aggregator {
+    fn admit(&mut self, event: &'static str, peer: IpAddr, now: Instant) -> Admit {
+        let key = (event, IpKey::from(peer));
+        let fresh = Entry {
+            peer,
+            since: now,
+            written: 1,
+            suppressed: 0,
+        };
+        let carried = match self.entries.get_mut(&key) {
+            Some(e) if now.duration_since(e.since) < INTERVAL => {
+                if e.written >= BURST {
+                    e.suppressed += 1;
+                    return Admit::Drop;
+                }
+                e.written += 1;
+                0
+            }
+            Some(e) => std::mem::replace(e, fresh).suppressed,
+            None => {
+                if self.entries.len() >= MAX_ENTRIES {
+                    self.make_room(now);
+                }
+                self.entries.insert(key, fresh);
+                0
+            }
+        };
+        if global_allows(&mut self.global, now, 1 + carried) {
+            Admit::Write {
+                suppressed: carried,
+            }
+        } else {
+            Admit::Drop
+        }
+    }
+
+    /// Drops finished intervals (with their summaries); if that is not
+    /// enough, the oldest eighth of the table too.
+    fn make_room(&mut self, now: Instant) {
+        self.flush(now, false);
+        if self.entries.len() < MAX_ENTRIES {
+            return;
+        }
+        let mut by_age: Vec<_> = self.entries.iter().map(|(k, e)| (e.since, *k)).collect();
+        let n = (MAX_ENTRIES / 8).max(1);
+        by_age.select_nth_unstable_by_key(n - 1, |(since, _)| *since);
+        for (_, key) in &by_age[..n] {
+            if let Some(e) = self.entries.remove(key) {
+                summarize(&mut self.global, key.0, &e, now);
+            }
+        }
+    }
+
+    /// Writes the summary of every entry whose interval is over (`all`:
+    /// of every entry) and forgets them.
+    fn flush(&mut self, now: Instant, all: bool) {
+        let Aggregator { entries, global } = self;
+        entries.retain(|(event, _), e| {
+            let done = all || now.duration_since(e.since) >= INTERVAL;
+            if done {
+                summarize(global, event, e, now);
+            }
+            !done
+        });
+        if let Some(b) = *global
+            && (all || now.duration_since(b.since) >= INTERVAL)
+        {
+            close_budget(&b);
+            *global = None;
+        }
+    }
+}
+
+/// `event=<name> peer=<address> suppressed=N` for an entry that left
+/// lines out (within the global budget, else counted there).
+fn summarize(global: &mut Option<Budget>, event: &str, e: &Entry, now: Instant) {
+    if e.suppressed > 0 && global_allows(global, now, e.suppressed) {
+        log::info!(
+            target: TARGET,
+            "event={event} peer={} suppressed={}",
+            e.peer,
+            e.suppressed
+        );
+    }
+}
+
+/// Counts one line standing for `events` against the global budget; false
+/// (and the events counted as left out) if it is spent.
+fn global_allows(global: &mut Option<Budget>, now: Instant, events: u64) -> bool {
+    let b = global.get_or_insert(Budget {
+        since: now,
+        written: 0,
+        suppressed: 0,
+    });
+    if now.duration_since(b.since) >= INTERVAL {
+        close_budget(b);
+        *b = Budget {
+            since: now,
+            written: 0,
+            suppressed: 0,
+        };
+    }
+    if b.written < GLOBAL_BURST {
+        b.written += 1;
+        true
+    } else {
+        b.suppressed += events;
+        false
+    }
+}
+
+/// `event=audit_suppressed count=N`: what the global budget left out.
+fn close_budget(b: &Budget) {
+    if b.suppressed > 0 {
+        log::info!(target: TARGET, "event=audit_suppressed count={}", b.suppressed);
+    }
+}
+
+/// Writes the counts of what was left out in finished intervals (`all`:
+/// in every interval, at shutdown) and forgets those entries. The daemon
+/// calls it every [`INTERVAL`].
+pub fn flush_suppressed(all: bool) {
+    lock().flush(Instant::now(), all);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn aggregator() -> Aggregator {
+        Aggregator {
+            entries: HashMap::new(),
+            global: None,
+        }
+    }
+
+    fn written(a: Admit) -> Option<u64> {
+        match a {
+            Admit::Write { suppressed } => Some(suppressed),
+            Admit::Drop => None,
+        }
+    }
+
+    #[test]
+    fn repeated_failures_of_one_address_are_counted_not_written() {
+        let mut a = aggregator();
+        let t0 = Instant::now();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let out: Vec<_> = (0..100)
+            .map(|_| written(a.admit("throttled", ip, t0)))
+            .collect();
+        assert!(out[..BURST as usize].iter().all(|w| *w == Some(0)));
+        assert!(out[BURST as usize..].iter().all(Option::is_none));
+        // Another event kind, another address: their own lines.
+        assert_eq!(written(a.admit("login_failed", ip, t0)), Some(0));
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(written(a.admit("throttled", other, t0)), Some(0));
+        // The next interval's first line carries the count.
+        let t1 = t0 + INTERVAL;
+        assert_eq!(written(a.admit("throttled", ip, t1)), Some(95));
+        assert_eq!(written(a.admit("throttled", ip, t1)), Some(0));
+        // A flush forgets finished intervals.
+        a.flush(t1 + INTERVAL, false);
+        assert!(a.entries.is_empty());
+    }
+
+    #[test]
+    fn one_ipv6_host_is_one_address_and_the_table_stays_bounded() {
+        let mut a = aggregator();
+        let t0 = Instant::now();
+        for i in 0..100u128 {
+            let ip = IpAddr::V6((0x2001_0db8_u128 << 96 | i).into());
+            a.admit("throttled", ip, t0);
+        }
+        assert_eq!(a.entries.len(), 1);
+        for i in 0..(MAX_ENTRIES as u32 * 3) {
+            a.admit("throttled", IpAddr::V4(i.into()), t0);
+            assert!(a.entries.len() <= MAX_ENTRIES);
+        }
+        // However many addresses, at most GLOBAL_BURST lines an interval.
+        let mut a = aggregator();
+        let lines = (0..10_000u32)
+            .filter(|i| written(a.admit("throttled", IpAddr::V4((*i).into()), t0)).is_some())
+            .count();
+        assert_eq!(lines, GLOBAL_BURST as usize);
+        assert_eq!(
+            a.global.unwrap().suppressed,
+            10_000 - u64::from(GLOBAL_BURST)
+        );
+    }
 
     #[test]
     fn usernames_are_quoted_so_they_cannot_forge_a_line() {
@@ -247,9 +538,26 @@ mod tests {
             },
             Event::KeyRotated { kid: "k" },
             Event::KeyRevoked { kid: "k" },
+            Event::SessionsEvicted {
+                subject: u,
+                sessions: &[Uuid::nil(), Uuid::max()],
+            },
         ] {
             let line = describe(&e);
             assert!(line.starts_with(&format!("event={} ", e.name())), "{line}");
         }
+        let evicted = describe(&Event::SessionsEvicted {
+            subject: u,
+            sessions: &[Uuid::nil(), Uuid::max()],
+        });
+        assert_eq!(
+            evicted,
+            format!(
+                "event=sessions_evicted user=\"a\" id={} count=2 sessions={},{}",
+                Uuid::nil(),
+                Uuid::nil(),
+                Uuid::max()
+            )
+        );
     }
 }

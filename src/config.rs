@@ -79,6 +79,9 @@ pub struct Settings {
     pub refresh_grace_secs: u64,
     /// Absolute session lifetime: refreshing stops working after this.
     pub session_max_secs: u64,
+    /// Live sessions per user: a login beyond this ends the user's oldest
+    /// sessions (bounds the store's growth under repeated logins).
+    pub max_sessions_per_user: usize,
     /// Rotate the signing key when the active one is older than this.
     pub key_max_age_secs: u64,
     /// How often expired sessions and retired keys are pruned.
@@ -120,6 +123,7 @@ impl Settings {
             workers: 0,
             refresh_grace_secs: 10,
             session_max_secs: 7 * 24 * 3600,
+            max_sessions_per_user: 50,
             key_max_age_secs: 30 * 24 * 3600,
             housekeeping_secs: 600,
             throttle: ThrottleConfig::default(),
@@ -140,6 +144,9 @@ impl Settings {
         let t = self.throttle;
         if t.per_user == 0 || t.per_address == 0 || t.window.is_zero() || t.max_entries == 0 {
             bail!("throttle thresholds, window and table size must be at least 1");
+        }
+        if self.max_sessions_per_user == 0 {
+            bail!("max-sessions-per-user must be at least 1");
         }
         if self.max_concurrent_hashes == 0 {
             bail!("max-concurrent-hashes must be at least 1");

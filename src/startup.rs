@@ -1,7 +1,9 @@
 //! Wiring: opens (or seeds) the store, builds the shared state, binds the
 //! listener first (so port 0 works in tests and the real port is known),
-//! starts the admin socket and the housekeeping timer, tells systemd it is
-//! ready, and runs until stopped, then flushes the store.
+//! starts the admin socket, the housekeeping timer, the audit trail's
+//! summary timer and the watchdog ping (which stops once the store has
+//! failed), tells systemd it is ready, and runs until stopped, then flushes
+//! the store.
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::{App, HttpServer, web};
@@ -14,7 +16,7 @@ use crate::password::Hasher;
 use crate::state::AppState;
 use crate::throttle::Throttle;
 use crate::tokens::Tokens;
-use crate::{admin, bootstrap, http, lifecycle, systemd, tls};
+use crate::{admin, audit, bootstrap, http, lifecycle, systemd, tls};
 
 pub struct Application {
     port: u16,
@@ -139,12 +141,28 @@ impl Application {
     /// Serves until stopped, then flushes the store.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let state = self.state.clone();
-        let mut background = vec![actix_web::rt::spawn(housekeeping_loop(state.clone()))];
+        let mut background = vec![
+            actix_web::rt::spawn(housekeeping_loop(state.clone())),
+            actix_web::rt::spawn(async {
+                let mut tick = tokio::time::interval(audit::INTERVAL);
+                loop {
+                    tick.tick().await;
+                    audit::flush_suppressed(false);
+                }
+            }),
+        ];
         if let Some(every) = systemd::watchdog_interval() {
+            let state = state.clone();
             background.push(actix_web::rt::spawn(async move {
                 let mut tick = tokio::time::interval(every);
                 loop {
                     tick.tick().await;
+                    // A store that cannot write stays broken until a
+                    // restart: stop pinging, so systemd restarts us.
+                    if state.store.storage_failure().is_some() {
+                        systemd::notify("STATUS=storage failed: restart needed");
+                        break;
+                    }
                     systemd::notify("WATCHDOG=1");
                 }
             }));
@@ -159,6 +177,8 @@ impl Application {
             let _ = task.await;
         }
         self.admin.stop();
+        // The counts of what the audit trail left out, before they are lost.
+        audit::flush_suppressed(true);
         served?;
         state.store.flush()?;
         log::info!(

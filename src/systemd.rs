@@ -1,7 +1,8 @@
 //! The two bits of the systemd protocol the daemon speaks, without libsystemd:
 //! readiness (`READY=1` once the listener is bound and the store is open)
 //! and the watchdog (`WATCHDOG=1` from the event loop, so a wedged loop gets
-//! the service restarted). Both are no-ops outside systemd.
+//! the service restarted; `startup.rs` also stops pinging once the store
+//! has failed, which only a restart mends). Both are no-ops outside systemd.
 
 use std::os::unix::net::UnixDatagram;
 use std::time::Duration;

@@ -101,14 +101,21 @@ impl Sessions<'_> {
                 if a.hasher.needs_rehash(&user.password_hash) {
                     self.upgrade_hash(&user, password_copy).await;
                 }
-                let pair = self.start_session(&user).await?;
-                audit::emit(
-                    Event::LoginOk(Subject {
-                        username: &user.username,
-                        id: user.id,
-                    }),
-                    origin,
-                );
+                let (pair, evicted) = self.start_session(&user).await?;
+                let subject = Subject {
+                    username: &user.username,
+                    id: user.id,
+                };
+                audit::emit(Event::LoginOk(subject), origin);
+                if !evicted.is_empty() {
+                    audit::emit(
+                        Event::SessionsEvicted {
+                            subject,
+                            sessions: &evicted,
+                        },
+                        origin,
+                    );
+                }
                 Ok(pair)
             }
             _ => {
@@ -155,8 +162,9 @@ impl Sessions<'_> {
     }
 
     /// A login opens a session (every refresh token descended from it)
-    /// with an absolute end.
-    async fn start_session(&self, user: &UserRecord) -> Result<TokenPair> {
+    /// with an absolute end, ending the user's oldest sessions beyond the
+    /// cap (returned).
+    async fn start_session(&self, user: &UserRecord) -> Result<(TokenPair, Vec<Uuid>)> {
         let s = self.settings;
         let now = self.accounts.clock.now();
         let id = Uuid::new_v4();
@@ -177,10 +185,11 @@ impl Sessions<'_> {
             now,
             ends_at: now + s.session_max_secs,
             token_exp,
+            keep_at_most: s.max_sessions_per_user,
         };
         let store = self.accounts.store.clone();
-        blocking(move || Ok(store.start_session(&session)?)).await?;
-        Ok(pair)
+        let evicted = blocking(move || Ok(store.start_session(&session)?)).await?;
+        Ok((pair, evicted))
     }
 
     /// Exchanges a refresh token for a new pair: the presented one is spent

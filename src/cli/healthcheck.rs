@@ -60,6 +60,14 @@ fn get(url: &str, timeout: Duration) -> anyhow::Result<()> {
         println!("ok: {status}");
         Ok(())
     } else {
-        bail!("{addr}{path} answered {status:?}")
+        // The error shape's message says why (e.g. storage failed).
+        let message = head
+            .split_once("\r\n\r\n")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(body).ok())
+            .and_then(|v| v["message"].as_str().map(str::to_owned));
+        match message {
+            Some(m) => bail!("{addr}{path} answered {status:?}: {m}"),
+            None => bail!("{addr}{path} answered {status:?}"),
+        }
     }
 }

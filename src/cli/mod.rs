@@ -36,7 +36,8 @@ pub struct Cli {
 enum Command {
     /// Run the HTTP API (foreground unless --daemon).
     Serve(Box<serve::ServeArgs>),
-    /// Exit 0 if the daemon answers its health endpoint, 1 otherwise.
+    /// Exit 0 if the daemon answers its health endpoint with 200, 1 otherwise
+    /// (it answers 503 once its storage has failed: restart it).
     Healthcheck {
         /// Health URL (plain http, numeric or "localhost" host).
         #[arg(

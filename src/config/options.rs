@@ -165,6 +165,10 @@ pub struct Options {
     /// Absolute session lifetime, seconds [default: 604800 = 7 days]
     #[arg(long, env = "ENGINE_AUTH_SESSION_MAX_SECS")]
     pub session_max_secs: Option<u64>,
+    /// Live sessions (logins) per user; a login beyond this ends that
+    /// user's oldest session [default: 50]
+    #[arg(long, env = "ENGINE_AUTH_MAX_SESSIONS_PER_USER")]
+    pub max_sessions_per_user: Option<usize>,
     /// Rotate the signing key when it is older than this, seconds
     /// [default: 2592000 = 30 days]
     #[arg(long, env = "ENGINE_AUTH_KEY_MAX_AGE_SECS")]
@@ -223,7 +227,8 @@ impl Layer for Options {
         layer_fields!(self over lower: Options {
             common, listen, access_ttl_secs, refresh_ttl_secs, leeway_secs,
             max_concurrent_hashes, body_limit_bytes, workers, refresh_grace_secs,
-            session_max_secs, key_max_age_secs, housekeeping_secs, tls_cert, tls_key,
+            session_max_secs, max_sessions_per_user, key_max_age_secs, housekeeping_secs,
+            tls_cert, tls_key,
             tls_self_signed, tls_san, plain_listen, throttle_after, throttle_address_after,
             throttle_window_secs, throttle_max_delay_secs, admin_password_file,
         })
@@ -265,6 +270,7 @@ impl Options {
             workers,
             refresh_grace_secs,
             session_max_secs,
+            max_sessions_per_user,
             key_max_age_secs,
             housekeeping_secs,
             tls_cert,
@@ -308,6 +314,7 @@ impl Options {
             workers => s.workers,
             refresh_grace_secs => s.refresh_grace_secs,
             session_max_secs => s.session_max_secs,
+            max_sessions_per_user => s.max_sessions_per_user,
             key_max_age_secs => s.key_max_age_secs,
             housekeeping_secs => s.housekeeping_secs,
             throttle_after => s.throttle.per_user,

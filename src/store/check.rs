@@ -135,19 +135,21 @@ impl Store {
     /// all derived from the records), writes them as counted. Refused,
     /// changing nothing, if anything else is inconsistent.
     pub fn fix_counts(&self) -> Result<Scan> {
-        let scan = self.scan_with(ScanFor::FixCounts)?;
-        if let Some(problem) = scan.problems.first() {
-            return Err(self.invalid(format!(
-                "not rewriting the counts of an inconsistent store: {problem}"
-            )));
-        }
-        let mut batch = sled::Batch::default();
-        batch.insert(META_USERS, &scan.users.to_be_bytes());
-        batch.insert(META_NAMES, &scan.names.to_be_bytes());
-        batch.insert(META_ADMINS, &scan.admins.to_be_bytes());
-        self.meta.apply_batch(batch)?;
-        self.flush()?;
-        self.scan()
+        self.write(|| {
+            let scan = self.scan_with(ScanFor::FixCounts)?;
+            if let Some(problem) = scan.problems.first() {
+                return Err(self.invalid(format!(
+                    "not rewriting the counts of an inconsistent store: {problem}"
+                )));
+            }
+            let mut batch = sled::Batch::default();
+            batch.insert(META_USERS, &scan.users.to_be_bytes());
+            batch.insert(META_NAMES, &scan.names.to_be_bytes());
+            batch.insert(META_ADMINS, &scan.admins.to_be_bytes());
+            self.meta.apply_batch(batch)?;
+            self.flush()?;
+            self.scan()
+        })
     }
 
     fn scan_with(&self, purpose: ScanFor) -> Result<Scan> {

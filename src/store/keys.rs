@@ -30,24 +30,26 @@ impl Store {
 
     /// Makes `new` the signing key and retires the current one, atomically.
     pub fn rotate_key(&self, new: &KeyRecord, now: u64) -> Result<()> {
-        (&self.keys, &self.meta)
-            .transaction(|(keys, meta)| {
-                let active = meta.get(META_ACTIVE_KID)?;
-                if let Some(old) = match active {
-                    Some(kid) => keys.get(&kid)?,
-                    None => None,
-                } {
-                    let mut old: KeyRecord = decode_tx(&old)?;
-                    old.state = KeyState::Retired;
-                    old.retired_at = Some(now);
-                    keys.insert(old.kid.as_bytes(), encode(&old))?;
-                }
-                keys.insert(new.kid.as_bytes(), encode(new))?;
-                meta.insert(META_ACTIVE_KID, new.kid.as_bytes())?;
-                Ok(())
-            })
-            .map_err(from_tx)?;
-        self.flush()
+        self.write(|| {
+            (&self.keys, &self.meta)
+                .transaction(|(keys, meta)| {
+                    let active = meta.get(META_ACTIVE_KID)?;
+                    if let Some(old) = match active {
+                        Some(kid) => keys.get(&kid)?,
+                        None => None,
+                    } {
+                        let mut old: KeyRecord = decode_tx(&old)?;
+                        old.state = KeyState::Retired;
+                        old.retired_at = Some(now);
+                        keys.insert(old.kid.as_bytes(), encode(&old))?;
+                    }
+                    keys.insert(new.kid.as_bytes(), encode(new))?;
+                    meta.insert(META_ACTIVE_KID, new.kid.as_bytes())?;
+                    Ok(())
+                })
+                .map_err(from_tx)?;
+            self.flush()
+        })
     }
 
     /// Makes `new` the only signing key: the active key and every retired
@@ -55,78 +57,82 @@ impl Store {
     /// nothing they signed verifies once the keyring is reloaded (a
     /// suspected leak). Returns the deleted key ids, oldest first.
     pub fn rotate_key_revoking_previous(&self, new: &KeyRecord) -> Result<Vec<String>> {
-        // sled transactions cannot iterate: the keys are listed here, and
-        // the active one is read again inside, so a rotation that ran in
-        // between loses its key too.
-        let listed: Vec<String> = self
-            .keys()?
-            .into_iter()
-            .map(|k| k.kid)
-            .filter(|kid| *kid != new.kid)
-            .collect();
-        let gone = (&self.keys, &self.meta)
-            .transaction(|(keys, meta)| {
-                let mut doomed = listed.clone();
-                if let Some(active) = meta.get(META_ACTIVE_KID)? {
-                    let active = String::from_utf8_lossy(&active).into_owned();
-                    if active != new.kid && !doomed.contains(&active) {
-                        doomed.push(active);
+        self.write(|| {
+            // sled transactions cannot iterate: the keys are listed here, and
+            // the active one is read again inside, so a rotation that ran in
+            // between loses its key too.
+            let listed: Vec<String> = self
+                .keys()?
+                .into_iter()
+                .map(|k| k.kid)
+                .filter(|kid| *kid != new.kid)
+                .collect();
+            let gone = (&self.keys, &self.meta)
+                .transaction(|(keys, meta)| {
+                    let mut doomed = listed.clone();
+                    if let Some(active) = meta.get(META_ACTIVE_KID)? {
+                        let active = String::from_utf8_lossy(&active).into_owned();
+                        if active != new.kid && !doomed.contains(&active) {
+                            doomed.push(active);
+                        }
                     }
-                }
-                let mut gone = Vec::new();
-                for kid in doomed {
-                    if keys.remove(kid.as_bytes())?.is_some() {
-                        gone.push(kid);
+                    let mut gone = Vec::new();
+                    for kid in doomed {
+                        if keys.remove(kid.as_bytes())?.is_some() {
+                            gone.push(kid);
+                        }
                     }
-                }
-                keys.insert(new.kid.as_bytes(), encode(new))?;
-                meta.insert(META_ACTIVE_KID, new.kid.as_bytes())?;
-                Ok(gone)
-            })
-            .map_err(from_tx)?;
-        self.flush()?;
-        Ok(gone)
+                    keys.insert(new.kid.as_bytes(), encode(new))?;
+                    meta.insert(META_ACTIVE_KID, new.kid.as_bytes())?;
+                    Ok(gone)
+                })
+                .map_err(from_tx)?;
+            self.flush()?;
+            Ok(gone)
+        })
     }
 
     /// Deletes retired keys retired before `cutoff` (no token they signed
     /// can still be valid), in one transaction. Returns the deleted key
     /// ids, oldest first.
     pub fn delete_retired_keys(&self, cutoff: u64) -> Result<Vec<String>> {
-        let expired = |k: &KeyRecord| {
-            k.state == KeyState::Retired && k.retired_at.is_some_and(|t| t < cutoff)
-        };
-        let candidates: Vec<String> = self
-            .keys()?
-            .into_iter()
-            .filter(expired)
-            .map(|k| k.kid)
-            .collect();
-        if candidates.is_empty() {
-            return Ok(candidates);
-        }
-        // sled transactions cannot iterate: the candidates were read above,
-        // and each is read again here, so the decision and the deletion
-        // see the same record.
-        let gone = self
-            .keys
-            .transaction(|keys| {
-                let mut gone = Vec::new();
-                for kid in &candidates {
-                    let Some(v) = keys.get(kid.as_bytes())? else {
-                        continue;
-                    };
-                    if expired(&decode_tx(&v)?) {
-                        keys.remove(kid.as_bytes())?;
-                        gone.push(kid.clone());
+        self.write(|| {
+            let expired = |k: &KeyRecord| {
+                k.state == KeyState::Retired && k.retired_at.is_some_and(|t| t < cutoff)
+            };
+            let candidates: Vec<String> = self
+                .keys()?
+                .into_iter()
+                .filter(expired)
+                .map(|k| k.kid)
+                .collect();
+            if candidates.is_empty() {
+                return Ok(candidates);
+            }
+            // sled transactions cannot iterate: the candidates were read above,
+            // and each is read again here, so the decision and the deletion
+            // see the same record.
+            let gone = self
+                .keys
+                .transaction(|keys| {
+                    let mut gone = Vec::new();
+                    for kid in &candidates {
+                        let Some(v) = keys.get(kid.as_bytes())? else {
+                            continue;
+                        };
+                        if expired(&decode_tx(&v)?) {
+                            keys.remove(kid.as_bytes())?;
+                            gone.push(kid.clone());
+                        }
                     }
-                }
-                Ok(gone)
-            })
-            .map_err(from_tx)?;
-        if !gone.is_empty() {
-            self.flush()?;
-        }
-        Ok(gone)
+                    Ok(gone)
+                })
+                .map_err(from_tx)?;
+            if !gone.is_empty() {
+                self.flush()?;
+            }
+            Ok(gone)
+        })
     }
 }
 

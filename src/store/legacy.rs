@@ -23,6 +23,13 @@
 //!   keeps the admin count, not the others). [`Store::recount`] counts them
 //!   once at open. Remove with the last build before 7c7e64f that could run
 //!   on a store; a store without counts would then be refused as damaged.
+//! - **No per-user session lists** (`user_sessions` tree, no
+//!   `session_lists` in `meta`), in stores written before the session cap
+//!   (2026-12-06). [`Store::list_sessions`] lists every session in its
+//!   user's list once at open, so sessions from before the upgrade count
+//!   toward the cap. Remove once no such store can be upgraded; the lists
+//!   of such a store would then start empty (its older sessions uncounted
+//!   until they end, at most `session_max_secs`).
 //! - Field defaults (not here, they are serde attributes):
 //!   `UserRecord::generation` and `KeyRecord::retired_at` read as 0 / none
 //!   when absent, for records written before 181a05d (2026-11-23). Harmless;
@@ -30,13 +37,14 @@
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
+use std::collections::HashMap;
 use uuid::Uuid;
 
 use super::check::Scan;
 use super::codec::{decode, decode_tx, encode, from_tx};
 use super::rotation::{Exchange, MAX_LIVE, Refusal, Rotation};
 use super::sessions::SessionRecord;
-use super::{META_NAMES, META_USERS, Result, Store};
+use super::{META_NAMES, META_SESSION_LISTS, META_USERS, Result, Store};
 
 /// sled 0.34's default segment size: every store made before
 /// [`super::SEGMENT_SIZE`] was set has it.
@@ -77,54 +85,56 @@ impl Store {
     /// [`Store::exchange_refresh`] for a token with its own record in the
     /// `refresh_tokens` tree. Its successor joins the session record.
     pub(super) fn exchange_legacy(&self, r: &Rotation) -> Result<Exchange> {
-        let outcome = (&self.refresh, &self.sessions)
-            .transaction(|(refresh, sessions)| {
-                let Some(token) = refresh.get(r.old)? else {
-                    return Ok(Exchange::Refused(Refusal::Unknown));
-                };
-                let mut token: RefreshRecord = decode_tx(&token)?;
-                let id = token.session;
-                let Some(rec) = sessions.get(id.as_bytes())? else {
-                    return Ok(Exchange::Refused(Refusal::Unknown));
-                };
-                let mut rec: SessionRecord = decode_tx(&rec)?;
-                if let Some(why) = rec.refusal(r.now) {
-                    return Ok(Exchange::Refused(why));
-                }
-                // One chain, as in `rotation`: once a token of the session
-                // was exchanged, an unspent old-layout token is a retired
-                // sibling, and a spent one may be retried only until the
-                // chain moves on past its successors.
-                let replay = match token.spent_at {
-                    Some(at) => {
-                        r.grace_secs == 0
-                            || r.now.saturating_sub(at) > r.grace_secs
-                            || !rec.spent.is_empty()
+        self.write(|| {
+            let outcome = (&self.refresh, &self.sessions)
+                .transaction(|(refresh, sessions)| {
+                    let Some(token) = refresh.get(r.old)? else {
+                        return Ok(Exchange::Refused(Refusal::Unknown));
+                    };
+                    let mut token: RefreshRecord = decode_tx(&token)?;
+                    let id = token.session;
+                    let Some(rec) = sessions.get(id.as_bytes())? else {
+                        return Ok(Exchange::Refused(Refusal::Unknown));
+                    };
+                    let mut rec: SessionRecord = decode_tx(&rec)?;
+                    if let Some(why) = rec.refusal(r.now) {
+                        return Ok(Exchange::Refused(why));
                     }
-                    None => !rec.live.is_empty(),
-                };
-                if replay {
-                    rec.revoked_at = Some(r.now);
+                    // One chain, as in `rotation`: once a token of the session
+                    // was exchanged, an unspent old-layout token is a retired
+                    // sibling, and a spent one may be retried only until the
+                    // chain moves on past its successors.
+                    let replay = match token.spent_at {
+                        Some(at) => {
+                            r.grace_secs == 0
+                                || r.now.saturating_sub(at) > r.grace_secs
+                                || !rec.spent.is_empty()
+                        }
+                        None => !rec.live.is_empty(),
+                    };
+                    if replay {
+                        rec.revoked_at = Some(r.now);
+                        sessions.insert(id.as_bytes(), encode(&rec))?;
+                        return Ok(Exchange::ReuseDetected { session: id });
+                    }
+                    match token.spent_at {
+                        Some(_) if rec.live.len() >= MAX_LIVE => {
+                            return Ok(Exchange::Refused(Refusal::TooManyRetries));
+                        }
+                        Some(_) => {}
+                        None => {
+                            token.spent_at = Some(r.now);
+                            refresh.insert(r.old, encode(&token))?;
+                        }
+                    }
+                    let exp = rec.issue(r.new, r.wanted_exp);
                     sessions.insert(id.as_bytes(), encode(&rec))?;
-                    return Ok(Exchange::ReuseDetected { session: id });
-                }
-                match token.spent_at {
-                    Some(_) if rec.live.len() >= MAX_LIVE => {
-                        return Ok(Exchange::Refused(Refusal::TooManyRetries));
-                    }
-                    Some(_) => {}
-                    None => {
-                        token.spent_at = Some(r.now);
-                        refresh.insert(r.old, encode(&token))?;
-                    }
-                }
-                let exp = rec.issue(r.new, r.wanted_exp);
-                sessions.insert(id.as_bytes(), encode(&rec))?;
-                Ok(Exchange::Rotated { session: id, exp })
-            })
-            .map_err(from_tx)?;
-        self.flush()?;
-        Ok(outcome)
+                    Ok(Exchange::Rotated { session: id, exp })
+                })
+                .map_err(from_tx)?;
+            self.flush()?;
+            Ok(outcome)
+        })
     }
 
     /// Deletes old-layout token records past their `exp` plus `slack`, and
@@ -169,20 +179,64 @@ impl Store {
         rec: &SessionRecord,
         exp: u64,
     ) -> Result<()> {
-        let token = RefreshRecord {
-            session,
-            user_id: rec.user_id,
-            exp,
-            spent_at: None,
-        };
-        (&self.refresh, &self.sessions)
-            .transaction(|(refresh, sessions)| {
-                sessions.insert(session.as_bytes(), encode(rec))?;
-                refresh.insert(token_hash, encode(&token))?;
-                Ok(())
-            })
-            .map_err(from_tx)?;
-        self.flush()
+        self.write(|| {
+            let token = RefreshRecord {
+                session,
+                user_id: rec.user_id,
+                exp,
+                spent_at: None,
+            };
+            (&self.refresh, &self.sessions)
+                .transaction(|(refresh, sessions)| {
+                    sessions.insert(session.as_bytes(), encode(rec))?;
+                    refresh.insert(token_hash, encode(&token))?;
+                    Ok(())
+                })
+                .map_err(from_tx)?;
+            self.flush()
+        })
+    }
+
+    /// Puts every session in its user's list (oldest first) and
+    /// records that it did, in one transaction: once, at the first open of
+    /// a store written before the lists were kept.
+    pub(super) fn list_sessions(&self) -> Result<()> {
+        self.write(|| {
+            // Every session: a login drops those no longer live.
+            let mut lists: HashMap<Uuid, Vec<(u64, Uuid)>> = HashMap::new();
+            for item in self.sessions.iter() {
+                let (k, v) = item?;
+                let (Ok(id), Ok(rec)) = (Uuid::from_slice(&k), decode::<SessionRecord>(&v)) else {
+                    continue; // left to pruning
+                };
+                lists
+                    .entry(rec.user_id)
+                    .or_default()
+                    .push((rec.created_at, id));
+            }
+            let sessions: usize = lists.values().map(Vec::len).sum();
+            (&self.user_sessions, &self.meta)
+                .transaction(|(user_sessions, meta)| {
+                    for (user, list) in &lists {
+                        let mut list = list.clone();
+                        list.sort();
+                        let bytes: Vec<u8> =
+                            list.iter().flat_map(|(_, id)| *id.as_bytes()).collect();
+                        user_sessions.insert(user.as_bytes(), bytes)?;
+                    }
+                    meta.insert(META_SESSION_LISTS, b"1")?;
+                    Ok(())
+                })
+                .map_err(from_tx)?;
+            self.flush()?;
+            if sessions > 0 {
+                log::info!(
+                    "listed {sessions} sessions of {} users, for the per-user session cap",
+                    lists.len()
+                );
+            }
+            Ok(())
+        })
     }
 
     /// Counts users and index entries again and records them: every user
@@ -191,23 +245,25 @@ impl Store {
     /// were kept), then the counts, committed and flushed. Run at open on a
     /// store without counts, or whose counts do not fit.
     pub fn recount(&self) -> Result<()> {
-        let scan = self.count_users()?;
-        if let Some(problem) = scan.problems.first() {
-            return Err(self.invalid(match scan.problems.len() {
-                1 => problem.clone(),
-                n => format!("{problem} (and {} more problems)", n - 1),
-            }));
-        }
-        let mut batch = sled::Batch::default();
-        batch.insert(META_USERS, &scan.users.to_be_bytes());
-        batch.insert(META_NAMES, &scan.names.to_be_bytes());
-        self.meta.apply_batch(batch)?;
-        self.flush()?;
-        log::info!(
-            "recorded the user count ({} users) in the store: later starts skip the full scan",
-            scan.users
-        );
-        Ok(())
+        self.write(|| {
+            let scan = self.count_users()?;
+            if let Some(problem) = scan.problems.first() {
+                return Err(self.invalid(match scan.problems.len() {
+                    1 => problem.clone(),
+                    n => format!("{problem} (and {} more problems)", n - 1),
+                }));
+            }
+            let mut batch = sled::Batch::default();
+            batch.insert(META_USERS, &scan.users.to_be_bytes());
+            batch.insert(META_NAMES, &scan.names.to_be_bytes());
+            self.meta.apply_batch(batch)?;
+            self.flush()?;
+            log::info!(
+                "recorded the user count ({} users) in the store: later starts skip the full scan",
+                scan.users
+            );
+            Ok(())
+        })
     }
 }
 
@@ -217,8 +273,8 @@ mod tests {
     use super::super::testing::{compact, counts, key, raw, reopen, seeded, user};
     use super::super::users::read_count;
     use super::super::{
-        META_NAMES, META_USERS, Opened, SEGMENT_SIZE, SessionRecord, SessionToken, StoreError,
-        maintenance,
+        META_NAMES, META_USERS, NewSession, Opened, SEGMENT_SIZE, SessionRecord, SessionToken,
+        StoreError, maintenance,
     };
     use super::*;
     use crate::domain::Roles;
@@ -233,6 +289,38 @@ mod tests {
             live: Vec::new(),
             spent: Vec::new(),
         }
+    }
+
+    #[test]
+    fn sessions_from_before_the_lists_count_toward_the_cap_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        seeded(dir.path(), 1);
+        let uid = Uuid::new_v4();
+        let old: Vec<Uuid> = (0..3).map(|i| Uuid::from_u128(100 - i)).collect();
+        {
+            // As a build before the lists wrote them: records only.
+            let db = raw(dir.path());
+            let sessions = db.open_tree("sessions").unwrap();
+            for (i, id) in old.iter().enumerate() {
+                sessions
+                    .insert(id.as_bytes(), encode(&rec(uid, i as u64)))
+                    .unwrap();
+            }
+            db.open_tree("user_sessions").unwrap().clear().unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .remove(META_SESSION_LISTS)
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let (s, _) = reopen(dir.path()).unwrap();
+        assert_eq!(s.sessions_of(uid, 50).unwrap(), old);
+        let new = NewSession {
+            keep_at_most: 2,
+            ..new_session(uid, 9, 50)
+        };
+        assert_eq!(s.start_session(&new).unwrap(), old[..2].to_vec());
+        assert_eq!(s.sessions_of(uid, 50).unwrap(), vec![old[2], new.id]);
     }
 
     #[test]
@@ -284,69 +372,6 @@ mod tests {
         let pruned = s.prune_sessions(5000, 0).unwrap();
         assert_eq!(pruned.legacy_tokens, 2);
         assert_eq!(s.session_counts().legacy_tokens, 0);
-    }
-
-    #[test]
-    fn sessions_from_the_old_layout_are_one_chain_too() {
-        let (_dir, s) = open();
-        let uid = Uuid::new_v4();
-        let legacy = |b| SessionToken {
-            session: None,
-            hash: [b; 32],
-        };
-        let rotated = |e: Exchange| matches!(e, Exchange::Rotated { .. });
-        let start = |tokens: &[u8]| {
-            let f = Uuid::new_v4();
-            for &b in tokens {
-                s.start_legacy_session(f, &[b; 32], &rec(uid, 0), 100)
-                    .unwrap();
-            }
-            f
-        };
-        // Two unspent siblings of the old layout: the first exchanged
-        // retires the other.
-        let f = start(&[1, 21]);
-        assert!(rotated(
-            s.exchange_refresh(&legacy(21), &[2; 32], 100, 10, 5)
-                .unwrap()
-        ));
-        assert_eq!(
-            s.exchange_refresh(&legacy(1), &[3; 32], 100, 10, 5)
-                .unwrap(),
-            Exchange::ReuseDetected { session: f }
-        );
-        // A spent one may be retried within the window (its successors
-        // then are siblings) until the chain moves on past them.
-        let g = start(&[41]);
-        assert!(rotated(
-            s.exchange_refresh(&legacy(41), &[42; 32], 100, 10, 5)
-                .unwrap()
-        ));
-        assert!(rotated(
-            s.exchange_refresh(&legacy(41), &[43; 32], 100, 11, 5)
-                .unwrap()
-        ));
-        assert!(rotated(
-            s.exchange_refresh(&tok(g, 43), &[44; 32], 100, 12, 5)
-                .unwrap()
-        ));
-        assert_eq!(
-            s.exchange_refresh(&legacy(41), &[45; 32], 100, 12, 5)
-                .unwrap(),
-            Exchange::ReuseDetected { session: g }
-        );
-        let h = start(&[51]);
-        s.exchange_refresh(&legacy(51), &[52; 32], 100, 10, 5)
-            .unwrap();
-        s.exchange_refresh(&legacy(51), &[53; 32], 100, 11, 5)
-            .unwrap();
-        s.exchange_refresh(&tok(h, 53), &[54; 32], 100, 12, 5)
-            .unwrap();
-        assert_eq!(
-            s.exchange_refresh(&tok(h, 52), &[55; 32], 100, 12, 5)
-                .unwrap(),
-            Exchange::ReuseDetected { session: h }
-        );
     }
 
     #[test]
@@ -463,5 +488,68 @@ mod tests {
         let r: RefreshRecord = serde_json::from_str(json).unwrap();
         assert_eq!(r.session, Uuid::from_u128(7));
         assert_eq!(serde_json::to_string(&r).unwrap(), json);
+    }
+
+    #[test]
+    fn sessions_from_the_old_layout_are_one_chain_too() {
+        let (_dir, s) = open();
+        let uid = Uuid::new_v4();
+        let legacy = |b| SessionToken {
+            session: None,
+            hash: [b; 32],
+        };
+        let rotated = |e: Exchange| matches!(e, Exchange::Rotated { .. });
+        let start = |tokens: &[u8]| {
+            let f = Uuid::new_v4();
+            for &b in tokens {
+                s.start_legacy_session(f, &[b; 32], &rec(uid, 0), 100)
+                    .unwrap();
+            }
+            f
+        };
+        // Two unspent siblings of the old layout: the first exchanged
+        // retires the other.
+        let f = start(&[1, 21]);
+        assert!(rotated(
+            s.exchange_refresh(&legacy(21), &[2; 32], 100, 10, 5)
+                .unwrap()
+        ));
+        assert_eq!(
+            s.exchange_refresh(&legacy(1), &[3; 32], 100, 10, 5)
+                .unwrap(),
+            Exchange::ReuseDetected { session: f }
+        );
+        // A spent one may be retried within the window (its successors
+        // then are siblings) until the chain moves on past them.
+        let g = start(&[41]);
+        assert!(rotated(
+            s.exchange_refresh(&legacy(41), &[42; 32], 100, 10, 5)
+                .unwrap()
+        ));
+        assert!(rotated(
+            s.exchange_refresh(&legacy(41), &[43; 32], 100, 11, 5)
+                .unwrap()
+        ));
+        assert!(rotated(
+            s.exchange_refresh(&tok(g, 43), &[44; 32], 100, 12, 5)
+                .unwrap()
+        ));
+        assert_eq!(
+            s.exchange_refresh(&legacy(41), &[45; 32], 100, 12, 5)
+                .unwrap(),
+            Exchange::ReuseDetected { session: g }
+        );
+        let h = start(&[51]);
+        s.exchange_refresh(&legacy(51), &[52; 32], 100, 10, 5)
+            .unwrap();
+        s.exchange_refresh(&legacy(51), &[53; 32], 100, 11, 5)
+            .unwrap();
+        s.exchange_refresh(&tok(h, 53), &[54; 32], 100, 12, 5)
+            .unwrap();
+        assert_eq!(
+            s.exchange_refresh(&tok(h, 52), &[55; 32], 100, 12, 5)
+                .unwrap(),
+            Exchange::ReuseDetected { session: h }
+        );
     }
 }

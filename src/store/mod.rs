@@ -21,9 +21,14 @@
 //! compare-and-swap) and is flushed to disk before the call returns, so a
 //! caller that answers 200 after a write never acknowledges something a
 //! SIGKILL could take back. sled's own timed flush is switched off.
+//!
+//! Every write goes through [`Store::write`]: a storage failure (a full
+//! disk) is kept and logged once, since sled refuses every later write of
+//! the process; [`Store::storage_failure`] is what `/health` and the
+//! watchdog ask.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 mod cache;
 mod check;
@@ -57,11 +62,17 @@ const META_ACTIVE_KID: &[u8] = b"active_kid";
 /// adds or removes one.
 const META_USERS: &[u8] = b"user_count";
 const META_NAMES: &[u8] = b"name_count";
+/// Present once every session is in its user's list (`user_sessions`).
+const META_SESSION_LISTS: &[u8] = b"session_lists";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the store is in use by a running daemon (or another engine-auth process): {0}")]
     InUse(PathBuf),
+    #[error(
+        "no space left on the file system of {0}: the store cannot be opened until some is freed; then start again"
+    )]
+    NoSpace(PathBuf),
     #[error("no store at {0}: start the daemon once to create it, or pass the right --data-dir")]
     Missing(PathBuf),
     #[error(
@@ -109,6 +120,32 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+impl StoreError {
+    /// A fault of the storage rather than of one record or request: an I/O
+    /// error (a full disk: ENOSPC), damage sled found, or a failed flush.
+    /// sled keeps such an error and refuses every later write of this
+    /// process, even once the disk has room again: only a restart (which
+    /// replays sled's log) makes the store writable.
+    pub fn is_storage_failure(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Flush { .. }
+                | StoreError::Sled(
+                    sled::Error::Io(_)
+                        | sled::Error::Corruption { .. }
+                        | sled::Error::ReportableBug(_)
+                )
+        )
+    }
+}
+
+/// The first storage failure of a write, shared by every clone of a
+/// [`Store`]: what `/health`, the watchdog and the logs report.
+#[derive(Default)]
+struct Health {
+    failure: OnceLock<String>,
+}
+
 /// Handle to the open store; cheap to clone (sled handles are shared).
 #[derive(Clone)]
 pub struct Store {
@@ -120,8 +157,11 @@ pub struct Store {
     meta: sled::Tree,
     refresh: sled::Tree,
     sessions: sled::Tree,
+    /// Per user, the ids of its sessions, oldest first (see `sessions`).
+    user_sessions: sled::Tree,
     flusher: Arc<commit::GroupCommit>,
     cache: Arc<cache::Cache>,
+    health: Arc<Health>,
 }
 
 impl Store {
@@ -139,16 +179,78 @@ impl Store {
 
     /// Forces everything written so far onto the disk.
     pub fn flush(&self) -> Result<()> {
-        self.flusher
+        let flushed = self
+            .flusher
             .flush(&self.db)
             .map_err(|source| StoreError::Flush {
                 path: self.path.clone(),
                 source,
-            })
+            });
+        self.noting_failure(flushed)
+    }
+
+    /// Runs one write (every public write goes through here), noting a
+    /// storage failure it ends in: see [`Store::storage_failure`].
+    fn write<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.noting_failure(write())
+    }
+
+    fn noting_failure<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result
+            && e.is_storage_failure()
+        {
+            let mut why = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            if self.health.failure.set(why.clone()).is_ok() {
+                log::error!(
+                    "storage failed, every write is refused from now on: {why}. Free disk space \
+                     (if full) and restart engine-auth: the store reopens with everything \
+                     acknowledged. /health answers 503 and, under systemd, the watchdog \
+                     pings stop so that systemd restarts it"
+                );
+            }
+        }
+        result
+    }
+
+    /// The first storage failure of a write (a full disk, an I/O error, a
+    /// failed flush), if any. Once set, this process cannot write again:
+    /// sled keeps the error. Reads still work.
+    pub fn storage_failure(&self) -> Option<&str> {
+        self.health.failure.get().map(String::as_str)
     }
 
     /// Disk flushes performed so far (fewer than writes under concurrency).
     pub fn flush_count(&self) -> u64 {
         self.flusher.flush_count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_storage_failure_of_a_write_is_kept_and_a_refusal_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        let refused = s.write(|| Err::<(), _>(StoreError::UsernameTaken));
+        assert!(refused.is_err());
+        let undecodable = s.write(|| Err::<(), _>(StoreError::Decode("x".into())));
+        assert!(undecodable.is_err());
+        assert_eq!(s.storage_failure(), None);
+        let enospc = std::io::Error::from_raw_os_error(28);
+        let full = s.write(|| Err::<(), _>(StoreError::Sled(sled::Error::Io(enospc))));
+        assert!(full.is_err());
+        let clone = s.clone();
+        let failure = clone.storage_failure().expect("kept, for every clone");
+        assert!(failure.contains("No space left on device"), "{failure}");
+        // The first failure is the one reported.
+        let _ = s.write(|| Err::<(), _>(StoreError::Sled(sled::Error::ReportableBug("b".into()))));
+        assert_eq!(s.storage_failure(), Some(failure));
     }
 }

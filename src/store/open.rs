@@ -10,8 +10,8 @@ use super::codec::{decode, encode, from_tx, read_u64};
 use super::legacy;
 use super::users::{fold_key, id_of_entry, name_entry};
 use super::{
-    KeyRecord, KeyState, META_ACTIVE_KID, META_ADMINS, META_NAMES, META_SCHEMA, META_USERS, Result,
-    Store, StoreError, UserRecord, maintenance,
+    KeyRecord, KeyState, META_ACTIVE_KID, META_ADMINS, META_NAMES, META_SCHEMA, META_SESSION_LISTS,
+    META_USERS, Result, Store, StoreError, UserRecord, maintenance,
 };
 
 /// Bumped whenever the on-disk record layout changes incompatibly.
@@ -32,6 +32,12 @@ pub enum Opened {
     Empty,
     /// An initialised store that passed its checks.
     Ready,
+}
+
+/// A full disk (or quota), not a damaged store: opening needs to write.
+fn no_space(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{QuotaExceeded, StorageFull};
+    matches!(e.kind(), StorageFull | QuotaExceeded)
 }
 
 impl Store {
@@ -60,6 +66,7 @@ impl Store {
             sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
                 StoreError::InUse(path.clone())
             }
+            sled::Error::Io(ref io) if no_space(io) => StoreError::NoSpace(path.clone()),
             other => StoreError::Invalid {
                 path: path.clone(),
                 why: format!("sled cannot open it ({other})"),
@@ -70,9 +77,12 @@ impl Store {
 
     /// The store over an open sled database at `path`.
     pub(super) fn from_db(path: PathBuf, db: sled::Db) -> Result<Store> {
-        let invalid = |e: sled::Error| StoreError::Invalid {
-            path: path.clone(),
-            why: e.to_string(),
+        let invalid = |e: sled::Error| match e {
+            sled::Error::Io(ref io) if no_space(io) => StoreError::NoSpace(path.clone()),
+            e => StoreError::Invalid {
+                path: path.clone(),
+                why: e.to_string(),
+            },
         };
         let store = Store {
             users: db.open_tree("users").map_err(invalid)?,
@@ -81,10 +91,12 @@ impl Store {
             meta: db.open_tree("meta").map_err(invalid)?,
             refresh: db.open_tree("refresh_tokens").map_err(invalid)?,
             sessions: db.open_tree("sessions").map_err(invalid)?,
+            user_sessions: db.open_tree("user_sessions").map_err(invalid)?,
             path,
             db,
             flusher: Arc::default(),
             cache: Arc::default(),
+            health: Arc::default(),
         };
         Ok(store)
     }
@@ -160,6 +172,9 @@ impl Store {
                 self.recount()?;
             }
         }
+        if self.meta.get(META_SESSION_LISTS)?.is_none() {
+            self.list_sessions()?;
+        }
         let users = count(META_USERS)?.unwrap_or(0);
         let names = count(META_NAMES)?.unwrap_or(0);
         if admins == 0 || admins > users {
@@ -199,23 +214,26 @@ impl Store {
     /// Writes the first admin, the first signing key and the schema version
     /// in one transaction, then flushes. Only valid on an `Empty` store.
     pub fn initialize(&self, admin: &UserRecord, key: &KeyRecord) -> Result<()> {
-        if !self.meta.is_empty() || !self.users.is_empty() {
-            return Err(self.invalid("refusing to seed a store that already holds data"));
-        }
-        (&self.users, &self.names, &self.keys, &self.meta)
-            .transaction(|(users, names, keys, meta)| {
-                users.insert(admin.id.as_bytes(), encode(admin))?;
-                names.insert(fold_key(&admin.username), name_entry(admin))?;
-                keys.insert(key.kid.as_bytes(), encode(key))?;
-                meta.insert(META_ACTIVE_KID, key.kid.as_bytes())?;
-                meta.insert(META_ADMINS, &1u64.to_be_bytes())?;
-                meta.insert(META_USERS, &1u64.to_be_bytes())?;
-                meta.insert(META_NAMES, &1u64.to_be_bytes())?;
-                meta.insert(META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;
-                Ok(())
-            })
-            .map_err(from_tx)?;
-        self.flush()
+        self.write(|| {
+            if !self.meta.is_empty() || !self.users.is_empty() {
+                return Err(self.invalid("refusing to seed a store that already holds data"));
+            }
+            (&self.users, &self.names, &self.keys, &self.meta)
+                .transaction(|(users, names, keys, meta)| {
+                    users.insert(admin.id.as_bytes(), encode(admin))?;
+                    names.insert(fold_key(&admin.username), name_entry(admin))?;
+                    keys.insert(key.kid.as_bytes(), encode(key))?;
+                    meta.insert(META_ACTIVE_KID, key.kid.as_bytes())?;
+                    meta.insert(META_ADMINS, &1u64.to_be_bytes())?;
+                    meta.insert(META_USERS, &1u64.to_be_bytes())?;
+                    meta.insert(META_NAMES, &1u64.to_be_bytes())?;
+                    meta.insert(META_SESSION_LISTS, b"1")?;
+                    meta.insert(META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;
+                    Ok(())
+                })
+                .map_err(from_tx)?;
+            self.flush()
+        })
     }
 }
 

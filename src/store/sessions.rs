@@ -18,14 +18,24 @@
 //! last token spent (within the grace window), was spent earlier or retired
 //! as a sibling, so it is a replay and the session is revoked.
 //!
+//! A user's live sessions are capped: the `user_sessions` tree holds, per
+//! user, the ids of its sessions oldest first (one key, so a login reads
+//! and rewrites it inside the same transaction that records the session,
+//! and evicts the oldest beyond the cap there too). Rotations and logouts
+//! never touch it: a login drops the ids whose session is gone, revoked or
+//! expired, so the list never outgrows the cap. (A login is thus a
+//! transaction across two trees, with the two syncs said above; next to its
+//! password hash they cost little.)
+//!
 //! Tokens whose `jti` names no session come from an older layout; the
 //! store resolves and rotates them in `legacy` ([`Store::session_of`] and
 //! [`Store::exchange_refresh`] hide the difference from callers).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sled::Transactional;
 use uuid::Uuid;
 
-use super::codec::{decode, encode};
+use super::codec::{decode, encode, from_tx};
 use super::rotation::{Exchange, Rotation, rotate};
 use super::{Result, Store};
 
@@ -101,6 +111,20 @@ pub struct NewSession {
     pub ends_at: u64,
     /// The first refresh token's `exp`.
     pub token_exp: u64,
+    /// The user's live sessions, this one included, at most: the oldest
+    /// beyond it are deleted in the same write.
+    pub keep_at_most: usize,
+}
+
+/// Whether a session can still issue tokens at `now`.
+fn is_live(rec: &SessionRecord, now: u64) -> bool {
+    rec.revoked_at.is_none() && rec.last_exp.min(rec.expires_at) >= now
+}
+
+/// A user's session list: 16-byte ids, oldest first.
+fn session_ids(list: &[u8]) -> impl Iterator<Item = Uuid> + '_ {
+    list.chunks_exact(16)
+        .filter_map(|c| Uuid::from_slice(c).ok())
 }
 
 /// What [`Store::prune_sessions`] deleted.
@@ -120,22 +144,66 @@ pub struct SessionCounts {
 }
 
 impl Store {
-    /// Records a login: a new session holding its first refresh token.
-    pub fn start_session(&self, new: &NewSession) -> Result<()> {
-        let rec = SessionRecord {
-            user_id: new.user_id,
-            created_at: new.now,
-            expires_at: new.ends_at,
-            last_exp: new.token_exp,
-            revoked_at: None,
-            live: vec![LiveToken {
-                hash: TokenHash(new.token_hash),
-                exp: new.token_exp,
-            }],
-            spent: Vec::new(),
+    /// Records a login: a new session holding its first refresh token, in
+    /// one transaction with the user's session list, which also deletes the
+    /// user's oldest live sessions beyond `keep_at_most`. Returns those.
+    pub fn start_session(&self, new: &NewSession) -> Result<Vec<Uuid>> {
+        self.write(|| {
+            let rec = SessionRecord {
+                user_id: new.user_id,
+                created_at: new.now,
+                expires_at: new.ends_at,
+                last_exp: new.token_exp,
+                revoked_at: None,
+                live: vec![LiveToken {
+                    hash: TokenHash(new.token_hash),
+                    exp: new.token_exp,
+                }],
+                spent: Vec::new(),
+            };
+            let user = new.user_id.as_bytes();
+            let evicted = (&self.sessions, &self.user_sessions)
+                .transaction(|(sessions, lists)| {
+                    let mut live = Vec::new();
+                    if let Some(list) = lists.get(user)? {
+                        for id in session_ids(&list) {
+                            // One that cannot be read is left to pruning.
+                            if let Some(v) = sessions.get(id.as_bytes())?
+                                && decode::<SessionRecord>(&v).is_ok_and(|r| is_live(&r, new.now))
+                            {
+                                live.push(id);
+                            }
+                        }
+                    }
+                    let excess = (live.len() + 1).saturating_sub(new.keep_at_most.max(1));
+                    let evicted: Vec<Uuid> = live.drain(..excess.min(live.len())).collect();
+                    for id in &evicted {
+                        sessions.remove(id.as_bytes())?;
+                    }
+                    live.push(new.id);
+                    sessions.insert(new.id.as_bytes(), encode(&rec))?;
+                    let list: Vec<u8> = live.iter().flat_map(|id| *id.as_bytes()).collect();
+                    lists.insert(user, list)?;
+                    Ok(evicted)
+                })
+                .map_err(from_tx)?;
+            self.flush()?;
+            Ok(evicted)
+        })
+    }
+
+    /// The ids of a user's live sessions, oldest first.
+    pub fn sessions_of(&self, user: Uuid, now: u64) -> Result<Vec<Uuid>> {
+        let Some(list) = self.user_sessions.get(user.as_bytes())? else {
+            return Ok(Vec::new());
         };
-        self.sessions.insert(new.id.as_bytes(), encode(&rec))?;
-        self.flush()
+        let mut live = Vec::new();
+        for id in session_ids(&list) {
+            if self.session(id)?.is_some_and(|r| is_live(&r, now)) {
+                live.push(id);
+            }
+        }
+        Ok(live)
     }
 
     /// Reads the session, lets `change` decide, and writes its answer with
@@ -146,24 +214,26 @@ impl Store {
         id: Uuid,
         mut change: impl FnMut(Option<SessionRecord>) -> (Option<SessionRecord>, T),
     ) -> Result<T> {
-        loop {
-            let current = self.sessions.get(id.as_bytes())?;
-            let rec = current
-                .as_deref()
-                .map(decode::<SessionRecord>)
-                .transpose()?;
-            let (next, outcome) = change(rec);
-            let Some(next) = next else {
-                return Ok(outcome);
-            };
-            let swapped =
-                self.sessions
-                    .compare_and_swap(id.as_bytes(), current, Some(encode(&next)))?;
-            if swapped.is_ok() {
-                self.flush()?;
-                return Ok(outcome);
+        self.write(|| {
+            loop {
+                let current = self.sessions.get(id.as_bytes())?;
+                let rec = current
+                    .as_deref()
+                    .map(decode::<SessionRecord>)
+                    .transpose()?;
+                let (next, outcome) = change(rec);
+                let Some(next) = next else {
+                    return Ok(outcome);
+                };
+                let swapped =
+                    self.sessions
+                        .compare_and_swap(id.as_bytes(), current, Some(encode(&next)))?;
+                if swapped.is_ok() {
+                    self.flush()?;
+                    return Ok(outcome);
+                }
             }
-        }
+        })
     }
 
     /// The session a presented refresh token belongs to: the one its `jti`
@@ -229,29 +299,31 @@ impl Store {
     /// longer be used: past their `exp` (plus `slack`, the verification
     /// leeway).
     pub fn prune_sessions(&self, now: u64, slack: u64) -> Result<Pruned> {
-        let mut pruned = Pruned {
-            legacy_tokens: self.prune_legacy_tokens(now, slack)?,
-            sessions: 0,
-        };
-        for item in self.sessions.iter() {
-            let (k, v) = item?;
-            let dead = decode::<SessionRecord>(&v).map_or(true, |f| {
-                f.last_exp.min(f.expires_at).saturating_add(slack) < now
-            });
-            // Only if unchanged since read: a rotation that extended it wins.
-            if dead
-                && self
-                    .sessions
-                    .compare_and_swap(&k, Some(v), None::<sled::IVec>)?
-                    .is_ok()
-            {
-                pruned.sessions += 1;
+        self.write(|| {
+            let mut pruned = Pruned {
+                legacy_tokens: self.prune_legacy_tokens(now, slack)?,
+                sessions: 0,
+            };
+            for item in self.sessions.iter() {
+                let (k, v) = item?;
+                let dead = decode::<SessionRecord>(&v).map_or(true, |f| {
+                    f.last_exp.min(f.expires_at).saturating_add(slack) < now
+                });
+                // Only if unchanged since read: a rotation that extended it wins.
+                if dead
+                    && self
+                        .sessions
+                        .compare_and_swap(&k, Some(v), None::<sled::IVec>)?
+                        .is_ok()
+                {
+                    pruned.sessions += 1;
+                }
             }
-        }
-        if pruned != Pruned::default() {
-            self.flush()?;
-        }
-        Ok(pruned)
+            if pruned != Pruned::default() {
+                self.flush()?;
+            }
+            Ok(pruned)
+        })
     }
 
     /// Number of stored old-layout refresh-token records and sessions.
@@ -277,6 +349,7 @@ pub(super) mod tests {
             now,
             ends_at: now + 1000,
             token_exp: now + 100,
+            keep_at_most: 50,
         }
     }
 
@@ -391,6 +464,39 @@ pub(super) mod tests {
         assert_eq!((rec.live[0].hash.0, rec.live[0].exp), ([1; 32], 110));
         assert!(rec.spent.is_empty());
         assert_eq!(s.session_of(&tok(new.id, 9)).unwrap(), Some(new.id));
+    }
+
+    #[test]
+    fn a_login_beyond_the_cap_evicts_the_oldest_live_sessions_of_that_user() {
+        let (_dir, s) = open();
+        let (alice, bob) = (Uuid::new_v4(), Uuid::new_v4());
+        let start = |user, keep, now| {
+            let new = NewSession {
+                keep_at_most: keep,
+                ..new_session(user, 1, now)
+            };
+            (new.id, s.start_session(&new).unwrap())
+        };
+        let first: Vec<Uuid> = (0..3).map(|i| start(alice, 3, i).0).collect();
+        let bobs = start(bob, 3, 0).0;
+        // A revoked one no longer counts and is not evicted.
+        s.revoke_session_of(&tok(first[1], 1), 5).unwrap();
+        let (fourth, evicted) = start(alice, 3, 10);
+        assert!(evicted.is_empty(), "{evicted:?}");
+        let (fifth, evicted) = start(alice, 3, 11);
+        assert_eq!(evicted, vec![first[0]]);
+        assert!(s.session(first[0]).unwrap().is_none());
+        assert_eq!(
+            s.sessions_of(alice, 11).unwrap(),
+            vec![first[2], fourth, fifth]
+        );
+        assert_eq!(s.sessions_of(bob, 11).unwrap(), vec![bobs]);
+        // A lower cap evicts several at once; expired ones are not counted.
+        let (_, evicted) = start(alice, 1, 12);
+        assert_eq!(evicted, vec![first[2], fourth, fifth]);
+        let (_, evicted) = start(alice, 1, 500);
+        assert!(evicted.is_empty(), "{evicted:?}");
+        assert_eq!(s.sessions_of(alice, 500).unwrap().len(), 1);
     }
 
     #[test]

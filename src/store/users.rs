@@ -162,23 +162,25 @@ impl Store {
     /// Adds a user; fails with `UsernameTaken` if the name is found (see
     /// [`find_entry`]).
     pub fn create_user(&self, rec: &UserRecord) -> Result<()> {
-        let key = fold_key(&rec.username);
-        (&self.users, &self.names, &self.meta)
-            .transaction(|(users, names, meta)| {
-                if find_entry(&rec.username, |k| names.get(k))?.is_some() {
-                    return abort(StoreError::UsernameTaken);
-                }
-                users.insert(rec.id.as_bytes(), encode(rec))?;
-                names.insert(key.as_slice(), name_entry(rec))?;
-                adjust_user_count(meta, 1)?;
-                if rec.is_admin() {
-                    adjust_admins(meta, 1)?;
-                }
-                Ok(())
-            })
-            .map_err(from_tx)?;
-        self.cache.invalidate(&rec.id);
-        self.flush()
+        self.write(|| {
+            let key = fold_key(&rec.username);
+            (&self.users, &self.names, &self.meta)
+                .transaction(|(users, names, meta)| {
+                    if find_entry(&rec.username, |k| names.get(k))?.is_some() {
+                        return abort(StoreError::UsernameTaken);
+                    }
+                    users.insert(rec.id.as_bytes(), encode(rec))?;
+                    names.insert(key.as_slice(), name_entry(rec))?;
+                    adjust_user_count(meta, 1)?;
+                    if rec.is_admin() {
+                        adjust_admins(meta, 1)?;
+                    }
+                    Ok(())
+                })
+                .map_err(from_tx)?;
+            self.cache.invalidate(&rec.id);
+            self.flush()
+        })
     }
 
     /// Replaces a user's roles; refuses to demote the last admin.
@@ -195,25 +197,27 @@ impl Store {
     /// not revoke tokens: the password did not change. Returns whether it
     /// replaced the hash.
     pub fn upgrade_password_hash(&self, id: Uuid, old: &str, new: String) -> Result<bool> {
-        let replaced = self
-            .users
-            .transaction(|users| {
-                let Some(cur) = users.get(id.as_bytes())? else {
-                    return Ok(false);
-                };
-                let mut rec: UserRecord = decode_tx(&cur)?;
-                if rec.password_hash != old {
-                    return Ok(false);
-                }
-                rec.password_hash = new.clone();
-                users.insert(id.as_bytes(), encode(&rec))?;
-                Ok(true)
-            })
-            .map_err(from_tx)?;
-        if replaced {
-            self.flush()?;
-        }
-        Ok(replaced)
+        self.write(|| {
+            let replaced = self
+                .users
+                .transaction(|users| {
+                    let Some(cur) = users.get(id.as_bytes())? else {
+                        return Ok(false);
+                    };
+                    let mut rec: UserRecord = decode_tx(&cur)?;
+                    if rec.password_hash != old {
+                        return Ok(false);
+                    }
+                    rec.password_hash = new.clone();
+                    users.insert(id.as_bytes(), encode(&rec))?;
+                    Ok(true)
+                })
+                .map_err(from_tx)?;
+            if replaced {
+                self.flush()?;
+            }
+            Ok(replaced)
+        })
     }
 
     /// Revokes every token issued to the user so far.
@@ -234,97 +238,106 @@ impl Store {
     }
 
     fn update(&self, id: Uuid, change: impl Fn(&mut UserRecord)) -> Result<UserRecord> {
-        let rec = (&self.users, &self.meta)
-            .transaction(|(users, meta)| {
-                let Some(old) = users.get(id.as_bytes())? else {
-                    return abort(StoreError::NotFound);
-                };
-                let old: UserRecord = decode_tx(&old)?;
-                let mut new = old.clone();
-                change(&mut new);
-                adjust_admins_for(meta, &old, &new)?;
-                users.insert(id.as_bytes(), encode(&new))?;
-                Ok(new)
-            })
-            .map_err(from_tx)?;
-        self.cache.invalidate(&id);
-        self.flush()?;
-        Ok(rec)
+        self.write(|| {
+            let rec = (&self.users, &self.meta)
+                .transaction(|(users, meta)| {
+                    let Some(old) = users.get(id.as_bytes())? else {
+                        return abort(StoreError::NotFound);
+                    };
+                    let old: UserRecord = decode_tx(&old)?;
+                    let mut new = old.clone();
+                    change(&mut new);
+                    adjust_admins_for(meta, &old, &new)?;
+                    users.insert(id.as_bytes(), encode(&new))?;
+                    Ok(new)
+                })
+                .map_err(from_tx)?;
+            self.cache.invalidate(&id);
+            self.flush()?;
+            Ok(rec)
+        })
     }
 
     /// `engine-auth recover-admin`: gives `username` every role and the
     /// password `hash`, revoking its tokens, or creates it so when absent;
     /// one transaction either way.
     pub fn recover_admin(&self, username: &Username, hash: String, now: u64) -> Result<Recovered> {
-        let key = fold_key(username.as_str());
-        // Made outside the closure, which sled may run more than once.
-        let fresh = new_user_record(username, hash.clone(), Roles::ALL, now);
-        let recovered = (&self.users, &self.names, &self.meta)
-            .transaction(|(users, names, meta)| {
-                let Some(entry) = find_entry(username.as_str(), |k| names.get(k))? else {
-                    users.insert(fresh.id.as_bytes(), encode(&fresh))?;
-                    names.insert(key.as_slice(), name_entry(&fresh))?;
-                    adjust_user_count(meta, 1)?;
-                    adjust_admins(meta, 1)?;
-                    return Ok(Recovered {
-                        user: fresh.clone(),
-                        created: true,
-                    });
-                };
-                let id = id_of_entry(&entry).or_else(abort)?;
-                // An index entry without its user: the name is taken, as
-                // creating the user would find.
-                let Some(old) = users.get(id.as_bytes())? else {
-                    return abort(StoreError::UsernameTaken);
-                };
-                let old: UserRecord = decode_tx(&old)?;
-                let mut new = old.clone();
-                new.roles = Roles::ALL;
-                new.password_hash = hash.clone();
-                new.updated_at = now;
-                new.generation += 1;
-                adjust_admins_for(meta, &old, &new)?;
-                users.insert(id.as_bytes(), encode(&new))?;
-                Ok(Recovered {
-                    user: new,
-                    created: false,
+        self.write(|| {
+            let key = fold_key(username.as_str());
+            // Made outside the closure, which sled may run more than once.
+            let fresh = new_user_record(username, hash.clone(), Roles::ALL, now);
+            let recovered = (&self.users, &self.names, &self.meta)
+                .transaction(|(users, names, meta)| {
+                    let Some(entry) = find_entry(username.as_str(), |k| names.get(k))? else {
+                        users.insert(fresh.id.as_bytes(), encode(&fresh))?;
+                        names.insert(key.as_slice(), name_entry(&fresh))?;
+                        adjust_user_count(meta, 1)?;
+                        adjust_admins(meta, 1)?;
+                        return Ok(Recovered {
+                            user: fresh.clone(),
+                            created: true,
+                        });
+                    };
+                    let id = id_of_entry(&entry).or_else(abort)?;
+                    // An index entry without its user: the name is taken, as
+                    // creating the user would find.
+                    let Some(old) = users.get(id.as_bytes())? else {
+                        return abort(StoreError::UsernameTaken);
+                    };
+                    let old: UserRecord = decode_tx(&old)?;
+                    let mut new = old.clone();
+                    new.roles = Roles::ALL;
+                    new.password_hash = hash.clone();
+                    new.updated_at = now;
+                    new.generation += 1;
+                    adjust_admins_for(meta, &old, &new)?;
+                    users.insert(id.as_bytes(), encode(&new))?;
+                    Ok(Recovered {
+                        user: new,
+                        created: false,
+                    })
                 })
-            })
-            .map_err(from_tx)?;
-        self.cache.invalidate(&recovered.user.id);
-        self.flush()?;
-        Ok(recovered)
+                .map_err(from_tx)?;
+            self.cache.invalidate(&recovered.user.id);
+            self.flush()?;
+            Ok(recovered)
+        })
     }
 
-    /// Deletes a user; refuses to delete the last admin.
+    /// Deletes a user (and its session list); refuses to delete the last
+    /// admin.
     pub fn delete_user(&self, id: Uuid) -> Result<UserRecord> {
-        let rec = (&self.users, &self.names, &self.meta)
-            .transaction(|(users, names, meta)| {
-                let Some(old) = users.remove(id.as_bytes())? else {
-                    return abort(StoreError::NotFound);
-                };
-                let old: UserRecord = decode_tx(&old)?;
-                // The entry that names this user: never another user's
-                // under the same key (two users can share a fold when one
-                // of them is indexed under its old key).
-                for key in index_keys(&old.username) {
-                    if let Some(entry) = names.get(key.as_slice())?
-                        && id_of_entry(&entry).ok() == Some(id)
-                    {
-                        names.remove(key)?;
-                        break;
+        self.write(|| {
+            let rec = (&self.users, &self.names, &self.meta, &self.user_sessions)
+                .transaction(|(users, names, meta, session_lists)| {
+                    let Some(old) = users.remove(id.as_bytes())? else {
+                        return abort(StoreError::NotFound);
+                    };
+                    let old: UserRecord = decode_tx(&old)?;
+                    // The entry that names this user: never another user's
+                    // under the same key (two users can share a fold when one
+                    // of them is indexed under its old key).
+                    for key in index_keys(&old.username) {
+                        if let Some(entry) = names.get(key.as_slice())?
+                            && id_of_entry(&entry).ok() == Some(id)
+                        {
+                            names.remove(key)?;
+                            break;
+                        }
                     }
-                }
-                adjust_user_count(meta, -1)?;
-                if old.is_admin() {
-                    adjust_admins(meta, -1)?;
-                }
-                Ok(old)
-            })
-            .map_err(from_tx)?;
-        self.cache.invalidate(&id);
-        self.flush()?;
-        Ok(rec)
+                    // Its sessions are refused ("user gone") until pruned.
+                    session_lists.remove(id.as_bytes())?;
+                    adjust_user_count(meta, -1)?;
+                    if old.is_admin() {
+                        adjust_admins(meta, -1)?;
+                    }
+                    Ok(old)
+                })
+                .map_err(from_tx)?;
+            self.cache.invalidate(&id);
+            self.flush()?;
+            Ok(rec)
+        })
     }
 }
 

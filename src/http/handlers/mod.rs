@@ -52,10 +52,22 @@ fn parse_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::bad_request("Invalid user id: expected a UUID"))
 }
 
+/// 200 while the daemon can serve; 503 once a write failed at the storage
+/// level (a full disk): this process can no longer write, only a restart
+/// helps (see `store::Store::storage_failure`).
 #[utoipa::path(get, path = "/health", tag = "health",
-    responses((status = 200, description = "The daemon answers", body = HealthBody)))]
-pub async fn health() -> HttpResponse {
-    HttpResponse::Ok().json(HealthBody { status: "ok" })
+    responses(
+        (status = 200, description = "The daemon answers", body = HealthBody),
+        (status = 503, description = "Storage failed (e.g. the disk is full): writes are refused until the daemon is restarted", body = super::error::ErrorBody),
+    ))]
+pub async fn health(state: State) -> HttpResponse {
+    match state.store.storage_failure() {
+        None => HttpResponse::Ok().json(HealthBody { status: "ok" }),
+        Some(_) => super::error::error_response(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "Storage failed: this process can no longer write (is the disk full?); restart it",
+        ),
+    }
 }
 
 #[derive(Serialize, ToSchema)]

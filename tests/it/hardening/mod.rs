@@ -19,6 +19,9 @@
 //!   hashes, the `--daemon` log) is left open to group or other, whatever
 //!   the umask or the data dir's mode beforehand; what the daemon's user
 //!   cannot close, it refuses to start on.
+//! - `exhaustion`: what fills the disk (logins without end, throttled
+//!   floods in the audit log) is bounded, and a full disk makes the daemon
+//!   report itself unhealthy rather than claim it is fine.
 //!
 //! Three tests reproduce defects found while writing these and fixed since:
 //! stalled request bodies were never timed out, throttle entries were
@@ -29,6 +32,7 @@ mod audit;
 mod bad_input;
 mod connections;
 mod enumeration;
+mod exhaustion;
 mod headers;
 mod store_permissions;
 mod throttle;

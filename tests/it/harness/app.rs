@@ -173,6 +173,15 @@ impl TestApp {
         .expect("delete retired keys");
     }
 
+    /// How many live sessions the store holds for the user `user_id`.
+    pub fn live_sessions_of(&self, user_id: &str) -> usize {
+        self.state
+            .store
+            .sessions_of(user_id.parse().expect("uuid"), self.clock.now())
+            .expect("read the user's sessions")
+            .len()
+    }
+
     /// Entries in the throttle's tables: (addresses, (username, address)).
     pub fn throttle_len(&self) -> (usize, usize) {
         let e = self.state.throttle.entries();
