@@ -3,7 +3,7 @@
 //! environment or TOML file, each declared once, is [`options`].
 
 use anyhow::bail;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::throttle::ThrottleConfig;
@@ -88,6 +88,9 @@ pub struct Settings {
     pub plain_listen: Option<SocketAddr>,
     /// Brute-force protection (see `throttle.rs`).
     pub throttle: ThrottleConfig,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (none by
+    /// default: the TCP peer is the client).
+    pub trusted_proxies: Vec<IpAddr>,
     /// First start only: the initial admin password (see `bootstrap.rs`
     /// for the order of its sources).
     pub admin_password: Option<Secret>,
@@ -122,6 +125,7 @@ impl Settings {
             key_max_age_secs: 30 * 24 * 3600,
             housekeeping_secs: 600,
             throttle: ThrottleConfig::default(),
+            trusted_proxies: Vec::new(),
             tls: TlsSource::None,
             plain_listen: None,
             admin_password: None,
@@ -145,6 +149,9 @@ impl Settings {
         }
         if self.body_limit_bytes < 1024 {
             bail!("body-limit must be at least 1024 bytes");
+        }
+        if self.trusted_proxies.iter().any(|p| p.is_unspecified()) {
+            bail!("a trusted proxy must be a real address (not 0.0.0.0 or ::)");
         }
         if self.plain_listen.is_some() && self.tls == TlsSource::None {
             bail!("--plain-listen only makes sense with TLS on --listen");

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -210,6 +210,17 @@ pub struct Options {
     /// Longest delay a throttled client is told to wait, seconds [default: 900]
     #[arg(long, env = "ENGINE_AUTH_THROTTLE_MAX_DELAY_SECS")]
     pub throttle_max_delay_secs: Option<u64>,
+    /// A reverse proxy whose `X-Forwarded-For` is honoured (repeatable; off
+    /// by default): requests from this address are counted against the
+    /// right-most forwarded address that is not itself a trusted proxy
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "ADDR",
+        env = "ENGINE_AUTH_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub trusted_proxy: Vec<IpAddr>,
     /// First start only: read the initial admin password from this file.
     /// ENGINE_AUTH_ADMIN_PASSWORD takes precedence; systemd's
     /// $CREDENTIALS_DIRECTORY/admin-password is used when neither is set.
@@ -224,7 +235,7 @@ impl Layer for Options {
             max_concurrent_hashes, body_limit_bytes, workers, refresh_grace_secs,
             session_max_secs, key_max_age_secs, housekeeping_secs, tls_cert, tls_key,
             tls_self_signed, tls_san, plain_listen, throttle_after, throttle_address_after,
-            throttle_window_secs, throttle_max_delay_secs, admin_password_file,
+            throttle_window_secs, throttle_max_delay_secs, trusted_proxy, admin_password_file,
         })
     }
 }
@@ -275,6 +286,7 @@ impl Options {
             throttle_address_after,
             throttle_window_secs,
             throttle_max_delay_secs,
+            trusted_proxy,
             admin_password_file,
         } = self;
         let mut s = Settings::new(data_dir.unwrap_or_else(default_data_dir));
@@ -323,6 +335,7 @@ impl Options {
             (None, None, false) => TlsSource::None,
         };
         s.plain_listen = plain_listen;
+        s.trusted_proxies = trusted_proxy;
         s.admin_password_file = admin_password_file;
         s.validate()?;
         Ok(s)
@@ -491,6 +504,42 @@ mod tests {
             offline.into_settings().unwrap().cache_capacity_bytes,
             1 << 20
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_repeatable_numeric_and_off_by_default() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(
+            Options::default()
+                .into_settings()
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
+        );
+        let s = flags(&[
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--trusted-proxy",
+            "::1,10.0.0.2",
+        ])
+        .over(file("trusted_proxy = [\"10.9.9.9\"]"))
+        .into_settings()
+        .unwrap();
+        assert_eq!(
+            s.trusted_proxies,
+            [ip("127.0.0.1"), ip("::1"), ip("10.0.0.2")]
+        );
+        let s = file("trusted_proxy = [\"fd00::1\"]")
+            .into_settings()
+            .unwrap();
+        assert_eq!(s.trusted_proxies, [ip("fd00::1")]);
+        assert!(
+            file("trusted_proxy = [\"0.0.0.0\"]")
+                .into_settings()
+                .is_err()
+        );
+        assert!(toml::from_str::<Options>("trusted_proxy = [\"proxy.lan\"]").is_err());
+        assert!(Flags::try_parse_from(["engine-auth", "--trusted-proxy", "proxy.lan"]).is_err());
     }
 
     /// The `[default: N]` notes in `--help` say what `Settings::new` does:
