@@ -20,7 +20,7 @@ async fn app(per_user: u32, per_address: u32) -> TestApp {
 }
 
 /// Asserts a 429 with a sane `Retry-After`; returns its seconds.
-fn throttled(r: &Reply) -> u64 {
+pub(super) fn throttled(r: &Reply) -> u64 {
     let m = r.error_message(429);
     assert!(m.contains("retry"), "{m}");
     let secs: u64 = r
