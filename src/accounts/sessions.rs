@@ -84,13 +84,21 @@ impl Sessions<'_> {
         let folded = fold(&username);
         self.check_throttle(origin, Some(&folded))?;
         let a = &self.accounts;
+        let slot = a
+            .hasher
+            .reserve()
+            .map_err(|crate::password::QueueFull| AccountError::Busy(1))?;
         let user = a.store.user_by_name(&username)?;
         let password_copy = Password::parse(password.clone()).ok();
         // Unknown users are checked against the dummy hash: the answer
         // takes as long as for a wrong password.
         let ok = a
             .hasher
-            .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+            .verify(
+                slot,
+                password,
+                user.as_ref().map(|u| u.password_hash.clone()),
+            )
             .await?;
         match user {
             Some(user) if ok => {

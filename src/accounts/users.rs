@@ -128,12 +128,16 @@ impl Accounts<'_> {
                     "currentPassword is required to change your own password".into(),
                 ));
             };
+            let slot = self
+                .hasher
+                .reserve()
+                .map_err(|crate::password::QueueFull| AccountError::Busy(1))?;
             let stored = self.store.user_by_id(me.id)?.ok_or_else(|| {
                 AccountError::Unauthorized("The token's user no longer exists".into())
             })?;
             if !self
                 .hasher
-                .verify(current.into_inner(), Some(stored.password_hash))
+                .verify(slot, current.into_inner(), Some(stored.password_hash))
                 .await?
             {
                 audit::emit(
