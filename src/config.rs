@@ -67,7 +67,10 @@ pub struct Settings {
     /// Clock-skew allowance when checking `exp`, seconds.
     pub leeway_secs: u64,
     pub argon2: Argon2Params,
-    /// Hashes computed at once; bounds memory under a login flood.
+    /// Hashes computed at once; bounds memory under a login flood. Also
+    /// sizes the hash queue (`password::QUEUED_PER_THREAD` per thread) and
+    /// the checks one address may have in flight (this many; twice this
+    /// per IPv6 /64).
     pub max_concurrent_hashes: usize,
     /// Largest accepted request body, bytes.
     pub body_limit_bytes: usize,
@@ -141,7 +144,12 @@ impl Settings {
             bail!("session-max-secs, key-max-age-secs and housekeeping-secs must be at least 1");
         }
         let t = self.throttle;
-        if t.per_user == 0 || t.per_address == 0 || t.window.is_zero() || t.max_entries == 0 {
+        if t.per_user == 0
+            || t.per_address == 0
+            || t.per_prefix == 0
+            || t.window.is_zero()
+            || t.max_entries == 0
+        {
             bail!("throttle thresholds, window and table size must be at least 1");
         }
         if self.max_concurrent_hashes == 0 {

@@ -148,7 +148,9 @@ pub struct Options {
     /// Clock-skew allowance when checking token expiry, seconds [default: 60]
     #[arg(long, env = "ENGINE_AUTH_LEEWAY_SECS")]
     pub leeway_secs: Option<u64>,
-    /// Password hashes computed at once [default: number of CPUs]
+    /// Password hashes computed at once; the hash queue holds 8 per hash,
+    /// and one client address may have this many checks in flight (twice
+    /// this per IPv6 /64) [default: number of CPUs]
     #[arg(long, env = "ENGINE_AUTH_MAX_CONCURRENT_HASHES")]
     pub max_concurrent_hashes: Option<usize>,
     /// Largest request body, bytes [default: 16384]
@@ -200,10 +202,15 @@ pub struct Options {
     /// [default: 5]
     #[arg(long, env = "ENGINE_AUTH_THROTTLE_AFTER")]
     pub throttle_after: Option<u32>,
-    /// Failed logins/refreshes per client address before delays start
-    /// [default: 20]
+    /// Failed logins per client address (any username) before delays
+    /// start; also the refresh tokens failing verification per address
+    /// before those are refused [default: 20]
     #[arg(long, env = "ENGINE_AUTH_THROTTLE_ADDRESS_AFTER")]
     pub throttle_address_after: Option<u32>,
+    /// Failed logins per IPv6 /64 (every address in it, any username)
+    /// before delays start for the whole /64 [default: 200]
+    #[arg(long, env = "ENGINE_AUTH_THROTTLE_PREFIX_AFTER")]
+    pub throttle_prefix_after: Option<u32>,
     /// Failures older than this are forgotten, seconds [default: 900]
     #[arg(long, env = "ENGINE_AUTH_THROTTLE_WINDOW_SECS")]
     pub throttle_window_secs: Option<u64>,
@@ -235,7 +242,7 @@ impl Layer for Options {
             max_concurrent_hashes, body_limit_bytes, workers, refresh_grace_secs,
             session_max_secs, key_max_age_secs, housekeeping_secs, tls_cert, tls_key,
             tls_self_signed, tls_san, plain_listen, throttle_after, throttle_address_after,
-            throttle_window_secs, throttle_max_delay_secs, trusted_proxy, admin_password_file,
+            throttle_prefix_after, throttle_window_secs, throttle_max_delay_secs, trusted_proxy, admin_password_file,
         })
     }
 }
@@ -284,6 +291,7 @@ impl Options {
             plain_listen,
             throttle_after,
             throttle_address_after,
+            throttle_prefix_after,
             throttle_window_secs,
             throttle_max_delay_secs,
             trusted_proxy,
@@ -323,6 +331,7 @@ impl Options {
             housekeeping_secs => s.housekeeping_secs,
             throttle_after => s.throttle.per_user,
             throttle_address_after => s.throttle.per_address,
+            throttle_prefix_after => s.throttle.per_prefix,
             secs(throttle_window_secs) => s.throttle.window,
             secs(throttle_max_delay_secs) => s.throttle.max_delay,
         }

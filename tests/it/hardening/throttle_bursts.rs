@@ -14,10 +14,13 @@
 
 use reqwest::{Client, RequestBuilder};
 use serde_json::{Value, json};
+use std::io::Write;
 use std::time::Duration;
 
 use super::throttle::throttled;
-use crate::harness::{ADMIN_PASSWORD, Reply, TestApp, USER_PASSWORD, client_from, send};
+use crate::harness::{
+    ADMIN_PASSWORD, Reply, TestApp, USER_PASSWORD, client_from, send, wait_until,
+};
 
 /// `n` requests at once, each on its own connection, built by `request(i)`;
 /// the replies in the same order.
@@ -105,11 +108,22 @@ async fn a_burst_of_wrong_logins_gets_no_more_guesses_than_the_threshold() {
     })
     .await;
     only(&replies, &[401, 429]);
-    let guesses = count(&replies, 401);
+    let mut guesses = count(&replies, 401);
     assert!(
         guesses <= 5,
         "{guesses} of 50 concurrent wrong logins were checked (threshold 5)"
     );
+    // What the burst did not use, one guess at a time: five in all.
+    loop {
+        let r = app.login_from(&attacker, "admin", "one-more-guess").await;
+        if r.status() == 429 {
+            throttled(&r);
+            break;
+        }
+        r.error(401);
+        guesses += 1;
+    }
+    assert_eq!(guesses, 5, "checks of wrong passwords, burst and after");
     // The right password from there is not even checked now...
     throttled(&app.login_from(&attacker, "admin", ADMIN_PASSWORD).await);
     // ...and the owner, elsewhere, gets in.
@@ -165,6 +179,32 @@ async fn a_flood_from_many_addresses_gets_503_beyond_the_hash_queue() {
     app.login_from(&client_from("127.0.0.22"), "admin", ADMIN_PASSWORD)
         .await
         .token_pair();
+}
+
+/// Clients that hang up while their password is being checked: however
+/// their request ends (its future dropped mid-check, or run to the end),
+/// each attempt counts as a failure (hanging up escapes nothing) and none
+/// stays counted as in flight (which would refuse the address for good).
+#[actix_web::test]
+async fn clients_hanging_up_mid_check_count_and_leave_nothing_in_flight() {
+    // Enough hash threads for all six to be checked at once (one address
+    // has at most that many checks in flight).
+    let app = app_with(1_000, 1_000, 6, None).await;
+    for i in 0..6 {
+        let body = login_body("admin", &format!("guess-{i:04}")).to_string();
+        let request = format!(
+            "POST /api/v1/auth/login HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut socket = std::net::TcpStream::connect(("127.0.0.1", app.port)).expect("connect");
+        socket.write_all(request.as_bytes()).expect("send");
+        drop(socket);
+    }
+    wait_until(30, "six failed checks, none in flight", || {
+        app.throttle_checks() == (0, 6)
+    });
+    app.login_ok("admin", ADMIN_PASSWORD).await;
 }
 
 #[actix_web::test]
@@ -333,19 +373,36 @@ async fn a_burst_of_current_password_guesses_gets_no_more_than_the_threshold() {
     })
     .await;
     only(&replies, &[401, 403, 429]);
-    let checked = count(&replies, 403);
+    let mut checked = count(&replies, 403);
     assert!(
         checked <= 5,
         "{checked} of 30 concurrent guesses of currentPassword were checked"
     );
-    let r = send(
-        thief
-            .patch(&url)
-            .bearer_auth(&stolen.token)
-            .json(&change(USER_PASSWORD)),
-    )
-    .await;
-    assert_ne!(r.status(), 200, "the burst was followed by a takeover");
+    // What the burst did not use, one guess at a time, until the token
+    // stops working: five checks in all.
+    let guess = |current: &str| {
+        send(
+            thief
+                .patch(&url)
+                .bearer_auth(&stolen.token)
+                .json(&change(current)),
+        )
+    };
+    loop {
+        let r = guess("one-more-guess").await;
+        match r.status().as_u16() {
+            403 => checked += 1,
+            401 => break,
+            _ => {
+                throttled(&r);
+            }
+        }
+    }
+    assert_eq!(
+        checked, 5,
+        "checks of wrong current passwords, burst and after"
+    );
+    guess(USER_PASSWORD).await.error(401);
     app.login_from(&own, "victim", USER_PASSWORD)
         .await
         .token_pair();
