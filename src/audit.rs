@@ -86,6 +86,10 @@ pub enum Event<'a> {
     },
     UserPasswordChanged(Subject<'a>),
     PasswordChangeFailed(Subject<'a>),
+    /// Tokens of one generation guessed the current password wrong too
+    /// often (a stolen token, most likely): every token of the user is
+    /// revoked.
+    PasswordGuessing(Subject<'a>),
     UserDeleted(Subject<'a>),
     AdminRecovered(Subject<'a>),
     KeyRotated {
@@ -111,6 +115,7 @@ impl Event<'_> {
             Event::UserRolesChanged { .. } => "user_roles_changed",
             Event::UserPasswordChanged(_) => "user_password_changed",
             Event::PasswordChangeFailed(_) => "password_change_failed",
+            Event::PasswordGuessing(_) => "password_guessing",
             Event::UserDeleted(_) => "user_deleted",
             Event::AdminRecovered(_) => "admin_recovered",
             Event::KeyRotated { .. } => "key_rotated",
@@ -118,10 +123,11 @@ impl Event<'_> {
         }
     }
 
-    /// A replayed refresh token means a token was stolen: a warning.
+    /// A replayed refresh token, or a token guessing its user's password,
+    /// means a token was stolen: a warning.
     fn level(&self) -> log::Level {
         match self {
-            Event::RefreshReuseDetected { .. } => log::Level::Warn,
+            Event::RefreshReuseDetected { .. } | Event::PasswordGuessing(_) => log::Level::Warn,
             _ => log::Level::Info,
         }
     }
@@ -169,6 +175,7 @@ fn describe(event: &Event) -> String {
         Event::RefreshReuseDetected { subject, session } => {
             write!(s, " {subject} session={session}: session revoked")
         }
+        Event::PasswordGuessing(u) => write!(s, " {u}: every token revoked"),
         Event::UserCreated { subject, roles } | Event::UserRolesChanged { subject, roles } => {
             write!(s, " {subject} roles={}", roles.bits())
         }
@@ -237,6 +244,7 @@ mod tests {
                 roles: Roles::ALL,
             },
             Event::KeyRotated { kid: "k" },
+            Event::PasswordGuessing(u),
         ] {
             let line = describe(&e);
             assert!(line.starts_with(&format!("event={} ", e.name())), "{line}");

@@ -89,6 +89,10 @@ pub struct Accounts<'a> {
     /// The running daemon's keyring, reloaded after a key rotation; `None`
     /// in the offline CLI (no daemon holds one).
     pub tokens: Option<&'a Tokens>,
+    /// The daemon's throttle, for the password checks users ask for over
+    /// HTTP; `None` for the admin socket and the offline CLI, whose
+    /// operator never proves a password.
+    pub throttle: Option<&'a Throttle>,
 }
 
 /// The client address the throttle counts for `origin` (all callers
