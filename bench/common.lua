@@ -2,10 +2,11 @@
 -- summary line ("BENCH_JSON {...}") that bench/bench.py parses.
 --   local common = dofile(os.getenv("BENCH_LUA_DIR") .. "/common.lua")
 -- Scripts that count statuses themselves keep per-thread counters named in
--- common.counters; done() sums them over the threads.
+-- common.counters (non2xx, starved; s401, s429, s503 for the refusals a
+-- login flood meets); done() sums them over the threads.
 local common = {}
 common.threads = {}
-common.counters = { "non2xx", "starved" }
+common.counters = { "non2xx", "starved", "s401", "s429", "s503" }
 
 function common.setup(thread)
    table.insert(common.threads, thread)
@@ -56,6 +57,7 @@ function common.done(summary, latency, requests)
                     e.connect, e.read, e.write, e.timeout, e.status),
       string.format('"non2xx":%d,"non2xx_counted":%s,"starved":%d',
                     sums.non2xx, tostring(counted), sums.starved),
+      string.format('"s401":%d,"s429":%d,"s503":%d', sums.s401, sums.s429, sums.s503),
       string.format('"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,"mean_us":%.1f,"max_us":%d',
                     latency:percentile(50), latency:percentile(90), latency:percentile(99),
                     latency:percentile(99.9), latency.mean, latency.max),

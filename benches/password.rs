@@ -45,7 +45,8 @@ fn bench(c: &mut Criterion) {
         .expect("runtime");
     g.bench_function("verify on a hashing thread (reused memory)", |b| {
         b.iter(|| {
-            let ok = rt.block_on(hasher.verify(black_box(pw).into(), Some(phc.clone())));
+            let slot = hasher.reserve().expect("a place in the hash queue");
+            let ok = rt.block_on(hasher.verify(slot, black_box(pw).into(), Some(phc.clone())));
             assert!(ok.expect("verify"))
         })
     });
@@ -89,7 +90,8 @@ fn bench(c: &mut Criterion) {
                 let jobs: Vec<_> = (0..cores)
                     .map(|_| {
                         let (pool, phc) = (pool.clone(), phc.clone());
-                        tokio::spawn(async move { pool.verify(pw.into(), Some(phc)).await })
+                        let slot = pool.reserve().expect("a place in the hash queue");
+                        tokio::spawn(async move { pool.verify(slot, pw.into(), Some(phc)).await })
                     })
                     .collect();
                 for j in jobs {

@@ -31,7 +31,6 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::domain::Roles;
-use crate::throttle::IpKey;
 
 pub const TARGET: &str = "engine_auth::audit";
 
@@ -109,6 +108,10 @@ pub enum Event<'a> {
     },
     UserPasswordChanged(Subject<'a>),
     PasswordChangeFailed(Subject<'a>),
+    /// Tokens of one generation guessed the current password wrong too
+    /// often (a stolen token, most likely): every token of the user is
+    /// revoked.
+    PasswordGuessing(Subject<'a>),
     UserDeleted(Subject<'a>),
     AdminRecovered(Subject<'a>),
     KeyRotated {
@@ -140,6 +143,7 @@ impl Event<'_> {
             Event::UserRolesChanged { .. } => "user_roles_changed",
             Event::UserPasswordChanged(_) => "user_password_changed",
             Event::PasswordChangeFailed(_) => "password_change_failed",
+            Event::PasswordGuessing(_) => "password_guessing",
             Event::UserDeleted(_) => "user_deleted",
             Event::AdminRecovered(_) => "admin_recovered",
             Event::KeyRotated { .. } => "key_rotated",
@@ -157,11 +161,14 @@ impl Event<'_> {
         )
     }
 
-    /// A replayed refresh token means a token was stolen; a revoked key,
-    /// that a key may have been: warnings.
+    /// A replayed refresh token, or a token guessing its user's password,
+    /// means a token was stolen; a revoked key, that a key may have been:
+    /// warnings.
     fn level(&self) -> log::Level {
         match self {
-            Event::RefreshReuseDetected { .. } | Event::KeyRevoked { .. } => log::Level::Warn,
+            Event::RefreshReuseDetected { .. }
+            | Event::KeyRevoked { .. }
+            | Event::PasswordGuessing(_) => log::Level::Warn,
             _ => log::Level::Info,
         }
     }
@@ -216,6 +223,7 @@ fn describe(event: &Event) -> String {
             }
             Ok(())
         }
+        Event::PasswordGuessing(u) => write!(s, " {u}: every token revoked"),
         Event::UserCreated { subject, roles } | Event::UserRolesChanged { subject, roles } => {
             write!(s, " {subject} roles={}", roles.bits())
         }
@@ -434,6 +442,24 @@ pub fn flush_suppressed(all: bool) {
     lock().flush(Instant::now(), all);
 }
 
+/// A client address as the aggregation groups it: IPv4 whole (IPv4-mapped
+/// IPv6 too), IPv6 by its /64, since one host may own a whole /64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum IpKey {
+    V4(u32),
+    /// The upper 64 bits.
+    V6(u64),
+}
+
+impl From<std::net::IpAddr> for IpKey {
+    fn from(ip: std::net::IpAddr) -> Self {
+        match ip.to_canonical() {
+            std::net::IpAddr::V4(v4) => IpKey::V4(u32::from(v4)),
+            std::net::IpAddr::V6(v6) => IpKey::V6((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -542,6 +568,7 @@ mod tests {
                 subject: u,
                 sessions: &[Uuid::nil(), Uuid::max()],
             },
+            Event::PasswordGuessing(u),
         ] {
             let line = describe(&e);
             assert!(line.starts_with(&format!("event={} ", e.name())), "{line}");

@@ -1,6 +1,7 @@
 //! The one clock. Every decision that depends on the time (token `iat` and
-//! `exp`, session ends, key ages, the seed, the admin socket) reads
-//! [`Clock::now`], never the system clock directly. Production uses the
+//! `exp`, session ends, key ages, the seed, the admin socket, the login
+//! throttle's delays) reads [`Clock::now`] (or [`Clock::now_millis`]),
+//! never the system clock directly. Production uses the
 //! system clock; tests move a shared clock forward instead of sleeping, or
 //! set it wrong to simulate a device whose time NTP later corrects.
 
@@ -12,6 +13,14 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch.
+fn unix_now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
 
@@ -31,6 +40,17 @@ impl Clock {
     /// Seconds since the Unix epoch, as this clock reads them.
     pub fn now(&self) -> u64 {
         unix_now().saturating_add_signed(self.offset_secs.load(Ordering::Relaxed))
+    }
+
+    /// Milliseconds since the Unix epoch, as this clock reads them (for
+    /// delays shorter than a few seconds, which whole seconds would round
+    /// away).
+    pub fn now_millis(&self) -> u64 {
+        let offset = self
+            .offset_secs
+            .load(Ordering::Relaxed)
+            .saturating_mul(1000);
+        unix_now_millis().saturating_add_signed(offset)
     }
 
     /// Moves this clock (and every clone of it) by `secs` (negative: back).
@@ -55,7 +75,9 @@ mod tests {
         let before = server.now();
         clock.advance(3600);
         assert!(server.now() >= before + 3600);
+        assert!(server.now_millis() / 1000 >= before + 3600);
         clock.set_offset(-60);
         assert!(server.now() < before);
+        assert!(server.now_millis() / 1000 < before);
     }
 }

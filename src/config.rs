@@ -3,7 +3,7 @@
 //! environment or TOML file, each declared once, is [`options`].
 
 use anyhow::bail;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::throttle::ThrottleConfig;
@@ -67,7 +67,10 @@ pub struct Settings {
     /// Clock-skew allowance when checking `exp`, seconds.
     pub leeway_secs: u64,
     pub argon2: Argon2Params,
-    /// Hashes computed at once; bounds memory under a login flood.
+    /// Hashes computed at once; bounds memory under a login flood. Also
+    /// sizes the hash queue (`password::QUEUED_PER_THREAD` per thread) and
+    /// the checks one address may have in flight (this many; twice this
+    /// per IPv6 /64).
     pub max_concurrent_hashes: usize,
     /// Largest accepted request body, bytes.
     pub body_limit_bytes: usize,
@@ -92,6 +95,9 @@ pub struct Settings {
     pub plain_listen: Option<SocketAddr>,
     /// Brute-force protection (see `throttle.rs`).
     pub throttle: ThrottleConfig,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (none by
+    /// default: the TCP peer is the client).
+    pub trusted_proxies: Vec<IpAddr>,
     /// First start only: the initial admin password (see `bootstrap.rs`
     /// for the order of its sources).
     pub admin_password: Option<Secret>,
@@ -127,6 +133,7 @@ impl Settings {
             key_max_age_secs: 30 * 24 * 3600,
             housekeeping_secs: 600,
             throttle: ThrottleConfig::default(),
+            trusted_proxies: Vec::new(),
             tls: TlsSource::None,
             plain_listen: None,
             admin_password: None,
@@ -142,7 +149,12 @@ impl Settings {
             bail!("session-max-secs, key-max-age-secs and housekeeping-secs must be at least 1");
         }
         let t = self.throttle;
-        if t.per_user == 0 || t.per_address == 0 || t.window.is_zero() || t.max_entries == 0 {
+        if t.per_user == 0
+            || t.per_address == 0
+            || t.per_prefix == 0
+            || t.window.is_zero()
+            || t.max_entries == 0
+        {
             bail!("throttle thresholds, window and table size must be at least 1");
         }
         if self.max_sessions_per_user == 0 {
@@ -153,6 +165,9 @@ impl Settings {
         }
         if self.body_limit_bytes < 1024 {
             bail!("body-limit must be at least 1024 bytes");
+        }
+        if self.trusted_proxies.iter().any(|p| p.is_unspecified()) {
+            bail!("a trusted proxy must be a real address (not 0.0.0.0 or ::)");
         }
         if self.plain_listen.is_some() && self.tls == TlsSource::None {
             bail!("--plain-listen only makes sense with TLS on --listen");

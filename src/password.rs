@@ -3,8 +3,12 @@
 //! A hash costs ~19 MiB and tens of milliseconds by design, so it never runs
 //! on an HTTP worker (it would stall every connection on that worker) and at
 //! most `max_concurrent_hashes` run at once (so a login flood queues instead
-//! of exhausting memory). Unknown usernames are verified against a dummy
-//! hash with the same parameters so both failures cost the same.
+//! of exhausting memory). The queue is bounded too: a request-path check
+//! first takes a [`Slot`] ([`Hasher::reserve`]), refused when
+//! [`QUEUED_PER_THREAD`] hashes per thread are already queued or running,
+//! so a flood is answered at once (503) instead of making every login wait
+//! behind it. Unknown usernames are verified against a dummy hash with the
+//! same parameters so both failures cost the same.
 //!
 //! Request-path hashes run on a small pool of long-lived threads, one per
 //! allowed concurrent hash. Each thread allocates the argon2 memory for the
@@ -21,7 +25,7 @@
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -173,18 +177,66 @@ impl Core {
 /// A job gets the thread's argon2 memory and sends its own reply.
 type Job = Box<dyn FnOnce(&mut [Block]) + Send>;
 
+/// Hashes that may be queued or running per hashing thread before
+/// [`Hasher::reserve`] refuses: a login that gets a slot waits for at most
+/// this many hashes per thread ahead of it.
+pub const QUEUED_PER_THREAD: usize = 8;
+
+/// The hash queue is full: the caller answers "busy, retry shortly" (503).
+#[derive(Debug, thiserror::Error)]
+#[error("the password hashing queue is full")]
+pub struct QueueFull;
+
+/// A place in the hash queue, taken before a hash is queued and given back
+/// when the job has run, was skipped, or was dropped with the queue.
+#[must_use]
+pub struct Slot {
+    queued: Arc<AtomicUsize>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// `threads` long-lived threads taking jobs from one queue. The queue is
 /// what caps concurrent hashes. When the last `Hasher` clone is dropped the
 /// queue closes and the threads exit, freeing their memory.
 struct Pool {
     jobs: mpsc::Sender<Job>,
+    /// Jobs queued or running (each holds a [`Slot`]).
+    queued: Arc<AtomicUsize>,
+    /// Most jobs [`Pool::reserve`] lets in.
+    cap: usize,
 }
 
 impl Pool {
+    /// A slot if fewer than `cap` jobs are queued or running.
+    fn reserve(&self) -> Result<Slot, QueueFull> {
+        self.queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.cap).then_some(n + 1)
+            })
+            .map_err(|_| QueueFull)?;
+        Ok(Slot {
+            queued: self.queued.clone(),
+        })
+    }
+
+    /// A slot however full the queue is (operators, and hashes that follow
+    /// a checked password): counted, never refused.
+    fn slot(&self) -> Slot {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        Slot {
+            queued: self.queued.clone(),
+        }
+    }
+
     fn start(threads: usize, block_count: usize) -> anyhow::Result<Pool> {
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
-        let mut started = 0;
+        let mut started: usize = 0;
         let mut last_error = None;
         for i in 0..threads {
             let queue = queue.clone();
@@ -206,7 +258,11 @@ impl Pool {
                  at most {started} hashes will run at once"
             ),
         }
-        Ok(Pool { jobs })
+        Ok(Pool {
+            jobs,
+            queued: Arc::new(AtomicUsize::new(0)),
+            cap: started.saturating_mul(QUEUED_PER_THREAD),
+        })
     }
 
     /// Runs `f` on a pool thread with that thread's memory. An error, never a
@@ -215,13 +271,20 @@ impl Pool {
     /// queued) is skipped.
     async fn run<T: Send + 'static>(
         &self,
+        slot: Slot,
         f: impl FnOnce(&mut [Block]) -> T + Send + 'static,
     ) -> anyhow::Result<T> {
         let (reply, result) = oneshot::channel();
+        // The slot goes back once the hash is done (before the reply, so a
+        // caller that got its answer never sees its own job still counted),
+        // or with the job when it is skipped or dropped.
         let job: Job = Box::new(move |memory| {
-            if !reply.is_closed() {
-                let _ = reply.send(f(memory));
+            if reply.is_closed() {
+                return;
             }
+            let out = f(memory);
+            drop(slot);
+            let _ = reply.send(out);
         });
         self.jobs
             .send(job)
@@ -361,20 +424,34 @@ impl Hasher {
     }
 
     /// Hashes a new password on a hashing thread (at most
-    /// `max_concurrent_hashes` at once, the rest queue).
+    /// `max_concurrent_hashes` at once, the rest queue). Never refused: new
+    /// passwords come from admins, operators, or after a checked one.
     pub async fn hash(&self, password: Password) -> anyhow::Result<String> {
         let core = self.core.clone();
         self.pool
-            .run(move |memory| core.hash(&password, memory))
+            .run(self.pool.slot(), move |memory| core.hash(&password, memory))
             .await?
     }
 
+    /// A place in the hash queue for one [`Hasher::verify`], unless
+    /// [`QUEUED_PER_THREAD`] hashes per thread are already queued or running.
+    pub fn reserve(&self) -> Result<Slot, QueueFull> {
+        self.pool.reserve()
+    }
+
     /// Verifies on a hashing thread (at most `max_concurrent_hashes` at
-    /// once, the rest queue).
-    pub async fn verify(&self, password: String, phc: Option<String>) -> anyhow::Result<bool> {
+    /// once, the rest queue), in the place `slot` holds.
+    pub async fn verify(
+        &self,
+        slot: Slot,
+        password: String,
+        phc: Option<String>,
+    ) -> anyhow::Result<bool> {
         let core = self.core.clone();
         self.pool
-            .run(move |memory| core.verify(&password, phc.as_deref(), memory))
+            .run(slot, move |memory| {
+                core.verify(&password, phc.as_deref(), memory)
+            })
             .await
     }
 }
@@ -529,17 +606,29 @@ mod tests {
         assert!(stock_verify("correct horse", &phc));
         let blocking = h.hash_blocking(&pw("correct horse")).unwrap();
         for stored in [&phc, &blocking] {
-            let ok = h.verify("correct horse".into(), Some(stored.clone()));
+            let ok = h.verify(
+                h.reserve().unwrap(),
+                "correct horse".into(),
+                Some(stored.clone()),
+            );
             assert!(ok.await.unwrap());
-            let wrong = h.verify("correct horse!".into(), Some(stored.clone()));
+            let wrong = h.verify(
+                h.reserve().unwrap(),
+                "correct horse!".into(),
+                Some(stored.clone()),
+            );
             assert!(!wrong.await.unwrap());
         }
-        assert!(!h.verify("x".into(), Some("garbage".into())).await.unwrap());
+        assert!(
+            !h.verify(h.reserve().unwrap(), "x".into(), Some("garbage".into()))
+                .await
+                .unwrap()
+        );
         // Older parameters verify on the pool too.
         let old = Hasher::new(params(512), 1).unwrap();
         let old_phc = old.hash_blocking(&pw("correct horse")).unwrap();
         assert!(
-            h.verify("correct horse".into(), Some(old_phc))
+            h.verify(h.reserve().unwrap(), "correct horse".into(), Some(old_phc))
                 .await
                 .unwrap()
         );
@@ -548,7 +637,11 @@ mod tests {
     #[tokio::test]
     async fn the_dummy_hash_never_verifies() {
         let h = cheap();
-        assert!(!h.verify("anything".into(), None).await.unwrap());
+        assert!(
+            !h.verify(h.reserve().unwrap(), "anything".into(), None)
+                .await
+                .unwrap()
+        );
         let dummy = h.core.dummy.get().unwrap().clone();
         assert!(
             dummy.starts_with("$argon2id$v=19$m=256,t=1,p=1$"),
@@ -557,7 +650,11 @@ mod tests {
         assert!(!h.needs_rehash(&dummy), "same cost as a real verify");
         // Even with its password, the dummy is not an account.
         assert!(!h.verify_blocking("anything", Some(&dummy)));
-        assert!(!h.verify("x".into(), Some(dummy)).await.unwrap());
+        assert!(
+            !h.verify(h.reserve().unwrap(), "x".into(), Some(dummy))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
@@ -568,9 +665,9 @@ mod tests {
         for i in 0..16 {
             let (h, phc) = (h.clone(), phc.clone());
             let pw = if i % 2 == 0 { "correct horse" } else { "wrong" };
-            tasks.push(tokio::spawn(
-                async move { h.verify(pw.into(), Some(phc)).await },
-            ));
+            tasks.push(tokio::spawn(async move {
+                h.verify(h.reserve().unwrap(), pw.into(), Some(phc)).await
+            }));
         }
         for (i, t) in tasks.into_iter().enumerate() {
             assert_eq!(t.await.unwrap().unwrap(), i % 2 == 0);
@@ -581,30 +678,92 @@ mod tests {
     async fn a_panicking_job_fails_its_caller_and_the_pool_carries_on() {
         let h = Hasher::new(params(256), 1).unwrap();
         let boom: fn() -> u8 = || panic!("test panic in a hash job");
-        let err = h.pool.run(move |_| boom()).await.unwrap_err();
+        let err = h
+            .pool
+            .run(h.pool.slot(), move |_| boom())
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("panicked"), "{err}");
         // The single thread survived it.
         let phc = h.hash(pw("correct horse")).await.unwrap();
-        assert!(h.verify("correct horse".into(), Some(phc)).await.unwrap());
+        assert!(
+            h.verify(h.reserve().unwrap(), "correct horse".into(), Some(phc))
+                .await
+                .unwrap()
+        );
     }
 
     #[tokio::test]
     async fn no_threads_means_an_error_not_a_hang() {
         let (jobs, queue) = mpsc::channel::<Job>();
         drop(queue);
-        let pool = Pool { jobs };
-        let err = pool.run(|_: &mut [Block]| 1).await.unwrap_err();
+        let pool = Pool {
+            jobs,
+            queued: Arc::default(),
+            cap: 1,
+        };
+        let err = pool
+            .run(pool.slot(), |_: &mut [Block]| 1)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("gone"), "{err}");
 
         // Threads that exit with jobs still queued drop them: error too.
         let (jobs, queue) = mpsc::channel::<Job>();
-        let pool = Pool { jobs };
-        let call = pool.run(|_: &mut [Block]| 1);
+        let pool = Pool {
+            jobs,
+            queued: Arc::default(),
+            cap: 1,
+        };
+        let call = pool.run(pool.slot(), |_: &mut [Block]| 1);
         let drop_queue = async move {
             tokio::task::yield_now().await;
             drop(queue);
         };
         let (result, ()) = tokio::join!(call, drop_queue);
         assert!(result.is_err());
+        assert_eq!(pool.queued.load(Ordering::Acquire), 0, "slots back");
+    }
+
+    #[tokio::test]
+    async fn the_queue_refuses_beyond_its_cap_and_every_slot_comes_back() {
+        let h = Hasher::new(params(256), 1).unwrap();
+        let queued = || h.pool.queued.load(Ordering::Acquire);
+        let slots: Vec<Slot> = (0..QUEUED_PER_THREAD)
+            .map(|_| h.reserve().unwrap())
+            .collect();
+        assert!(h.reserve().is_err(), "full");
+        // New passwords are hashed however full the queue is.
+        let phc = h.hash(pw("correct horse")).await.unwrap();
+        drop(slots);
+        assert_eq!(queued(), 0);
+        let slot = h.reserve().unwrap();
+        assert!(
+            h.verify(slot, "correct horse".into(), Some(phc))
+                .await
+                .unwrap()
+        );
+        assert_eq!(queued(), 0, "given back when the job ran");
+
+        // A caller that went away while its job waited (a client that hung
+        // up): the slot comes back when the thread skips the job.
+        let (release, wait) = mpsc::channel::<()>();
+        let blocker: Job = Box::new(move |_| {
+            let _ = wait.recv();
+        });
+        h.pool.jobs.send(blocker).unwrap();
+        let gone = tokio::time::timeout(
+            std::time::Duration::from_millis(20),
+            h.verify(h.reserve().unwrap(), "x".into(), None),
+        )
+        .await;
+        assert!(gone.is_err(), "queued behind the blocker");
+        assert_eq!(queued(), 1, "held by the queued job");
+        release.send(()).unwrap();
+        h.hash(pw("after the skipped job")).await.unwrap();
+        assert_eq!(queued(), 0);
+        // A verify never polled gives its slot back when dropped.
+        drop(h.verify(h.reserve().unwrap(), "x".into(), None));
+        assert_eq!(queued(), 0);
     }
 }

@@ -85,7 +85,11 @@ impl Application {
             store,
             tokens,
             hasher,
-            throttle: Throttle::new(settings.throttle),
+            throttle: Throttle::new(
+                settings.throttle,
+                settings.max_concurrent_hashes,
+                clock.clone(),
+            ),
             settings,
             clock,
         });

@@ -27,6 +27,7 @@ impl AppState {
             hasher: &self.hasher,
             clock: &self.clock,
             tokens: Some(&self.tokens),
+            throttle: Some(&self.throttle),
         }
     }
 

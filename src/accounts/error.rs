@@ -23,6 +23,10 @@ pub enum AccountError {
     /// 429: wait this many seconds.
     #[error("too many failed attempts: retry in {0} s")]
     Throttled(u64),
+    /// 503: every place in the hash queue is taken; retry in this many
+    /// seconds.
+    #[error("too many passwords being checked: retry in {0} s")]
+    Busy(u64),
     /// A fault, not a refusal: logged with its cause chain, shown to a
     /// client as a 500.
     #[error(transparent)]

@@ -17,12 +17,15 @@ pub use error::AccountError;
 pub use sessions::{LoginRequest, Sessions};
 pub use users::PasswordProof;
 
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
 use uuid::Uuid;
 
-use crate::audit::Origin;
+use crate::audit::{self, Event, Origin};
 use crate::clock::Clock;
-use crate::password::Hasher;
+use crate::password::{Hasher, Slot};
 use crate::store::{Store, UserView};
+use crate::throttle::{Attempt, Throttle};
 use crate::tokens::Tokens;
 
 pub type Result<T, E = AccountError> = std::result::Result<T, E>;
@@ -86,6 +89,59 @@ pub struct Accounts<'a> {
     /// The running daemon's keyring, reloaded after a key rotation; `None`
     /// in the offline CLI (no daemon holds one).
     pub tokens: Option<&'a Tokens>,
+    /// The daemon's throttle, for the password checks users ask for over
+    /// HTTP; `None` for the admin socket and the offline CLI, whose
+    /// operator never proves a password.
+    pub throttle: Option<&'a Throttle>,
+}
+
+/// The client address the throttle counts for `origin` (all callers
+/// without one share the unspecified address).
+fn client_of(origin: &Origin) -> IpAddr {
+    match origin {
+        Origin::Http { peer: Some(ip), .. } => *ip,
+        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+    }
+}
+
+/// Whole seconds to tell a client to wait (at least one).
+fn retry_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// 429 for `wait`, audited.
+fn throttled(origin: &Origin, username: Option<&str>, wait: Duration) -> AccountError {
+    let secs = retry_secs(wait);
+    audit::emit(
+        Event::Throttled {
+            username,
+            retry_after_secs: secs,
+        },
+        origin,
+    );
+    AccountError::Throttled(secs)
+}
+
+/// Starts checking a password of `username` for the client of `origin`:
+/// 429 if that client is throttled, 503 if the hash queue is full, both
+/// before any hash. Otherwise the pending attempt (settle it once the hash
+/// has answered) and the place in the hash queue for its verify.
+fn start_check<'t>(
+    throttle: &'t Throttle,
+    hasher: &Hasher,
+    origin: &Origin,
+    username: &str,
+) -> Result<(Attempt<'t>, Slot)> {
+    let attempt = throttle
+        .attempt(client_of(origin), &crate::domain::fold(username))
+        .map_err(|wait| throttled(origin, Some(username), wait))?;
+    match hasher.reserve() {
+        Ok(slot) => Ok((attempt, slot)),
+        Err(crate::password::QueueFull) => {
+            attempt.abandon();
+            Err(AccountError::Busy(1))
+        }
+    }
 }
 
 /// Runs a store call (which ends in a flush) on the blocking pool.

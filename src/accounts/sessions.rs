@@ -2,16 +2,15 @@
 //! refreshing (rotation with reuse detection), logging out one session.
 //! These exist only over HTTP, so they also take the client's throttle.
 
-use std::net::{IpAddr, Ipv4Addr};
 use uuid::Uuid;
 
-use super::{AccountError, Accounts, Actor, Result, blocking};
+use super::{AccountError, Accounts, Actor, Result, blocking, client_of, start_check, throttled};
 use crate::audit::{self, Event, Origin, Subject};
 use crate::config::Settings;
-use crate::domain::{PASSWORD_MAX_BYTES, Password, Secret, fold};
+use crate::domain::{PASSWORD_MAX_BYTES, Password, Secret};
 use crate::store::{Exchange, NewSession, Refusal, SessionToken, UserRecord, UserView};
 use crate::throttle::Throttle;
-use crate::tokens::{Issue, RefreshId, TokenPair, Tokens};
+use crate::tokens::{Issue, Refresh, RefreshId, TokenPair, Tokens};
 
 /// What a login presents, as sent (a password that breaks the length rules
 /// simply fails to verify, as in the original).
@@ -27,13 +26,6 @@ pub struct Sessions<'a> {
     pub tokens: &'a Tokens,
     pub settings: &'a Settings,
     pub throttle: &'a Throttle,
-}
-
-fn peer_of(origin: &Origin) -> IpAddr {
-    match origin {
-        Origin::Http { peer: Some(ip), .. } => *ip,
-        _ => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-    }
 }
 
 fn subject(user: &UserView) -> Subject<'_> {
@@ -54,25 +46,10 @@ fn refusal_message(why: Refusal) -> &'static str {
 }
 
 impl Sessions<'_> {
-    /// 429 if this client is in a throttling delay (checked before any hash).
-    fn check_throttle(&self, origin: &Origin, username: Option<&str>) -> Result<()> {
-        match self.throttle.wait(peer_of(origin), username) {
-            None => Ok(()),
-            Some(wait) => {
-                let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
-                audit::emit(
-                    Event::Throttled {
-                        username,
-                        retry_after_secs: secs,
-                    },
-                    origin,
-                );
-                Err(AccountError::Throttled(secs))
-            }
-        }
-    }
-
-    /// Checks a username and password; on success opens a session.
+    /// Checks a username and password; on success opens a session. The
+    /// attempt counts toward the client's throttle from before the hash
+    /// (429 before any hash when throttled, 503 when the hash queue is
+    /// full).
     pub async fn login(&self, origin: &Origin, req: LoginRequest) -> Result<TokenPair> {
         let LoginRequest { username, password } = req;
         let password = password.into_inner();
@@ -81,9 +58,10 @@ impl Sessions<'_> {
                 "Password must be at most {PASSWORD_MAX_BYTES} bytes"
             )));
         }
-        let folded = fold(&username);
-        self.check_throttle(origin, Some(&folded))?;
         let a = &self.accounts;
+        // Settled as soon as the hash answers; dropped on an error path or
+        // with a cancelled request, it counts as a failure.
+        let (attempt, slot) = start_check(self.throttle, a.hasher, origin, &username)?;
         let user = a.store.user_by_name(&username)?;
         let password_copy = Password::parse(password.clone()).ok();
         // Unknown users are checked against the dummy hash, and every
@@ -93,11 +71,15 @@ impl Sessions<'_> {
         let started = std::time::Instant::now();
         let ok = a
             .hasher
-            .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
+            .verify(
+                slot,
+                password,
+                user.as_ref().map(|u| u.password_hash.clone()),
+            )
             .await?;
         match user {
             Some(user) if ok => {
-                self.throttle.succeed(peer_of(origin), &folded);
+                attempt.succeed();
                 if a.hasher.needs_rehash(&user.password_hash) {
                     self.upgrade_hash(&user, password_copy).await;
                 }
@@ -123,7 +105,7 @@ impl Sessions<'_> {
                 if let Some(rest) = floor.checked_sub(started.elapsed()) {
                     tokio::time::sleep(rest).await;
                 }
-                self.throttle.fail(peer_of(origin), Some(&folded));
+                attempt.fail();
                 audit::emit(
                     Event::LoginFailed {
                         username: &username,
@@ -197,24 +179,17 @@ impl Sessions<'_> {
     /// again after the grace window revokes the session (a stolen token was
     /// used, or will be); within it, it gets a sibling of the successor, and
     /// the first of them used again retires the others (one chain per
-    /// session, see `store::rotation`). Failures count toward the client's
-    /// throttle.
+    /// session, see `store::rotation`). Tokens that fail verification count
+    /// toward a limit of their own (429 past it), which never refuses a
+    /// login or a token that verifies.
     pub async fn refresh(&self, origin: &Origin, refresh_token: &str) -> Result<TokenPair> {
-        self.check_throttle(origin, None)?;
-        let result = self.exchange(origin, refresh_token).await;
-        if matches!(result, Err(AccountError::Unauthorized(_))) {
-            self.throttle.fail(peer_of(origin), None);
-        }
-        result
-    }
-
-    async fn exchange(&self, origin: &Origin, refresh_token: &str) -> Result<TokenPair> {
-        let (s, a) = (self.settings, &self.accounts);
-        let now = a.clock.now();
-        let presented = self
-            .tokens
-            .verify_refresh(refresh_token, now)
-            .map_err(|e| {
+        let now = self.accounts.clock.now();
+        match self.tokens.verify_refresh(refresh_token, now) {
+            Ok(presented) => self.exchange(origin, presented, now).await,
+            Err(e) => {
+                if let Err(wait) = self.throttle.bad_token(client_of(origin)) {
+                    return Err(throttled(origin, None, wait));
+                }
                 let reason = e.to_string();
                 audit::emit(
                     Event::RefreshFailed {
@@ -224,8 +199,13 @@ impl Sessions<'_> {
                     },
                     origin,
                 );
-                AccountError::Unauthorized(reason.clone())
-            })?;
+                Err(AccountError::Unauthorized(reason))
+            }
+        }
+    }
+
+    async fn exchange(&self, origin: &Origin, presented: Refresh, now: u64) -> Result<TokenPair> {
+        let (s, a) = (self.settings, &self.accounts);
         let refused = |reason: &str, user: Option<&UserView>, message: &str| {
             audit::emit(
                 Event::RefreshFailed {

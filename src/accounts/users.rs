@@ -5,11 +5,11 @@
 
 use uuid::Uuid;
 
-use super::{AccountError, Accounts, Actor, Result, blocking};
+use super::{AccountError, Accounts, Actor, Result, blocking, start_check};
 use crate::audit::{self, Event, Origin, Subject};
 use crate::domain::{Password, Roles, Secret, Username};
 use crate::lifecycle::{PreviousKeys, Replaced};
-use crate::store::{UserRecord, new_user_record};
+use crate::store::{UserRecord, UserView, new_user_record};
 
 fn subject(rec: &UserRecord) -> Subject<'_> {
     Subject {
@@ -108,7 +108,10 @@ impl Accounts<'_> {
     /// operators may set any password without proof (the original's
     /// contract: an admin can create another admin anyway); users changing
     /// their own prove they know the current one, so a stolen access token
-    /// alone cannot take the account over.
+    /// alone cannot take the account over. That proof is throttled like a
+    /// login (the same count per username and address: 429 before any
+    /// hash), and a few wrong ones with the same token generation revoke
+    /// every token of the user.
     pub async fn set_password(
         &self,
         actor: Actor<'_>,
@@ -130,23 +133,8 @@ impl Accounts<'_> {
                     "currentPassword is required to change your own password".into(),
                 ));
             };
-            let stored = self.store.user_by_id(me.id)?.ok_or_else(|| {
-                AccountError::Unauthorized("The token's user no longer exists".into())
-            })?;
-            if !self
-                .hasher
-                .verify(current.into_inner(), Some(stored.password_hash))
-                .await?
-            {
-                audit::emit(
-                    Event::PasswordChangeFailed(Subject {
-                        username: &me.username,
-                        id,
-                    }),
-                    origin,
-                );
-                return Err(AccountError::Forbidden("currentPassword is incorrect"));
-            }
+            self.check_current_password(actor, me, origin, current)
+                .await?;
         }
         let hash = self.hasher.hash(password).await?;
         let (store, now) = (self.store.clone(), self.clock.now());
@@ -156,6 +144,50 @@ impl Accounts<'_> {
             &actor.origin(origin),
         );
         Ok(rec)
+    }
+
+    /// The proof a user gives to change its own password: 429 when this
+    /// client is throttled for the account, 403 when wrong; the wrong guess
+    /// that reaches the per-user threshold for the caller's token
+    /// generation also logs the user out everywhere.
+    async fn check_current_password(
+        &self,
+        actor: Actor<'_>,
+        me: &UserView,
+        origin: &Origin,
+        current: Secret,
+    ) -> Result<()> {
+        let throttle = self.throttle.ok_or_else(|| {
+            AccountError::Internal(anyhow::anyhow!(
+                "a password proof is checked only by the daemon, with its throttle"
+            ))
+        })?;
+        let (attempt, slot) = start_check(throttle, self.hasher, origin, &me.username)?;
+        let stored = self.store.user_by_id(me.id)?.ok_or_else(|| {
+            AccountError::Unauthorized("The token's user no longer exists".into())
+        })?;
+        let ok = self
+            .hasher
+            .verify(slot, current.into_inner(), Some(stored.password_hash))
+            .await?;
+        if ok {
+            attempt.succeed();
+            return Ok(());
+        }
+        attempt.fail();
+        let who = Subject {
+            username: &me.username,
+            id: me.id,
+        };
+        audit::emit(Event::PasswordChangeFailed(who), origin);
+        if throttle.wrong_current_password(me.id, me.generation) {
+            self.log_out_everywhere(actor, origin, me.id).await?;
+            audit::emit(Event::PasswordGuessing(who), origin);
+            return Err(AccountError::Forbidden(
+                "currentPassword is incorrect, too often: every session of this user is ended",
+            ));
+        }
+        Err(AccountError::Forbidden("currentPassword is incorrect"))
     }
 
     /// Deletes user `id` (admins); the store refuses to delete the last admin.

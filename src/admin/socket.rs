@@ -142,6 +142,7 @@ fn handle(
                     hasher: &daemon.hasher,
                     clock: &daemon.clock,
                     tokens: Some(&daemon.tokens),
+                    throttle: None,
                 };
                 runtime
                     .block_on(execute(accounts, req))

@@ -65,6 +65,7 @@ fn admin_request(common: &CommonArgs, req: Request) -> anyhow::Result<ExitCode> 
         hasher: &hasher,
         clock: &clock,
         tokens: None,
+        throttle: None,
     };
     let out = tokio::runtime::Builder::new_current_thread()
         .enable_all()

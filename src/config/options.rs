@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use clap::builder::BoolishValueParser;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -148,7 +148,9 @@ pub struct Options {
     /// Clock-skew allowance when checking token expiry, seconds [default: 60]
     #[arg(long, env = "ENGINE_AUTH_LEEWAY_SECS")]
     pub leeway_secs: Option<u64>,
-    /// Password hashes computed at once [default: number of CPUs]
+    /// Password hashes computed at once; the hash queue holds 8 per hash,
+    /// and one client address may have this many checks in flight (twice
+    /// this per IPv6 /64) [default: number of CPUs]
     #[arg(long, env = "ENGINE_AUTH_MAX_CONCURRENT_HASHES")]
     pub max_concurrent_hashes: Option<usize>,
     /// Largest request body, bytes [default: 16384]
@@ -205,16 +207,32 @@ pub struct Options {
     /// [default: 5]
     #[arg(long, env = "ENGINE_AUTH_THROTTLE_AFTER")]
     pub throttle_after: Option<u32>,
-    /// Failed logins/refreshes per client address before delays start
-    /// [default: 20]
+    /// Failed logins per client address (any username) before delays
+    /// start; also the refresh tokens failing verification per address
+    /// before those are refused [default: 20]
     #[arg(long, env = "ENGINE_AUTH_THROTTLE_ADDRESS_AFTER")]
     pub throttle_address_after: Option<u32>,
+    /// Failed logins per IPv6 /64 (every address in it, any username)
+    /// before delays start for the whole /64 [default: 200]
+    #[arg(long, env = "ENGINE_AUTH_THROTTLE_PREFIX_AFTER")]
+    pub throttle_prefix_after: Option<u32>,
     /// Failures older than this are forgotten, seconds [default: 900]
     #[arg(long, env = "ENGINE_AUTH_THROTTLE_WINDOW_SECS")]
     pub throttle_window_secs: Option<u64>,
     /// Longest delay a throttled client is told to wait, seconds [default: 900]
     #[arg(long, env = "ENGINE_AUTH_THROTTLE_MAX_DELAY_SECS")]
     pub throttle_max_delay_secs: Option<u64>,
+    /// A reverse proxy whose `X-Forwarded-For` is honoured (repeatable; off
+    /// by default): requests from this address are counted against the
+    /// right-most forwarded address that is not itself a trusted proxy
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "ADDR",
+        env = "ENGINE_AUTH_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub trusted_proxy: Vec<IpAddr>,
     /// First start only: read the initial admin password from this file.
     /// ENGINE_AUTH_ADMIN_PASSWORD takes precedence; systemd's
     /// $CREDENTIALS_DIRECTORY/admin-password is used when neither is set.
@@ -230,7 +248,7 @@ impl Layer for Options {
             session_max_secs, max_sessions_per_user, key_max_age_secs, housekeeping_secs,
             tls_cert, tls_key,
             tls_self_signed, tls_san, plain_listen, throttle_after, throttle_address_after,
-            throttle_window_secs, throttle_max_delay_secs, admin_password_file,
+            throttle_prefix_after, throttle_window_secs, throttle_max_delay_secs, trusted_proxy, admin_password_file,
         })
     }
 }
@@ -280,8 +298,10 @@ impl Options {
             plain_listen,
             throttle_after,
             throttle_address_after,
+            throttle_prefix_after,
             throttle_window_secs,
             throttle_max_delay_secs,
+            trusted_proxy,
             admin_password_file,
         } = self;
         let mut s = Settings::new(data_dir.unwrap_or_else(default_data_dir));
@@ -319,6 +339,7 @@ impl Options {
             housekeeping_secs => s.housekeeping_secs,
             throttle_after => s.throttle.per_user,
             throttle_address_after => s.throttle.per_address,
+            throttle_prefix_after => s.throttle.per_prefix,
             secs(throttle_window_secs) => s.throttle.window,
             secs(throttle_max_delay_secs) => s.throttle.max_delay,
         }
@@ -331,6 +352,7 @@ impl Options {
             (None, None, false) => TlsSource::None,
         };
         s.plain_listen = plain_listen;
+        s.trusted_proxies = trusted_proxy;
         s.admin_password_file = admin_password_file;
         s.validate()?;
         Ok(s)
@@ -499,6 +521,42 @@ mod tests {
             offline.into_settings().unwrap().cache_capacity_bytes,
             1 << 20
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_repeatable_numeric_and_off_by_default() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(
+            Options::default()
+                .into_settings()
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
+        );
+        let s = flags(&[
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--trusted-proxy",
+            "::1,10.0.0.2",
+        ])
+        .over(file("trusted_proxy = [\"10.9.9.9\"]"))
+        .into_settings()
+        .unwrap();
+        assert_eq!(
+            s.trusted_proxies,
+            [ip("127.0.0.1"), ip("::1"), ip("10.0.0.2")]
+        );
+        let s = file("trusted_proxy = [\"fd00::1\"]")
+            .into_settings()
+            .unwrap();
+        assert_eq!(s.trusted_proxies, [ip("fd00::1")]);
+        assert!(
+            file("trusted_proxy = [\"0.0.0.0\"]")
+                .into_settings()
+                .is_err()
+        );
+        assert!(toml::from_str::<Options>("trusted_proxy = [\"proxy.lan\"]").is_err());
+        assert!(Flags::try_parse_from(["engine-auth", "--trusted-proxy", "proxy.lan"]).is_err());
     }
 
     /// The `[default: N]` notes in `--help` say what `Settings::new` does:

@@ -20,6 +20,8 @@ pub enum ApiError {
     Client(StatusCode, String),
     /// 429 with `Retry-After` (seconds).
     Throttled(u64),
+    /// 503 with `Retry-After` (seconds): the hash queue is full.
+    Unavailable(u64),
     /// 500: logged in full, shown as "Internal Server Error".
     Internal(anyhow::Error),
 }
@@ -62,6 +64,7 @@ impl fmt::Display for ApiError {
         match self {
             ApiError::Client(s, m) => write!(f, "{s}: {m}"),
             ApiError::Throttled(s) => write!(f, "throttled for {s} s"),
+            ApiError::Unavailable(s) => write!(f, "hash queue full, retry in {s} s"),
             ApiError::Internal(e) => write!(f, "internal error: {e:#}"),
         }
     }
@@ -77,6 +80,7 @@ impl From<AccountError> for ApiError {
             AccountError::NotFound(m) => ApiError::not_found(m),
             AccountError::Conflict(m) => ApiError::conflict(m),
             AccountError::Throttled(secs) => ApiError::Throttled(secs),
+            AccountError::Busy(secs) => ApiError::Unavailable(secs),
             AccountError::Internal(e) => ApiError::internal(e),
         }
     }
@@ -108,6 +112,15 @@ pub fn error_response(status: StatusCode, message: &str) -> HttpResponse {
     resp.json(body)
 }
 
+/// The error shape with `Retry-After: secs`.
+fn retry_after(status: StatusCode, message: &str, secs: u64) -> HttpResponse {
+    let mut resp = error_response(status, message);
+    if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    resp
+}
+
 /// 405 in the error shape, with the `Allow` header RFC 9110 requires.
 pub fn method_not_allowed(allow: &str) -> HttpResponse {
     let mut resp = error_response(
@@ -125,6 +138,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Client(s, _) => *s,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -132,16 +146,16 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         match self {
             ApiError::Client(s, m) => error_response(*s, m),
-            ApiError::Throttled(secs) => {
-                let mut resp = error_response(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    &format!("Too many failed attempts from this address: retry in {secs} s"),
-                );
-                if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
-                    resp.headers_mut().insert(header::RETRY_AFTER, v);
-                }
-                resp
-            }
+            ApiError::Throttled(secs) => retry_after(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("Too many attempts from this address: retry in {secs} s"),
+                *secs,
+            ),
+            ApiError::Unavailable(secs) => retry_after(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("Too many passwords being checked: retry in {secs} s"),
+                *secs,
+            ),
             ApiError::Internal(e) => {
                 log::error!("internal error: {e:#}");
                 error_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")

@@ -1,10 +1,12 @@
 //! The HTTP surface: routes, body limits, error shapes and common headers.
-//! Handlers live in `handlers`, caller identification in `auth`, the error
-//! type in `error`.
+//! Handlers live in `handlers`, caller identification in `auth`, the
+//! client's address (`X-Forwarded-For` from trusted proxies) in
+//! `forwarded`, the error type in `error`.
 
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod forwarded;
 pub mod handlers;
 pub mod openapi;
 

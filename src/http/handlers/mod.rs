@@ -40,10 +40,16 @@ macro_rules! decided_by {
 }
 use decided_by;
 
-/// Where the request came from, for the audit trail and the throttle.
+/// Where the request came from, for the audit trail and the throttle: the
+/// TCP peer, or the client a trusted proxy forwarded it for.
 fn origin(req: &HttpRequest) -> Origin {
+    let proxies = req
+        .app_data::<State>()
+        .map_or(&[][..], |s| s.settings.trusted_proxies.as_slice());
     Origin::Http {
-        peer: req.peer_addr().map(|a| a.ip()),
+        peer: req
+            .peer_addr()
+            .map(|a| super::forwarded::client_address(a.ip(), req.headers(), proxies)),
         by: None,
     }
 }

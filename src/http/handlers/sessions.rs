@@ -25,7 +25,8 @@ decided_by!(LoginBody, LOGIN);
     responses((status = 200, description = "Tokens", body = TokenPair), JsonBodyErrors,
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
-        (status = 429, description = "Throttled after repeated failures", body = ErrorBody)))]
+        (status = 429, description = "Throttled after repeated failures, or too many attempts in flight from this address (Retry-After)", body = ErrorBody),
+        (status = 503, description = "The password-hashing queue is full (Retry-After)", body = ErrorBody)))]
 pub async fn login(req: HttpRequest, state: State, body: Body<LoginBody>) -> ApiResult {
     let LoginBody { username, password } = body.into_inner();
     let pair = state
@@ -47,7 +48,7 @@ decided_by!(RefreshBody, REFRESH);
         JsonBodyErrors,
         (status = 400, description = "Invalid body", body = ErrorBody),
         (status = 401, description = "Invalid, expired, revoked or reused refresh token", body = ErrorBody),
-        (status = 429, description = "Throttled after repeated failures", body = ErrorBody)))]
+        (status = 429, description = "Too many tokens that failed verification from this address (Retry-After)", body = ErrorBody)))]
 /// Rotates the refresh token (see [`crate::accounts::Sessions::refresh`]).
 pub async fn refresh(req: HttpRequest, state: State, body: Body<RefreshBody>) -> ApiResult {
     let body = body.into_inner();

@@ -123,7 +123,9 @@ decided_by!(PasswordBody, PASSWORD);
 #[utoipa::path(patch, path = "/api/v1/auth/user/password/{_id}", tag = "auth", request_body = PasswordBody,
     params(("_id" = uuid::Uuid, Path, description = "User ID")), security(("bearer" = [])),
     responses((status = 200, description = "Changed; the user's tokens are revoked", body = super::ResultBody),
-        JsonBodyErrors, SelfOrAdminErrors))]
+        JsonBodyErrors, SelfOrAdminErrors,
+        (status = 429, description = "currentPassword throttled like a login (Retry-After)", body = ErrorBody),
+        (status = 503, description = "The password-hashing queue is full (Retry-After)", body = ErrorBody)))]
 pub async fn set_password(
     req: HttpRequest,
     state: State,

@@ -1,6 +1,6 @@
 //! The audit log of the real binary: one line per security event (login
 //! ok / failed / throttled, refresh, reuse detected, logout, user created /
-//! changed / deleted, key rotated) with a UTC time, the event, the
+//! changed / deleted, a token guessing its user's password, key rotated) with a UTC time, the event, the
 //! username, the user id where known and the client address; and never a
 //! secret: the whole captured log is scanned for every password, token and
 //! token signature the run used, the generated admin password, and any run
@@ -124,6 +124,21 @@ async fn the_audit_log_has_one_line_per_security_event_and_no_secret() {
     let body = json!({"all": true});
     other.logout(Some(&alice.token), &body).await.ok_json();
     d.logout_user(admin_token, &alice_id).await.ok_json();
+    // password_change_failed twice with a token used from 127.0.0.3, and
+    // the second (threshold 2) is password_guessing: alice is logged out
+    // everywhere (logout_all)
+    let third = d.calling_from("127.0.0.3");
+    let stolen = third.login_ok("alice", &alice_pw2).await;
+    secrets.extend([stolen.token.clone(), stolen.refresh_token.clone()]);
+    secrets.push("alice-third-pw".into());
+    for pw in &wrong[..2] {
+        let body = json!({"password": "alice-third-pw", "currentPassword": pw});
+        third
+            .set_password(&stolen.token, &alice_id, body)
+            .await
+            .error(403);
+    }
+    third.roles_of(&stolen.token, &alice_id).await.error(401);
     // user_deleted
     d.delete_user(admin_token, &alice_id).await.ok_json();
     // key rotated (SIGHUP, as `systemctl reload` sends it)
@@ -141,11 +156,12 @@ async fn the_audit_log_has_one_line_per_security_event_and_no_secret() {
     // One line per event, with the username (Debug-quoted), id and peer.
     let peer1 = "peer=127.0.0.1";
     let peer2 = "peer=127.0.0.2";
+    let peer3 = "peer=127.0.0.3";
     let admin_q = "user=\"admin\"";
     let alice_q = "user=\"alice\"";
     let admin_idp = format!("id={admin_id}");
     let alice_idp = format!("id={alice_id}");
-    assert_eq!(events(&log, "login_ok").len(), 3, "{log}");
+    assert_eq!(events(&log, "login_ok").len(), 4, "{log}");
     one(&log, "login_ok", &[alice_q, &alice_idp, peer2]);
     one(
         &log,
@@ -185,6 +201,17 @@ async fn the_audit_log_has_one_line_per_security_event_and_no_secret() {
         "logout_all",
         &[alice_q, &alice_idp, "by=\"admin\"", peer1],
     );
+    assert_eq!(
+        events(&log, "password_change_failed")
+            .iter()
+            .filter(|l| l.contains(alice_q) && l.contains(&alice_idp) && l.contains(peer3))
+            .count(),
+        2,
+        "{log}"
+    );
+    let guessing = one(&log, "password_guessing", &[alice_q, &alice_idp, peer3]);
+    assert!(guessing.contains(" WARN "), "{guessing}");
+    one(&log, "logout_all", &[alice_q, &alice_idp, peer3]);
     one(
         &log,
         "user_deleted",

@@ -9,6 +9,10 @@
 //! - `connections`: idle and slow clients must be cut off, not pin workers.
 //! - `throttle`: brute force is slowed per address without locking the
 //!   real user out; the throttle's memory stays bounded.
+//! - `throttle_bursts`: concurrent bursts get no more guesses than
+//!   sequential ones, floods are refused rather than queued, neighbours
+//!   behind one address (or a trusted proxy) are not locked out, and a
+//!   stolen token cannot guess its user's current password.
 //! - `enumeration`: unknown users and wrong passwords look the same.
 //! - `headers`: security headers on every response; HSTS only over TLS.
 //! - `admin_socket`: a local user who is neither root nor the daemon's
@@ -36,5 +40,6 @@ mod exhaustion;
 mod headers;
 mod store_permissions;
 mod throttle;
+mod throttle_bursts;
 mod tokens;
 mod usernames;

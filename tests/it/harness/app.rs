@@ -188,6 +188,12 @@ impl TestApp {
         (e.addresses, e.user_addresses)
     }
 
+    /// Password checks the throttle counts: (in flight, failed).
+    pub fn throttle_checks(&self) -> (u64, u64) {
+        let e = self.state.throttle.entries();
+        (e.pending, e.failures)
+    }
+
     /// A refresh token of the store layout before sessions were named in
     /// the `jti`: a bare random `jti` with its own record, for `user_id`,
     /// valid for an hour. Returns the token and its session's id.
