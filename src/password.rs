@@ -25,7 +25,7 @@
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -44,8 +44,9 @@ pub struct Hasher {
 struct Core {
     params: Params,
     dummy: OnceLock<String>,
-    /// Nanoseconds a failed login takes at least ([`Hasher::calibrate`]).
-    failure_floor: AtomicU64,
+    /// What verifications have cost, per parameter set in use
+    /// ([`Hasher::failure_floor`]).
+    timings: Mutex<Timings>,
 }
 
 fn argon2(params: Params) -> Argon2<'static> {
@@ -169,8 +170,68 @@ impl Core {
             Some(p) => p,
             None => self.dummy_hash(),
         };
+        let started = Instant::now();
         let ok = verify_phc(password.as_bytes(), phc, memory);
+        if let Some(params) = params_of(phc) {
+            self.lock_timings().observe(&params, started.elapsed());
+        }
         ok && phc_is_real(phc, self.dummy.get())
+    }
+
+    fn lock_timings(&self) -> std::sync::MutexGuard<'_, Timings> {
+        match self.timings.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+}
+
+fn params_of(phc: &str) -> Option<Params> {
+    PasswordHash::new(phc)
+        .and_then(|h| Params::try_from(&h))
+        .ok()
+}
+
+/// argon2's work grows with memory × passes.
+fn cost(p: &Params) -> f64 {
+    f64::from(p.m_cost()) * f64::from(p.t_cost())
+}
+
+/// Verification times, learnt from the verifications themselves (no
+/// hashing at start-up: it would cost start-up time and memory).
+#[derive(Default)]
+struct Timings {
+    /// Every parameter set the store's hashes use (and the configured one),
+    /// with the moving average of its verifications, once seen.
+    sets: Vec<(Params, Option<f64>)>,
+    /// Seconds per unit of [`cost`], averaged over every verification: the
+    /// estimate for a set not verified yet.
+    per_cost: Option<f64>,
+}
+
+impl Timings {
+    fn observe(&mut self, params: &Params, took: Duration) {
+        let secs = took.as_secs_f64();
+        let average = |old: Option<f64>, new: f64| Some(old.map_or(new, |o| 0.8 * o + 0.2 * new));
+        self.per_cost = average(self.per_cost, secs / cost(params).max(1.0));
+        match self.sets.iter_mut().find(|(p, _)| p == params) {
+            Some((_, t)) => *t = average(*t, secs),
+            None => self.sets.push((params.clone(), Some(secs))),
+        }
+    }
+
+    /// The slowest verification of any set in use: measured, or estimated
+    /// from its cost.
+    fn slowest(&self) -> Duration {
+        let Some(per_cost) = self.per_cost else {
+            return Duration::ZERO;
+        };
+        let secs = self
+            .sets
+            .iter()
+            .map(|(p, t)| t.unwrap_or(per_cost * cost(p)))
+            .fold(0.0, f64::max);
+        Duration::try_from_secs_f64(secs).unwrap_or_default()
     }
 }
 
@@ -333,7 +394,7 @@ impl Hasher {
             core: Arc::new(Core {
                 params,
                 dummy: OnceLock::new(),
-                failure_floor: AtomicU64::new(0),
+                timings: Mutex::new(Timings::default()),
             }),
             pool: Arc::new(pool),
         })
@@ -374,53 +435,34 @@ impl Hasher {
         let _ = self.core.dummy_hash();
     }
 
-    /// Measures what one verification costs with each argon2 parameter set
-    /// in `stored` (the store's hashes; the configured set always counts)
-    /// and makes the slowest the time every failed login takes at least
+    /// Learns which argon2 parameter sets the store's hashes use (`stored`;
+    /// the configured set always counts): every failed login then lasts at
+    /// least as long as a verification with the slowest of them
     /// ([`Hasher::failure_floor`]). Without it, after a parameter change
-    /// (`tune-argon2`), a wrong password for a user with an older hash
-    /// takes that hash's time while an unknown user takes the dummy's: the
-    /// difference tells which usernames exist. Blocking; at start-up.
-    pub fn calibrate<'a>(&self, stored: impl IntoIterator<Item = &'a str>) {
-        self.warm_up();
+    /// (`tune-argon2`), a wrong password for a user with an older hash takes
+    /// that hash's time while an unknown user takes the dummy's: the
+    /// difference tells which usernames exist. Times are learnt from the
+    /// verifications as they happen (a set not verified yet is estimated
+    /// from its cost), so start-up hashes nothing.
+    pub fn learn_stored<'a>(&self, stored: impl IntoIterator<Item = &'a str>) {
         let mut sets = vec![self.core.params.clone()];
-        for phc in stored {
-            if let Ok(params) = PasswordHash::new(phc).and_then(|h| Params::try_from(&h))
-                && !sets.contains(&params)
-            {
+        for params in stored.into_iter().filter_map(params_of) {
+            if !sets.contains(&params) {
                 sets.push(params);
             }
         }
-        let slowest = sets
-            .iter()
-            .filter_map(|params| {
-                let dummy = dummy_phc(params).ok()?;
-                // The median of three: one slow run (a page fault, another
-                // process) must not set the floor.
-                let mut runs: Vec<Duration> = (0..3)
-                    .map(|_| {
-                        let started = Instant::now();
-                        verify_phc(b"calibration", &dummy, &mut []);
-                        started.elapsed()
-                    })
-                    .collect();
-                runs.sort();
-                Some(runs[1])
-            })
-            .max()
-            .unwrap_or_default();
-        let nanos = u64::try_from(slowest.as_nanos()).unwrap_or(u64::MAX);
-        self.core.failure_floor.store(nanos, Ordering::Relaxed);
-        log::info!(
-            "argon2: {} parameter set(s) in use; a failed login takes at least {:.1} ms",
-            sets.len(),
-            slowest.as_secs_f64() * 1000.0
-        );
+        let mut t = self.core.lock_timings();
+        for params in sets {
+            if !t.sets.iter().any(|(p, _)| *p == params) {
+                t.sets.push((params, None));
+            }
+        }
+        log::info!("argon2: {} parameter set(s) in use", t.sets.len());
     }
 
-    /// How long every failed login takes at least (see [`Hasher::calibrate`]).
+    /// How long every failed login takes at least (see [`Hasher::learn_stored`]).
     pub fn failure_floor(&self) -> Duration {
-        Duration::from_nanos(self.core.failure_floor.load(Ordering::Relaxed))
+        self.core.lock_timings().slowest()
     }
 
     /// Hashes a new password on a hashing thread (at most
