@@ -207,6 +207,8 @@ struct Timings {
     /// Seconds per unit of [`cost`], averaged over every verification: the
     /// estimate for a set not verified yet.
     per_cost: Option<f64>,
+    /// The store's sets are in `sets` ([`Hasher::learn_stored`]).
+    learnt: bool,
 }
 
 impl Timings {
@@ -443,7 +445,8 @@ impl Hasher {
     /// that hash's time while an unknown user takes the dummy's: the
     /// difference tells which usernames exist. Times are learnt from the
     /// verifications as they happen (a set not verified yet is estimated
-    /// from its cost), so start-up hashes nothing.
+    /// from its cost). Called at the first failed login, so start-up
+    /// neither hashes nor reads every user.
     pub fn learn_stored<'a>(&self, stored: impl IntoIterator<Item = &'a str>) {
         let mut sets = vec![self.core.params.clone()];
         for params in stored.into_iter().filter_map(params_of) {
@@ -457,7 +460,13 @@ impl Hasher {
                 t.sets.push((params, None));
             }
         }
+        t.learnt = true;
         log::info!("argon2: {} parameter set(s) in use", t.sets.len());
+    }
+
+    /// Whether [`Hasher::learn_stored`] has run.
+    pub fn knows_stored(&self) -> bool {
+        self.core.lock_timings().learnt
     }
 
     /// How long every failed login takes at least (see [`Hasher::learn_stored`]).

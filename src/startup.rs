@@ -141,17 +141,8 @@ impl Application {
     /// Serves until stopped, then flushes the store.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let state = self.state.clone();
-        // Off the start path: the dummy hash, and which argon2 parameter
-        // sets the store's hashes use, so that failed logins cost the same
-        // whether or not the user exists (`Hasher::learn_stored`).
-        let (hasher, store) = (state.hasher.clone(), state.store.clone());
-        tokio::task::spawn_blocking(move || {
-            hasher.warm_up();
-            match store.password_hash_kinds() {
-                Ok(kinds) => hasher.learn_stored(kinds.iter().map(String::as_str)),
-                Err(e) => log::warn!("cannot list the stored hashes' parameters: {e:#}"),
-            }
-        });
+        let hasher = state.hasher.clone();
+        tokio::task::spawn_blocking(move || hasher.warm_up());
         let mut background = vec![
             actix_web::rt::spawn(housekeeping_loop(state.clone())),
             actix_web::rt::spawn(async {
