@@ -144,6 +144,27 @@ fn start_check<'t>(
     }
 }
 
+impl Accounts<'_> {
+    /// How long a failed login lasts at least ([`Hasher::failure_floor`]).
+    /// The first call lists the argon2 parameter sets the store's hashes
+    /// use (one read of every user), so start-up does not.
+    async fn failure_floor(&self) -> std::time::Duration {
+        if !self.hasher.knows_stored() {
+            let (store, hasher) = (self.store.clone(), self.hasher.clone());
+            let learnt = blocking(move || {
+                let kinds = store.password_hash_kinds()?;
+                hasher.learn_stored(kinds.iter().map(String::as_str));
+                Ok(())
+            })
+            .await;
+            if let Err(e) = learnt {
+                log::warn!("cannot list the stored hashes' parameters: {e}");
+            }
+        }
+        self.hasher.failure_floor()
+    }
+}
+
 /// Runs a store call (which ends in a flush) on the blocking pool.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)

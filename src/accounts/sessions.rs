@@ -101,22 +101,7 @@ impl Sessions<'_> {
                 Ok(pair)
             }
             _ => {
-                // The first failure lists the parameter sets the store's
-                // hashes use (one scan of the users; not at start-up, which
-                // must stay fast and small).
-                if !a.hasher.knows_stored() {
-                    let (store, hasher) = (a.store.clone(), a.hasher.clone());
-                    let learnt = blocking(move || {
-                        let kinds = store.password_hash_kinds()?;
-                        hasher.learn_stored(kinds.iter().map(String::as_str));
-                        Ok(())
-                    })
-                    .await;
-                    if let Err(e) = learnt {
-                        log::warn!("cannot list the stored hashes' parameters: {e}");
-                    }
-                }
-                let floor = a.hasher.failure_floor();
+                let floor = a.failure_floor().await;
                 if let Some(rest) = floor.checked_sub(started.elapsed()) {
                     tokio::time::sleep(rest).await;
                 }
