@@ -603,7 +603,7 @@ class Bench:
             time.sleep(0.6)
             srv.stop()
             lo, hi = t0 - spawned - 0.3, t1 - spawned + 0.45
-            n = 0
+            calls: dict = {}
             for line in trace.read_text(errors="replace").splitlines():
                 f = line.strip().split(",")
                 if len(f) < 4 or not f[3].startswith("syscalls:"):
@@ -613,7 +613,8 @@ class Bench:
                 except ValueError:
                     continue
                 if lo < ts <= hi:
-                    n += cnt
+                    name = f[3].removeprefix("syscalls:sys_enter_")
+                    calls[name] = calls.get(name, 0) + cnt
             how = "perf syscall tracepoints"
         elif shutil.which("strace"):
             srv = self.daemon(store["dir"], tag="-flushes")
@@ -634,21 +635,27 @@ class Bench:
                 self.row("refresh c32: store flushes/request", r, None, "≤0.25 flushes/req", "n/a",
                          value="strace could not attach (ptrace not permitted?)")
                 return
-            n = 0
+            calls = {}
             for line in text.splitlines():
                 f = line.split()
                 if len(f) >= 5 and f[-1] in ("fsync", "fdatasync", "sync_file_range", "msync"):
-                    n += int(f[3])
+                    calls[f[-1]] = calls.get(f[-1], 0) + int(f[3])
             how = "strace -c (ptrace: slows the daemon)"
         else:
             self.row("refresh c32: store flushes/request", None, target="≤0.25", verdict="n/a",
                      value="neither perf nor strace installed")
             return
+        # fsync and fdatasync are what make a write durable (the store ends
+        # every group commit in one fdatasync); sled's sync_file_range only
+        # starts writeback, so it is listed but not counted as a sync.
+        n = calls.get("fsync", 0) + calls.get("fdatasync", 0)
         per = n / r["requests"] if r["requests"] else float("nan")
         self.flushes_per_request = per
-        self.row("refresh c32, counting syncs: flushes/request", r, None, "≤0.25 flushes/req",
+        listed = ", ".join(f"{k} {v}" for k, v in sorted(calls.items())) or "none"
+        self.row("refresh c32, counting syncs: fsyncs/request", r, None, "≤0.25 fsyncs/req",
                  "met" if per <= 0.25 else "MISSED",
-                 value=f"{per:.2f} ({n} fsync-family syscalls / {r['requests']} requests; {how})")
+                 value=f"{per:.2f} ({n} fsync+fdatasync / {r['requests']} requests; "
+                       f"all: {listed}; {how})")
 
     def login_row(self, scenario: str, r: dict, ceil: dict) -> None:
         hash_s = self.hash_seconds

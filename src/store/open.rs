@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::codec::{decode, encode, from_tx, read_u64};
-use super::legacy;
+use super::commit::{DiskSync, GroupCommit};
 use super::users::{fold_key, id_of_entry, name_entry};
 use super::{
     KeyRecord, KeyState, META_ACTIVE_KID, META_ADMINS, META_NAMES, META_SCHEMA, META_SESSION_LISTS,
     META_USERS, Result, Store, StoreError, UserRecord, maintenance,
 };
+use super::{files, legacy};
 
 /// Bumped whenever the on-disk record layout changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -72,6 +73,12 @@ impl Store {
                 why: format!("sled cannot open it ({other})"),
             },
         })?;
+        // sled syncs neither the directory entries it creates (`db`,
+        // `conf`, `blobs`, the store directory itself) nor its `conf` file:
+        // once per open, so a power cut after the first start cannot leave
+        // a data dir without its store.
+        files::sync_tree(&path)?;
+        files::sync_dir(data_dir)?;
         Self::from_db(path, db)
     }
 
@@ -84,6 +91,8 @@ impl Store {
                 why: e.to_string(),
             },
         };
+        let disk = DiskSync::open(&path)
+            .map_err(|e| files::io_error(&path, "cannot open for syncing", e))?;
         let store = Store {
             users: db.open_tree("users").map_err(invalid)?,
             names: db.open_tree("usernames").map_err(invalid)?,
@@ -94,7 +103,7 @@ impl Store {
             user_sessions: db.open_tree("user_sessions").map_err(invalid)?,
             path,
             db,
-            flusher: Arc::default(),
+            flusher: Arc::new(GroupCommit::new(disk)),
             cache: Arc::default(),
             health: Arc::default(),
         };
