@@ -97,6 +97,7 @@ impl Store {
             flusher: Arc::default(),
             cache: Arc::default(),
             health: Arc::default(),
+            export_gate: Arc::default(),
         };
         Ok(store)
     }
