@@ -386,6 +386,19 @@ impl Backup {
     }
 }
 
+impl StoreError {
+    /// A refusal that is about a damaged store (what a restore repairs),
+    /// not about its use or the disk's room.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Invalid { .. }
+                | StoreError::Decode(_)
+                | StoreError::Sled(sled::Error::Corruption { .. })
+        )
+    }
+}
+
 /// What [`restore`] did.
 #[derive(Debug, Clone)]
 pub struct Restored {
