@@ -9,7 +9,7 @@
 # if engine-auth is installed or its state/config directories exist.
 #
 #   0. scripts/build-release.sh TARGET, scripts/package-deb.sh TARGET
-#   1. dpkg -i: binary, conffile, admin-password (0600, 24 chars), the three
+#   1. dpkg -i: binary, conffile, admin-password (0600, 24 chars), the five
 #      units, enabled (wants symlinks) although systemd is not running.
 #   2. The service, simulated without systemd as PID 1, from the installed
 #      unit file: StateDirectory= with DynamicUser= layout
@@ -21,13 +21,15 @@
 #      admin login with /etc/engine-auth/admin-password, create a user, SIGHUP
 #      (ExecReload: key rotation, RELOADING=1/READY=1, old token valid), SIGTERM
 #      (clean exit within TimeoutStopSec=), ExecStartPre ("left as it is"),
-#      ExecStart, both log in.
+#      ExecStart, both log in. The backup unit's ExecStart beside the running
+#      daemon (through its admin socket) and beside the stopped one: a file
+#      in backups/, mode 0600, the service user's.
 #   3. dpkg -i again (an upgrade) keeps admin-password and the store; dpkg -r
 #      keeps the store, config and admin-password; dpkg --purge removes them
 #      and the enablement and mask symlinks.
 # Not simulated: the sandbox (ProtectSystem=, SystemCallFilter=, PrivateUsers=
 # ...), a real dynamic UID, WATCHDOG=1 pings (every 15 s, longer than the
-# test), Restart=, the rotate timer. The static binary is built for the
+# test), Restart=, the rotate and backup timers. The static binary is built for the
 # host's release target: x86_64-unknown-linux-musl, aarch64-unknown-linux-musl
 # or armv7-unknown-linux-gnueabihf.
 set -euo pipefail
@@ -155,16 +157,18 @@ if [ -f "$pwfile" ]; then
 else
   bad "$pwfile exists"
 fi
-for u in engine-auth.service engine-auth-rotate.service engine-auth-rotate.timer; do
+for u in engine-auth.service engine-auth-rotate.service engine-auth-rotate.timer \
+         engine-auth-backup.service engine-auth-backup.timer; do
   check "/lib/systemd/system/$u exists" test -f "/lib/systemd/system/$u"
 done
-for w in multi-user.target.wants/engine-auth.service timers.target.wants/engine-auth-rotate.timer; do
+for w in multi-user.target.wants/engine-auth.service timers.target.wants/engine-auth-rotate.timer \
+         timers.target.wants/engine-auth-backup.timer; do
   l=/etc/systemd/system/$w
   check "enabled: $l -> $(readlink "$l" 2>/dev/null || echo '(missing)')" \
     sh -c "[ -L '$l' ] && [ -f \"\$(readlink -f '$l')\" ]"
 done
 all_enabled() { [ "$(systemctl is-enabled "$@" 2>/dev/null | sort -u)" = enabled ]; }
-check "systemctl is-enabled (offline) says enabled" all_enabled engine-auth.service engine-auth-rotate.timer
+check "systemctl is-enabled (offline) says enabled" all_enabled engine-auth.service engine-auth-rotate.timer engine-auth-backup.timer
 packaged_daemon_runs() {
   local p
   for p in $(pgrep -x engine-auth); do
@@ -283,6 +287,20 @@ as_service() { # main|pre command...
         --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"' sh "$svc_user" "$svc_group" "$@"
 }
 
+backup_line=$(sed -n 's/^ExecStart=//p' /lib/systemd/system/engine-auth-backup.service | head -n 1)
+read -r -a backup_cmd <<<"$backup_line"
+ok "backup unit ExecStart: ${backup_cmd[*]}"
+run_backup() { # expected-text: the backup unit's ExecStart, as its (same) user
+  local out rc=0 newest
+  out=$(as_service pre "${backup_cmd[@]}" 2>&1) || rc=$?
+  printf '%s\n' "$out" | sed 's/^/   | /'
+  check "backup unit: ExecStart exits 0 (got $rc)" test "$rc" = 0
+  check "backup unit: says \"$1\"" grep -q "$1" <<<"$out"
+  newest=$(ls "$real_state/backups/"engine-auth-*.backup 2>/dev/null | tail -n 1)
+  check "backup unit: $newest is mode 600, owned by $svc_user" \
+    test "$(stat -c '%a %U' "$newest" 2>/dev/null)" = "600 $svc_user"
+}
+
 run_pre() { # expected-text
   local out rc=0
   out=$(as_service pre "${pre_cmd[@]}" 2>&1) || rc=$?
@@ -375,6 +393,7 @@ if start_service; then
     check "POST /user creates $user" quiet create_user "$tok" "$user" "$user_pw"
     check "$user logs in" quiet login "$user" "$user_pw"
     reload_service "$tok"
+    run_backup "through the running daemon"
   else
     show_log; bad "admin logs in with the password from $pwfile"
   fi
@@ -384,6 +403,9 @@ if start_service; then
   check "the log does not contain the admin password" not_in_file "$admin_pw" "$log"
   stop_service
 fi
+run_backup "from the stopped daemon's store"
+check "backup unit: --keep 7 kept both backups" \
+  test "$(ls "$real_state/backups/"engine-auth-*.backup 2>/dev/null | wc -l)" = 2
 run_pre "left as it is"
 if start_service; then
   check "admin logs in after the restart" quiet login admin "$admin_pw"
@@ -419,7 +441,9 @@ check "$pwfile is removed" test ! -e "$pwfile"
 check "/etc/engine-auth is removed" test ! -e /etc/engine-auth
 for l in /etc/systemd/system/multi-user.target.wants/engine-auth.service \
          /etc/systemd/system/timers.target.wants/engine-auth-rotate.timer \
-         /etc/systemd/system/engine-auth.service /etc/systemd/system/engine-auth-rotate.timer; do
+         /etc/systemd/system/timers.target.wants/engine-auth-backup.timer \
+         /etc/systemd/system/engine-auth.service /etc/systemd/system/engine-auth-rotate.timer \
+         /etc/systemd/system/engine-auth-backup.timer; do
   check "no $l left (enablement or mask)" gone "$l"
 done
 installed=0 created_state=0

@@ -30,15 +30,17 @@ pub fn open_store(settings: &Settings, hasher: &Hasher, clock: &Clock) -> anyhow
     let dir = &settings.data_dir;
     secure_data_dir(dir)?;
     warn_if_tls_key_is_shared(settings);
-    let (store, opened) = Store::open(dir, settings.cache_capacity_bytes)?;
+    let (store, opened) = Store::open(dir, settings.cache_capacity_bytes)
+        .map_err(|e| crate::backups::explain_refusal(e, dir))?;
     let marker = dir.join(SEEDED_MARKER);
     match opened {
         Opened::Empty if marker.exists() => bail!(
             "the store in {} is empty or unreadable, but this data dir was initialized before ({} exists): \
              the user database was lost or damaged. Refusing to start rather than seed a new admin; \
-             restore the data dir from a backup, or remove it entirely to start afresh",
+             restore the data dir from a backup, or remove it entirely to start afresh. {}",
             dir.display(),
-            marker.display()
+            marker.display(),
+            crate::backups::restore_hint(dir)
         ),
         Opened::Empty => {
             seed(&store, settings, hasher, clock.now())?;

@@ -64,9 +64,54 @@ impl Clock {
     }
 }
 
+/// `millis` (since the Unix epoch) as RFC 3339 UTC with milliseconds,
+/// `2025-03-01T04:05:06.789Z`: for names and headers people read, never
+/// for a decision.
+pub fn utc_rfc3339(millis: u64) -> String {
+    let secs = millis / 1000;
+    let (y, m, d) = civil_from_days(secs / 86_400);
+    let rem = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        millis % 1000
+    )
+}
+
+/// `millis` as a compact UTC stamp for file names, `20250301T040506.789Z`:
+/// names in this form sort in time order.
+pub fn utc_stamp(millis: u64) -> String {
+    utc_rfc3339(millis).replace(['-', ':'], "")
+}
+
+/// (year, month, day) of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`, for days after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + u64::from(m <= 2);
+    (y, m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_formats_known_instants() {
+        assert_eq!(utc_rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(utc_rfc3339(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(utc_rfc3339(1_709_251_199_999), "2024-02-29T23:59:59.999Z");
+        assert_eq!(utc_stamp(1_735_689_600_000), "20250101T000000.000Z");
+    }
 
     #[test]
     fn clones_share_one_offset() {

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod audit;
+pub mod backups;
 pub mod bootstrap;
 pub mod cli;
 pub mod clock;

@@ -1,11 +1,11 @@
 //! The CLI's end of the admin socket.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use super::protocol::{Request, Response};
+use super::protocol::{Output, Request, Response};
 use super::socket::socket_path;
 
 /// Sends a request to a running daemon. `Ok(None)` when no daemon listens
@@ -27,7 +27,19 @@ pub fn send(data_dir: &Path, req: &Request) -> anyhow::Result<Option<Response>> 
     conn.set_read_timeout(Some(Duration::from_secs(60)))?;
     serde_json::to_writer(&mut conn, req)?;
     conn.write_all(b"\n")?;
+    let mut reader = BufReader::new(conn);
     let mut line = String::new();
-    BufReader::new(conn).read_line(&mut line)?;
-    Ok(Some(serde_json::from_str(&line)?))
+    reader.read_line(&mut line)?;
+    let mut response: Response = serde_json::from_str(&line)?;
+    // A backup's bytes follow its line.
+    if let Ok(Output::Backup { bytes, data }) = &mut response {
+        reader.take(*bytes).read_to_end(&mut data.0)?;
+        if data.0.len() as u64 != *bytes {
+            anyhow::bail!(
+                "the daemon's backup ended after {} of {bytes} bytes",
+                data.0.len()
+            );
+        }
+    }
+    Ok(Some(response))
 }

@@ -2,7 +2,7 @@
 //! HTTP API calls (so the rules, the revocations and the audit lines are the
 //! API's), and says what happened.
 
-use super::protocol::{KeySummary, Output, Request, UserSummary};
+use super::protocol::{BackupData, KeySummary, Output, Request, UserSummary};
 use crate::accounts::{AccountError, Accounts, Actor, PasswordProof};
 use crate::audit::Origin;
 use crate::lifecycle::PreviousKeys;
@@ -105,6 +105,14 @@ pub async fn execute(accounts: Accounts<'_>, req: Request) -> Result<Output, Acc
             Ok(Output::Keys {
                 now: accounts.clock.now(),
                 keys,
+            })
+        }
+        Request::Backup => {
+            // A read of every record, with writes held off meanwhile.
+            let data = accounts.store.export(accounts.clock.now_millis())?;
+            Ok(Output::Backup {
+                bytes: data.len() as u64,
+                data: BackupData(data),
             })
         }
     }

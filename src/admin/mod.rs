@@ -11,7 +11,10 @@
 //!   `SO_PEERCRED`: only root and the daemon's own user are served).
 //! - `client`: the CLI's side.
 //!
-//! Requests may carry a password, so they are never logged.
+//! Requests may carry a password, so they are never logged. A backup
+//! (`Request::Backup`) is the one response with more than a line: the file's
+//! bytes follow it, so the CLI writes it wherever the operator asked (the
+//! daemon, under systemd, may only write in its state dir).
 
 mod client;
 mod execute;
@@ -20,5 +23,5 @@ mod socket;
 
 pub use client::send;
 pub use execute::execute;
-pub use protocol::{KeySummary, Output, Request, Response, UserSummary};
+pub use protocol::{BackupData, KeySummary, Output, Request, Response, UserSummary};
 pub use socket::{AdminSocket, SOCKET_NAME, serve, socket_path};

@@ -44,6 +44,9 @@ pub enum Request {
     /// rotating without revoking.
     KeysRotateRevokingPrevious,
     KeysList,
+    /// The store as a backup file (see `store::backup`): the response line
+    /// is followed by the file's bytes.
+    Backup,
 }
 
 /// The daemon's answer: what happened, or why it was refused (the message
@@ -67,6 +70,24 @@ pub enum Output {
         now: u64,
         keys: Vec<KeySummary>,
     },
+    /// A backup file of `bytes` bytes. Over the socket its bytes follow the
+    /// response line raw (`data` is not in the JSON).
+    Backup {
+        bytes: u64,
+        #[serde(skip)]
+        data: BackupData,
+    },
+}
+
+/// A backup file's bytes: every password hash and signing key, so its
+/// `Debug` shows only the length.
+#[derive(Clone, Default, PartialEq)]
+pub struct BackupData(pub Vec<u8>);
+
+impl fmt::Debug for BackupData {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BackupData({} bytes)", self.0.len())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -114,6 +135,7 @@ impl fmt::Display for Output {
                 }
                 Ok(())
             }
+            Output::Backup { bytes, .. } => write!(f, "a backup of {bytes} bytes"),
         }
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::execute::execute;
-use super::protocol::{Request, Response};
+use super::protocol::{Output, Request, Response};
 use crate::accounts::Accounts;
 use crate::clock::Clock;
 use crate::password::Hasher;
@@ -152,7 +152,13 @@ fn handle(
         }
     };
     let mut conn = conn;
+    // A client that stops reading must not hold the socket thread.
+    conn.set_write_timeout(Some(Duration::from_secs(60)))?;
     serde_json::to_writer(&mut conn, &response)?;
     conn.write_all(b"\n")?;
+    if let Ok(Output::Backup { data, .. }) = &response {
+        conn.write_all(&data.0)?;
+        log::info!("admin socket: sent a backup of {} bytes", data.0.len());
+    }
     Ok(())
 }

@@ -3,13 +3,14 @@
 //! `serve.rs` (the daemon, `--daemon`, signals), `healthcheck.rs` (the
 //! probe's tiny HTTP client), `admin.rs` (`user …`, `keys …`,
 //! `recover-admin`: through the daemon's admin socket, or offline),
-//! `maintenance.rs` (`check`, `compact`, `tune-argon2`), `output.rs` (what
-//! they print). Every flag of every subcommand can also come from an
+//! `maintenance.rs` (`check`, `compact`, `tune-argon2`), `backup.rs`
+//! (`backup`, `restore`), `output.rs` (what they print). Every flag of every subcommand can also come from an
 //! `ENGINE_AUTH_*` environment variable (a unit test holds that, with a
 //! short list of deliberate exceptions); the settings shared with the TOML
 //! file are declared in `config/options.rs`.
 
 mod admin;
+mod backup;
 mod healthcheck;
 mod maintenance;
 mod output;
@@ -121,6 +122,39 @@ enum Command {
             value_parser = clap::value_parser!(u64).range(1..)
         )]
         max_seconds: Option<u64>,
+    },
+    /// Write a backup of the store: one file (mode 0600) holding every
+    /// user with its password hash, the signing keys and the sessions at one
+    /// instant, checksummed. Through the running daemon, or directly on a
+    /// stopped daemon's store. Keep it private.
+    Backup {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Write it here [default:
+        /// <data-dir>/backups/engine-auth-<UTC timestamp>.backup]
+        #[arg(long, env = "ENGINE_AUTH_BACKUP_OUTPUT", value_name = "FILE", value_parser = backup::parse_output)]
+        output: Option<PathBuf>,
+        /// After a successful backup, delete all but the newest N backups in
+        /// <data-dir>/backups (the systemd timer passes 7).
+        #[arg(
+            long,
+            env = "ENGINE_AUTH_BACKUP_KEEP",
+            value_name = "N",
+            value_parser = clap::value_parser!(u64).range(1..)
+        )]
+        keep: Option<u64>,
+    },
+    /// Stopped daemon only: replace the store with the users of a backup.
+    /// The file is verified completely first; the new store is built beside
+    /// the old one and swapped in atomically; the old one is kept as
+    /// <data-dir>/store.before-restore-<UTC timestamp>. Sessions, refresh
+    /// tokens and signing keys are not restored: a new signing key is made,
+    /// so every token issued before is refused.
+    Restore {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// The backup file.
+        file: PathBuf,
     },
     /// Set a new password for the admin account (and give it every role),
     /// creating it if it is gone. Works with the daemon running or stopped.
@@ -265,6 +299,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if_over,
             max_seconds,
         } => maintenance::compact(&common, if_over, max_seconds),
+        Command::Backup {
+            common,
+            output,
+            keep,
+        } => backup::backup(
+            &common,
+            output.as_deref(),
+            keep.map(|k| usize::try_from(k).unwrap_or(usize::MAX)),
+        ),
+        Command::Restore { common, file } => backup::restore(&common, &file),
     }
 }
 

@@ -305,7 +305,7 @@ fn build_copy(
 
 /// Opens the copy again; sled's worker threads may hold the lock of the
 /// handle just closed for a moment.
-fn reopen(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db> {
+pub(super) fn reopen(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match open_sled(path, cache_capacity_bytes) {
@@ -323,7 +323,7 @@ fn reopen(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db> {
 
 /// Swaps two directory entries in one step (`renameat2` with
 /// `RENAME_EXCHANGE`, Linux 3.15+ on ext4, f2fs, btrfs, xfs, tmpfs...).
-fn exchange(a: &Path, b: &Path) -> Result<()> {
+pub(super) fn exchange(a: &Path, b: &Path) -> Result<()> {
     use rustix::fs::{CWD, RenameFlags, renameat_with};
     renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| {
         let e = std::io::Error::from(e);

@@ -15,7 +15,9 @@
 //! - `cache`: the request path's in-memory user views;
 //! - `check` and [`maintenance`]: the full scan (`engine-auth check`) and
 //!   offline compaction (`engine-auth compact`), with `files` for the
-//!   filesystem steps compaction takes.
+//!   filesystem steps compaction takes;
+//! - [`backup`]: the backup file (a logical dump of every tree, taken at one
+//!   instant) and restoring one into a fresh store swapped in atomically.
 //!
 //! Every write is one sled transaction across the trees it touches (or one
 //! compare-and-swap) and is flushed to disk before the call returns, so a
@@ -25,11 +27,13 @@
 //! Every write goes through [`Store::write`]: a storage failure (a full
 //! disk) is kept and logged once, since sled refuses every later write of
 //! the process; [`Store::storage_failure`] is what `/health` and the
-//! watchdog ask.
+//! watchdog ask. Every write also holds the export gate shared, which
+//! [`Store::export`] takes exclusively: a backup sees no write half done.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
+pub mod backup;
 mod cache;
 mod check;
 mod codec;
@@ -162,6 +166,10 @@ pub struct Store {
     flusher: Arc<commit::GroupCommit>,
     cache: Arc<cache::Cache>,
     health: Arc<Health>,
+    /// Held shared by every write ([`Store::write`]) for its whole length
+    /// (transaction and flush), exclusively by [`Store::export`]: a backup
+    /// is the store at one instant, between writes.
+    export_gate: Arc<RwLock<()>>,
 }
 
 impl Store {
@@ -192,6 +200,11 @@ impl Store {
     /// Runs one write (every public write goes through here), noting a
     /// storage failure it ends in: see [`Store::storage_failure`].
     fn write<T>(&self, write: impl FnOnce() -> Result<T>) -> Result<T> {
+        // Never taken twice by one thread: no write runs inside another.
+        let _shared = self
+            .export_gate
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         self.noting_failure(write())
     }
 

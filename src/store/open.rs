@@ -106,6 +106,7 @@ impl Store {
             flusher: Arc::new(GroupCommit::new(disk)),
             cache: Arc::default(),
             health: Arc::default(),
+            export_gate: Arc::default(),
         };
         Ok(store)
     }

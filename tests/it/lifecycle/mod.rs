@@ -3,8 +3,10 @@
 //! lifetime, logout, signing-key rotation and pruning, revocation of every
 //! earlier key at once (`key_revocation`), clock jumps, and the
 //! real binary under SIGHUP, SIGKILL and its CLI over the admin socket, and
-//! its offline store commands (`check`, `compact`).
+//! its offline store commands (`check`, `compact`), and backup and restore
+//! (`backup`: the restore drill).
 
+mod backup;
 mod binary_cli;
 mod binary_durability;
 mod binary_keys;
