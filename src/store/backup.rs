@@ -568,7 +568,7 @@ fn build(
     ));
     load(staging, &trees, cache_capacity_bytes)?;
     let db = reopen(staging, cache_capacity_bytes)?;
-    let new = Store::from_db(live.to_path_buf(), db)?;
+    let new = Store::from_db(live.to_path_buf(), db, staging)?;
     let refused = |why: String| StoreError::Invalid {
         path: staging.to_path_buf(),
         why: format!("the restored store {why}; the store was left as it was"),

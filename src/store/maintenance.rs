@@ -292,7 +292,7 @@ fn build_copy(
     if want != got {
         return Err(mismatch(format!("CRC {got:08x}, not {want:08x}")));
     }
-    let new = Store::from_db(live.to_path_buf(), reopened)?;
+    let new = Store::from_db(live.to_path_buf(), reopened, copy)?;
     new.check()?;
     let counts = |s: &Store| [META_USERS, META_NAMES, META_ADMINS].map(|k| read_count(&s.meta, k));
     if counts(&new) != counts(old) {

@@ -79,11 +79,13 @@ impl Store {
         // a data dir without its store.
         files::sync_tree(&path)?;
         files::sync_dir(data_dir)?;
-        Self::from_db(path, db)
+        Self::from_db(path.clone(), db, &path)
     }
 
-    /// The store over an open sled database at `path`.
-    pub(super) fn from_db(path: PathBuf, db: sled::Db) -> Result<Store> {
+    /// The store over an open sled database in the directory `dir`,
+    /// named `path` in errors (a copy being checked is named after the
+    /// store it will replace).
+    pub(super) fn from_db(path: PathBuf, db: sled::Db, dir: &Path) -> Result<Store> {
         let invalid = |e: sled::Error| match e {
             sled::Error::Io(ref io) if no_space(io) => StoreError::NoSpace(path.clone()),
             e => StoreError::Invalid {
@@ -91,8 +93,8 @@ impl Store {
                 why: e.to_string(),
             },
         };
-        let disk = DiskSync::open(&path)
-            .map_err(|e| files::io_error(&path, "cannot open for syncing", e))?;
+        let disk =
+            DiskSync::open(dir).map_err(|e| files::io_error(dir, "cannot open for syncing", e))?;
         let store = Store {
             users: db.open_tree("users").map_err(invalid)?,
             names: db.open_tree("usernames").map_err(invalid)?,
