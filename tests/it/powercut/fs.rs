@@ -429,11 +429,10 @@ impl Image {
     /// A new inode named `name` in `parent` (a logged entry change).
     fn make(
         &mut self,
-        req: &Request,
+        (uid, gid): (u32, u32),
         parent: INodeNo,
         name: &OsStr,
-        mode: u32,
-        umask: u32,
+        perm: u32,
         body: Body,
     ) -> Result<FileAttr, Errno> {
         if self.child(parent, name).is_ok() {
@@ -441,8 +440,7 @@ impl Image {
         }
         let ino = self.next_ino;
         self.next_ino += 1;
-        let perm = (mode & !umask & 0o7777) as u16;
-        let node = Node::new(perm, req.uid(), req.gid(), body);
+        let node = Node::new((perm & 0o7777) as u16, uid, gid, body);
         let attr = node.attr(ino);
         self.nodes.insert(ino, node);
         let dir = self.node_mut(parent)?;
@@ -565,6 +563,11 @@ impl Image {
     }
 }
 
+/// The calling process's uid and gid: the new inode's owner.
+fn owner(req: &Request) -> (u32, u32) {
+    (req.uid(), req.gid())
+}
+
 fn time(t: TimeOrNow) -> SystemTime {
     match t {
         TimeOrNow::SpecificTime(t) => t,
@@ -681,7 +684,9 @@ impl Filesystem for Fs {
             S_IFIFO => Body::Special(FileType::NamedPipe),
             _ => return reply.error(Errno::EPERM),
         };
-        let result = self.image().make(req, parent, name, mode, umask, body);
+        let result = self
+            .image()
+            .make(owner(req), parent, name, mode & !umask, body);
         entry(reply, result);
     }
 
@@ -699,7 +704,9 @@ impl Filesystem for Fs {
             durable: BTreeMap::new(),
             synced: 0,
         };
-        let result = self.image().make(req, parent, name, mode, umask, body);
+        let result = self
+            .image()
+            .make(owner(req), parent, name, mode & !umask, body);
         entry(reply, result);
     }
 
@@ -901,7 +908,10 @@ impl Filesystem for Fs {
             durable: Vec::new(),
             pending: Vec::new(),
         };
-        match self.image().make(req, parent, name, mode, umask, body) {
+        match self
+            .image()
+            .make(owner(req), parent, name, mode & !umask, body)
+        {
             Ok(attr) => reply.created(
                 &TTL,
                 &attr,
@@ -992,5 +1002,115 @@ impl Drop for PowerCut {
         if let Some(session) = self.session.take() {
             let _ = session.umount_and_join();
         }
+    }
+}
+
+/// The model itself, without FUSE: what each kind of sync keeps.
+mod model {
+    use super::*;
+
+    const FILE: u32 = 0o600;
+
+    fn file() -> Body {
+        Body::File {
+            data: Vec::new(),
+            durable: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    fn write(img: &mut Image, ino: u64, offset: u64, bytes: &[u8]) {
+        let op = DataOp::Write {
+            offset,
+            bytes: bytes.to_vec(),
+        };
+        img.change(INodeNo(ino), op).expect("write");
+    }
+
+    /// The content of `name` in the root after a cut, if it survived.
+    fn survivor(img: &Image, name: &str) -> Option<Vec<u8>> {
+        let ino = img.child(INodeNo(ROOT), OsStr::new(name)).ok()?;
+        match &img.nodes.get(&ino)?.body {
+            Body::File { data, .. } => Some(data.clone()),
+            _ => None,
+        }
+    }
+
+    fn new_file(img: &mut Image, name: &str) -> u64 {
+        let attr = img
+            .make((0, 0), INodeNo(ROOT), OsStr::new(name), FILE, file())
+            .expect("create");
+        attr.ino.0
+    }
+
+    #[test]
+    fn strict_keeps_exactly_what_was_synced() {
+        let mut rng = Rng::new(1);
+        let mut img = Image::new(0, 0);
+        // Synced file, synced entry: survives with its synced content only.
+        let a = new_file(&mut img, "a");
+        write(&mut img, a, 0, b"synced");
+        img.fsync(INodeNo(a)).expect("fsync");
+        img.fsync(INodeNo(ROOT)).expect("fsyncdir");
+        write(&mut img, a, 6, b" and not");
+        // Synced file, entry never synced: gone.
+        let b = new_file(&mut img, "b");
+        write(&mut img, b, 0, b"orphan");
+        img.fsync(INodeNo(b)).expect("fsync");
+        let cut = img.cut(Mode::Strict, &mut rng);
+        assert_eq!(survivor(&cut, "a").as_deref(), Some(&b"synced"[..]));
+        assert_eq!(survivor(&cut, "b"), None);
+        assert_eq!(cut.nodes.len(), 2, "the orphan's inode is collected");
+        // A rename is durable only once its directory is synced.
+        let mut img = cut;
+        img.rename(
+            INodeNo(ROOT),
+            OsStr::new("a"),
+            INodeNo(ROOT),
+            OsStr::new("c"),
+            RenameFlags::empty(),
+        )
+        .expect("rename");
+        let cut = img.cut(Mode::Strict, &mut rng);
+        assert!(survivor(&cut, "a").is_some() && survivor(&cut, "c").is_none());
+        img.fsync(INodeNo(ROOT)).expect("fsyncdir");
+        let cut = img.cut(Mode::Strict, &mut rng);
+        assert!(survivor(&cut, "a").is_none() && survivor(&cut, "c").is_some());
+    }
+
+    #[test]
+    fn harsh_tears_writes_at_sectors_and_keeps_some_entries() {
+        let (mut torn, mut whole, mut none, mut entries) = (0, 0, 0, 0);
+        for seed in 0..200 {
+            let mut rng = Rng::new(seed);
+            let mut img = Image::new(0, 0);
+            let a = new_file(&mut img, "a");
+            img.fsync(INodeNo(ROOT)).expect("fsyncdir");
+            // Four sectors of 1s over four durable sectors of 0s.
+            write(&mut img, a, 0, &[0; 2048]);
+            img.fsync(INodeNo(a)).expect("fsync");
+            write(&mut img, a, 0, &[1; 2048]);
+            new_file(&mut img, "b");
+            let cut = img.cut(Mode::Harsh, &mut rng);
+            let data = survivor(&cut, "a").expect("a is durable");
+            assert_eq!(data.len(), 2048);
+            for sector in data.chunks(512) {
+                assert!(
+                    sector.iter().all(|&b| b == sector[0]),
+                    "a sector is all old or all new"
+                );
+            }
+            match data.chunks(512).filter(|s| s[0] == 1).count() {
+                0 => none += 1,
+                4 => whole += 1,
+                _ => torn += 1,
+            }
+            entries += usize::from(survivor(&cut, "b").is_some());
+            let strict = img.cut(Mode::Strict, &mut rng);
+            assert_eq!(survivor(&strict, "a"), Some(vec![0; 2048]));
+            assert_eq!(survivor(&strict, "b"), None);
+        }
+        assert!(torn > 0 && whole > 0 && none > 0, "{torn} {whole} {none}");
+        assert!(entries > 0 && entries < 200, "{entries}");
     }
 }

@@ -21,11 +21,12 @@ mod load;
 mod rng;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::harness::{ADMIN_PASSWORD, Daemon, Sandbox, text};
-use fs::{Mode, PowerCut};
+use fs::{Counts, Mode, PowerCut};
 use load::{Client, Finding, Http, Kind, finding, verify};
 use rng::Rng;
 
@@ -106,8 +107,8 @@ impl World {
         }
     }
 
-    /// Load for `ms`, then the cut.
-    fn load_and_cut(&mut self, mode: Mode, ms: u64, rng: &mut Rng) -> Vec<Finding> {
+    /// Load for `ms`, then the cut. Also returns what the daemon synced.
+    fn load_and_cut(&mut self, mode: Mode, ms: u64, rng: &mut Rng) -> (Vec<Finding>, Counts) {
         let daemon = self.daemon.as_mut().expect("a running daemon");
         let port = daemon.port;
         let stop = AtomicBool::new(false);
@@ -121,11 +122,14 @@ impl World {
             stop.store(true, Ordering::SeqCst);
         });
         self.daemon = None;
+        let counts = self.pc.counts();
         self.pc.cut(mode, rng);
-        self.clients
+        let refused = self
+            .clients
             .iter_mut()
             .flat_map(|c| std::mem::take(&mut c.refused))
-            .collect()
+            .collect();
+        (refused, counts)
     }
 
     /// Everything checked after a cut. `Err` when the store is beyond use
@@ -231,9 +235,8 @@ fn cuts(mode: Mode) {
     for cut in 1..=total {
         let ms = rng.range(50, 700);
         let before: u64 = world.clients.iter().map(|c| c.acked).sum();
-        let mut found = world.load_and_cut(mode, ms, &mut rng);
+        let (mut found, counts) = world.load_and_cut(mode, ms, &mut rng);
         acked += world.clients.iter().map(|c| c.acked).sum::<u64>() - before;
-        let counts = world.pc.counts();
         (fsyncs, fsyncdirs) = (fsyncs + counts.fsyncs, fsyncdirs + counts.fsyncdirs);
         let fatal = match world.after_cut() {
             Ok(f) => {
@@ -259,13 +262,16 @@ fn cuts(mode: Mode) {
     drop(world);
     let name = mode.name();
     let survived = total - failed.len() as u64;
-    println!("powercut {name}: {survived}/{total} cuts survived (seed {seed})");
-    println!(
-        "powercut {name}: {acked} acknowledged changes; the daemon made {fsyncs} fsyncs and \
+    // Straight to stderr, not through the test runner's capture: the
+    // figures belong in every CI log, passing or not.
+    let figures = format!(
+        "powercut {name}: {survived}/{total} cuts survived (seed {seed})\n\
+         powercut {name}: {acked} acknowledged changes; the daemon made {fsyncs} fsyncs and \
          {fsyncdirs} directory fsyncs; {fresh_stores} store(s) replaced after failing to serve; \
-         findings by kind {kinds:?}; {:.1} s",
+         findings by kind {kinds:?}; {:.1} s\n",
         started.elapsed().as_secs_f64()
     );
+    let _ = std::io::stderr().write_all(figures.as_bytes());
     let mut report = String::new();
     for (cut, found) in &failed {
         for f in found {
