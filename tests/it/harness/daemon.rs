@@ -264,8 +264,13 @@ impl DaemonBuilder<'_> {
     /// [`DaemonBuilder::start`], but a daemon that exits or is not healthy
     /// in time is an `Err` saying so (with its log), not a panic.
     pub fn try_start(self) -> Result<Daemon, String> {
+        self.try_start_within(DEADLINE_SECS)
+    }
+
+    /// [`DaemonBuilder::try_start`] with its own deadline.
+    pub fn try_start_within(self, secs: u64) -> Result<Daemon, String> {
         let mut d = self.spawn();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(DEADLINE_SECS);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         while !healthy(d.port) {
             if let Some(status) = d.try_exit() {
                 return Err(format!(
@@ -275,7 +280,7 @@ impl DaemonBuilder<'_> {
             }
             if std::time::Instant::now() > deadline {
                 return Err(format!(
-                    "the daemon was not healthy within {DEADLINE_SECS} s:\n{}",
+                    "the daemon was not healthy within {secs} s:\n{}",
                     d.logs()
                 ));
             }
