@@ -622,6 +622,28 @@ pub fn verify(
         }
     }
 
+    // Keys: every acknowledged rotation's key is there; then each rotation
+    // in flight may account for one more (once all acknowledged ones are
+    // known, so it cannot claim one of theirs).
+    for c in clients.iter_mut() {
+        for k in c.kids.drain(..) {
+            if !kids.contains(&k) {
+                lost(format!(
+                    "client {}: signing key {k} (rotation acknowledged) is not in `keys list`",
+                    c.idx
+                ));
+            }
+            known_kids.insert(k);
+        }
+    }
+    for c in clients.iter() {
+        if matches!(c.pending, Some(Pending::Rotate))
+            && let Some(k) = kids.iter().find(|k| !known_kids.contains(*k))
+        {
+            known_kids.insert(k.clone());
+        }
+    }
+
     for c in clients.iter_mut() {
         let pending = c.pending.take();
         if let Some(Pending::Create(u)) = &pending {
@@ -635,12 +657,6 @@ pub fn verify(
                     u.id = v["_id"].as_str().unwrap_or_default().to_string();
                     c.users.push(u);
                 }
-            }
-        }
-        if matches!(pending, Some(Pending::Rotate)) {
-            // Its key may be there, unannounced.
-            if let Some(k) = kids.iter().find(|k| !known_kids.contains(*k)) {
-                known_kids.insert(k.clone());
             }
         }
         expected_names.extend(c.tolerated.iter().cloned());
@@ -743,16 +759,6 @@ pub fn verify(
         // Tokens were checked above (which spent or revoked most of
         // them): a new round starts with new sessions.
         c.tokens.clear();
-        for k in &c.kids {
-            if !kids.contains(k) {
-                lost(format!(
-                    "client {}: signing key {k} (rotation acknowledged) is not in `keys list`",
-                    c.idx
-                ));
-            }
-            known_kids.insert(k.clone());
-        }
-        c.kids.clear();
     }
     for name in &listed {
         if !expected_names.contains(name) {
