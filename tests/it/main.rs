@@ -11,9 +11,12 @@
 //! - `lifecycle`: tokens over time (revocation, refresh rotation, session
 //!   lifetime, clock jumps, signing keys) and the binary's operations
 //!   (signals, SIGKILL, the CLI over the admin socket, offline store upkeep).
+//! - `powercut`: power cuts under mixed load, on a FUSE filesystem that
+//!   keeps only what was synced (needs root and `/dev/fuse`).
 
 mod api;
 mod compat;
 mod hardening;
 mod harness;
 mod lifecycle;
+mod powercut;

@@ -258,17 +258,35 @@ impl DaemonBuilder<'_> {
 
     /// Starts the process and waits until `/health` answers.
     pub fn start(self) -> Daemon {
+        self.try_start().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`DaemonBuilder::start`], but a daemon that exits or is not healthy
+    /// in time is an `Err` saying so (with its log), not a panic.
+    pub fn try_start(self) -> Result<Daemon, String> {
+        self.try_start_within(DEADLINE_SECS)
+    }
+
+    /// [`DaemonBuilder::try_start`] with its own deadline.
+    pub fn try_start_within(self, secs: u64) -> Result<Daemon, String> {
         let mut d = self.spawn();
-        wait_until(DEADLINE_SECS, "the daemon to become healthy", || {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        while !healthy(d.port) {
             if let Some(status) = d.try_exit() {
-                panic!(
+                return Err(format!(
                     "the daemon exited ({status}) before it was healthy:\n{}",
                     d.logs()
-                );
+                ));
             }
-            healthy(d.port)
-        });
-        d
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "the daemon was not healthy within {secs} s:\n{}",
+                    d.logs()
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Ok(d)
     }
 }
 
