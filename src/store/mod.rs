@@ -20,9 +20,10 @@
 //!   instant) and restoring one into a fresh store swapped in atomically.
 //!
 //! Every write is one sled transaction across the trees it touches (or one
-//! compare-and-swap) and is flushed to disk before the call returns, so a
-//! caller that answers 200 after a write never acknowledges something a
-//! SIGKILL could take back. sled's own timed flush is switched off.
+//! compare-and-swap) and is flushed to disk before the call returns (sled's
+//! flush, then `fdatasync`: see `commit`), so a caller that answers 200
+//! after a write never acknowledges something a SIGKILL or a power cut
+//! could take back. sled's own timed flush is switched off.
 //!
 //! Every write goes through [`Store::write`]: a storage failure (a full
 //! disk) is kept and logged once, since sled refuses every later write of
