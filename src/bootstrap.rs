@@ -14,7 +14,7 @@ use crate::clock::Clock;
 use crate::config::{ADMIN_PASSWORD_ENV, Settings};
 use crate::domain::{Password, Roles, Username};
 use crate::password::Hasher;
-use crate::store::{Opened, Store, new_user_record};
+use crate::store::{KeyRecord, Opened, Store, StoreError, UserRecord, new_user_record};
 use crate::tokens;
 
 pub const ADMIN_USERNAME: &str = "admin";
@@ -30,9 +30,16 @@ pub fn open_store(settings: &Settings, hasher: &Hasher, clock: &Clock) -> anyhow
     let dir = &settings.data_dir;
     secure_data_dir(dir)?;
     warn_if_tls_key_is_shared(settings);
+    let marker = dir.join(SEEDED_MARKER);
+    if !marker.exists() && fs::symlink_metadata(Store::path_in(dir)).is_err() {
+        // A first start: the store appears only once seeded.
+        seed(settings, hasher, clock.now(), |admin, key| {
+            Store::create_seeded(dir, settings.cache_capacity_bytes, admin, key)
+        })?;
+        write_marker(&marker)?;
+    }
     let (store, opened) = Store::open(dir, settings.cache_capacity_bytes)
         .map_err(|e| crate::backups::explain_refusal(e, dir))?;
-    let marker = dir.join(SEEDED_MARKER);
     match opened {
         Opened::Empty if marker.exists() => bail!(
             "the store in {} is empty or unreadable, but this data dir was initialized before ({} exists): \
@@ -42,8 +49,12 @@ pub fn open_store(settings: &Settings, hasher: &Hasher, clock: &Clock) -> anyhow
             marker.display(),
             crate::backups::restore_hint(dir)
         ),
+        // An empty store directory without the marker: left by an earlier
+        // version's first start, killed before its seed committed.
         Opened::Empty => {
-            seed(&store, settings, hasher, clock.now())?;
+            seed(settings, hasher, clock.now(), |admin, key| {
+                store.initialize(admin, key)
+            })?;
             write_marker(&marker)?;
         }
         Opened::Ready if !marker.exists() => write_marker(&marker)?,
@@ -52,7 +63,13 @@ pub fn open_store(settings: &Settings, hasher: &Hasher, clock: &Clock) -> anyhow
     Ok(store)
 }
 
-fn seed(store: &Store, settings: &Settings, hasher: &Hasher, now: u64) -> anyhow::Result<()> {
+/// Makes the first admin and signing key and has `commit` store them.
+fn seed(
+    settings: &Settings,
+    hasher: &Hasher,
+    now: u64,
+    commit: impl FnOnce(&UserRecord, &KeyRecord) -> Result<(), StoreError>,
+) -> anyhow::Result<()> {
     let (password, generated) = initial_admin_password(settings)?;
     let hash = hasher.hash_blocking(&password)?;
     let username = Username::parse(ADMIN_USERNAME).map_err(anyhow::Error::msg)?;
@@ -65,7 +82,7 @@ fn seed(store: &Store, settings: &Settings, hasher: &Hasher, now: u64) -> anyhow
     } else {
         None
     };
-    store.initialize(&admin, &key)?;
+    commit(&admin, &key)?;
     match file {
         Some(path) => log::warn!(
             "seeded user \"admin\" with a generated password; it is in {} (mode 0600): log in and change it",

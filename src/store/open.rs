@@ -223,6 +223,38 @@ impl Store {
         Ok(Opened::Ready)
     }
 
+    /// A first start: the store is built and seeded in `store.new` (whatever
+    /// an earlier, interrupted first start left there is removed first),
+    /// made durable, and only then renamed to `store`, so a power cut
+    /// during a first start leaves either no store, and the next start is a
+    /// first start again, or a seeded one: never a half-made store that
+    /// sled cannot open (`powercut`'s cuts during a first start).
+    pub fn create_seeded(
+        data_dir: &Path,
+        cache_capacity_bytes: u64,
+        admin: &UserRecord,
+        key: &KeyRecord,
+    ) -> Result<()> {
+        let live = Self::path_in(data_dir);
+        let staging = data_dir.join("store.new");
+        if std::fs::symlink_metadata(&staging).is_ok() {
+            std::fs::remove_dir_all(&staging)
+                .map_err(|e| files::io_error(&staging, "cannot remove", e))?;
+        }
+        {
+            let db = open_sled(&staging, cache_capacity_bytes).map_err(|e| match e {
+                sled::Error::Io(ref io) if no_space(io) => StoreError::NoSpace(staging.clone()),
+                other => StoreError::Sled(other),
+            })?;
+            let store = Self::from_db(staging.clone(), db, &staging)?;
+            store.initialize(admin, key)?;
+        }
+        files::sync_tree(&staging)?;
+        std::fs::rename(&staging, &live)
+            .map_err(|e| files::io_error(&live, "cannot rename the new store to", e))?;
+        files::sync_dir(data_dir)
+    }
+
     /// Writes the first admin, the first signing key and the schema version
     /// in one transaction, then flushes. Only valid on an `Empty` store.
     pub fn initialize(&self, admin: &UserRecord, key: &KeyRecord) -> Result<()> {
