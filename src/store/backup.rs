@@ -420,7 +420,7 @@ pub struct Restored {
 /// The store's lock, taken without opening it (it may be too damaged to
 /// open): sled holds an exclusive `flock` on `<store>/db` while open.
 /// `Ok(None)` when there is no `db` file. Sled-specific.
-fn lock_live(live: &Path) -> Result<Option<fs::File>> {
+pub(super) fn lock_live(live: &Path) -> Result<Option<fs::File>> {
     use rustix::fs::{FlockOperation, flock};
     let db = live.join("db");
     let file = match fs::OpenOptions::new().read(true).write(true).open(&db) {

@@ -63,6 +63,7 @@ impl Store {
     /// everything wrong with a store that start-up would refuse.
     pub fn open_unchecked(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Store> {
         let path = Self::path_in(data_dir);
+        files::remove_torn_snapshots(&path)?;
         let db = open_sled(&path, cache_capacity_bytes).map_err(|e| match e {
             sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
                 StoreError::InUse(path.clone())

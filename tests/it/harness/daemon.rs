@@ -74,13 +74,30 @@ impl Sandbox {
             .expect("run the engine-auth CLI")
     }
 
-    /// Runs a subcommand on the sandbox's data dir with cheap argon2.
-    pub fn cli(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+    /// A subcommand on the sandbox's data dir with cheap argon2.
+    fn cli_command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let data = self.data_str();
         let mut all = args.to_vec();
         all.extend(["--data-dir", &data]);
         all.extend(CHEAP_ARGON2);
-        self.cli_as_given(&all, env)
+        self.command(&all, env)
+    }
+
+    /// Runs a subcommand on the sandbox's data dir with cheap argon2.
+    pub fn cli(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.cli_command(args, env)
+            .output()
+            .expect("run the engine-auth CLI")
+    }
+
+    /// [`Sandbox::cli`], started and not waited for (output piped), for a
+    /// test that kills it part-way.
+    pub fn cli_spawn(&self, args: &[&str], env: &[(&str, &str)]) -> Child {
+        self.cli_command(args, env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the engine-auth CLI")
     }
 
     /// [`Sandbox::cli`], asserted to succeed; returns its stdout.

@@ -7,11 +7,11 @@
 //! entries likewise: creates, renames, unlinks, `mkdir` and `rmdir` become
 //! durable only when that directory is fsynced. Writes and truncates not
 //! yet synced are kept per file, in order; entry changes in one log, in
-//! order (a rename is one atomic entry). `sync_file_range` is no FUSE
-//! operation, so it makes nothing durable: a disk that acknowledges writes
-//! from its cache loses them in a cut, and so does this model. Modes,
-//! owners and times are not modelled as volatile: a `chmod` is durable at
-//! once.
+//! order (a rename, or a `RENAME_EXCHANGE` swap, is one atomic entry).
+//! `sync_file_range` is no FUSE operation, so it makes nothing durable: a
+//! disk that acknowledges writes from its cache loses them in a cut, and so
+//! does this model. Modes, owners and times are not modelled as volatile: a
+//! `chmod` is durable at once.
 //!
 //! A cut ([`PowerCut::cut`], after the daemon was SIGKILLed) unmounts, so
 //! no kernel cache survives, computes the surviving image, and mounts a
@@ -123,6 +123,16 @@ enum MetaOp {
         to: u64,
         to_name: OsString,
         ino: u64,
+    },
+    /// One atomic `RENAME_EXCHANGE`: `a_name` in `a` now names `b_ino`,
+    /// `b_name` in `b` names `a_ino`.
+    Exchange {
+        a: u64,
+        a_name: OsString,
+        a_ino: u64,
+        b: u64,
+        b_name: OsString,
+        b_ino: u64,
     },
 }
 
@@ -405,6 +415,21 @@ impl Image {
                     e.insert(to_name.clone(), *ino);
                 });
             }
+            MetaOp::Exchange {
+                a,
+                a_name,
+                a_ino,
+                b,
+                b_name,
+                b_ino,
+            } => {
+                edit(*a, &mut |e| {
+                    e.insert(a_name.clone(), *b_ino);
+                });
+                edit(*b, &mut |e| {
+                    e.insert(b_name.clone(), *a_ino);
+                });
+            }
         }
     }
 
@@ -483,12 +508,35 @@ impl Image {
         to_name: &OsStr,
         flags: RenameFlags,
     ) -> Result<(), Errno> {
-        if flags.contains(RenameFlags::RENAME_EXCHANGE)
-            || flags.contains(RenameFlags::RENAME_WHITEOUT)
-        {
+        if flags.contains(RenameFlags::RENAME_WHITEOUT) {
             return Err(Errno::EINVAL);
         }
         let ino = self.child(from, from_name)?;
+        if flags.contains(RenameFlags::RENAME_EXCHANGE) {
+            // `compact` and `restore` swap stores with it: both names must
+            // exist; each then names the other's inode, in one step.
+            if flags.contains(RenameFlags::RENAME_NOREPLACE) {
+                return Err(Errno::EINVAL);
+            }
+            let other = self.child(to, to_name)?;
+            self.node_mut(from)?
+                .entries_mut()
+                .ok_or(Errno::ENOTDIR)?
+                .insert(from_name.to_owned(), other);
+            self.node_mut(to)?
+                .entries_mut()
+                .ok_or(Errno::ENOTDIR)?
+                .insert(to_name.to_owned(), ino);
+            self.log(MetaOp::Exchange {
+                a: from.0,
+                a_name: from_name.to_owned(),
+                a_ino: ino,
+                b: to.0,
+                b_name: to_name.to_owned(),
+                b_ino: other,
+            });
+            return Ok(());
+        }
         if let Ok(target) = self.child(to, to_name) {
             if flags.contains(RenameFlags::RENAME_NOREPLACE) {
                 return Err(Errno::EEXIST);
@@ -1076,6 +1124,45 @@ mod model {
         img.fsync(INodeNo(ROOT)).expect("fsyncdir");
         let cut = img.cut(Mode::Strict, &mut rng);
         assert!(survivor(&cut, "a").is_none() && survivor(&cut, "c").is_some());
+    }
+
+    #[test]
+    fn an_exchange_is_atomic_and_durable_once_its_directory_is_synced() {
+        let mut rng = Rng::new(1);
+        let mut img = Image::new(0, 0);
+        for (name, content) in [("x", b"old"), ("y", b"new")] {
+            let ino = new_file(&mut img, name);
+            write(&mut img, ino, 0, content);
+            img.fsync(INodeNo(ino)).expect("fsync");
+        }
+        img.fsync(INodeNo(ROOT)).expect("fsyncdir");
+        let swap = |img: &mut Image| {
+            img.rename(
+                INodeNo(ROOT),
+                OsStr::new("x"),
+                INodeNo(ROOT),
+                OsStr::new("y"),
+                RenameFlags::RENAME_EXCHANGE,
+            )
+            .expect("exchange")
+        };
+        swap(&mut img);
+        assert_eq!(survivor(&img, "x").as_deref(), Some(&b"new"[..]));
+        let cut = img.cut(Mode::Strict, &mut rng);
+        assert_eq!(survivor(&cut, "x").as_deref(), Some(&b"old"[..]));
+        for seed in 0..50 {
+            let cut = img.cut(Mode::Harsh, &mut Rng::new(seed));
+            let pair = (survivor(&cut, "x"), survivor(&cut, "y"));
+            assert!(
+                pair == (Some(b"old".to_vec()), Some(b"new".to_vec()))
+                    || pair == (Some(b"new".to_vec()), Some(b"old".to_vec())),
+                "half an exchange: {pair:?}"
+            );
+        }
+        img.fsync(INodeNo(ROOT)).expect("fsyncdir");
+        let cut = img.cut(Mode::Strict, &mut rng);
+        assert_eq!(survivor(&cut, "x").as_deref(), Some(&b"new"[..]));
+        assert_eq!(survivor(&cut, "y").as_deref(), Some(&b"old"[..]));
     }
 
     #[test]

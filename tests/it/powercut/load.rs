@@ -37,6 +37,8 @@ pub enum Kind {
     Phantom,
     /// The daemon refused a valid request during the load (before the cut).
     LoadRefused,
+    /// `compact`, `restore` or `backup` failed when no cut stopped it.
+    CommandFailed,
 }
 
 #[derive(Clone, Debug)]
@@ -151,6 +153,9 @@ struct Token {
     access: String,
     expect: Expect,
     why: &'static str,
+    /// Its access token must be refused too (a restore replaced the key
+    /// that signed it).
+    access_revoked: bool,
 }
 
 /// The change a client had in flight when the power went.
@@ -161,6 +166,14 @@ enum Pending {
     Roles { name: String, roles: Value },
     Delete { name: String },
     Rotate,
+}
+
+/// A client's users as they were at one instant (when a backup was
+/// taken): what a restore of that backup must bring back.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    users: Vec<User>,
+    tolerated: Vec<String>,
 }
 
 /// One client thread's ledger (and its random choices).
@@ -200,6 +213,40 @@ impl Client {
             tolerated: Vec::new(),
             acked: 0,
             refused: Vec::new(),
+        }
+    }
+
+    /// The users as acknowledged so far.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            users: self.users.clone(),
+            tolerated: self.tolerated.clone(),
+        }
+    }
+
+    /// The ledger after a restore of the backup `at` was taken at: its
+    /// users with their passwords and roles then (a password set since
+    /// must no longer sign in; a user created since is unrequested), no
+    /// rotation (the restore made the only key), and every token issued so
+    /// far refused, access tokens too. The random choices go on as they
+    /// were, so no name or password is made twice.
+    pub fn rewind_to(&mut self, at: &Snapshot) {
+        let now = std::mem::take(&mut self.users);
+        self.users = at.users.clone();
+        for u in &mut self.users {
+            if let Some(later) = now.iter().find(|n| n.name == u.name)
+                && later.password != u.password
+            {
+                u.old_password = Some(later.password.clone());
+            }
+        }
+        self.tolerated = at.tolerated.clone();
+        self.kids.clear();
+        self.pending = None;
+        for t in &mut self.tokens {
+            t.expect = Expect::Refused;
+            t.why = "issued before the restore";
+            t.access_revoked = true;
         }
     }
 
@@ -250,6 +297,7 @@ impl Client {
                     access: access.clone(),
                     expect: Expect::Works,
                     why: "admin login",
+                    access_revoked: false,
                 });
                 access
             }
@@ -449,6 +497,7 @@ impl Client {
                     access: access.clone(),
                     expect: Expect::Works,
                     why: "login",
+                    access_revoked: false,
                 });
                 Ok(Some(access))
             }
@@ -494,6 +543,7 @@ impl Client {
                     access,
                     expect: Expect::Works,
                     why: "refresh",
+                    access_revoked: false,
                 });
                 Ok(())
             }
@@ -618,6 +668,15 @@ pub fn verify(
                     "client {}: a refresh token of {:?} that was {} (acknowledged) refreshes again: {other:?}",
                     c.idx, t.user, t.why
                 )),
+            }
+            if t.access_revoked {
+                match http.call(Method::GET, "/users", Some(&t.access), None) {
+                    Ok((401, _)) => {}
+                    other => lost(format!(
+                        "client {}: an access token of {:?} {} is accepted: {other:?}",
+                        c.idx, t.user, t.why
+                    )),
+                }
             }
         }
     }

@@ -18,6 +18,7 @@
 
 mod fs;
 mod load;
+mod maintenance;
 mod rng;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -127,8 +128,10 @@ impl World {
         }
     }
 
-    /// Load for `ms`, then the cut. Also returns what the daemon synced.
-    fn load_and_cut(&mut self, mode: Mode, ms: u64, rng: &mut Rng) -> (Vec<Finding>, Counts) {
+    /// Runs the clients for `ms`, then `at_end` on the daemon while they
+    /// still run, then stops them (each finishes its request, or finds the
+    /// daemon gone).
+    fn run_clients(&mut self, ms: u64, at_end: impl FnOnce(&mut Daemon)) {
         let daemon = self.daemon.as_mut().expect("a running daemon");
         let port = daemon.port;
         let stop = AtomicBool::new(false);
@@ -138,23 +141,41 @@ impl World {
                 s.spawn(move || c.run(&Http::new(port, &c.ip()), stop));
             }
             std::thread::sleep(Duration::from_millis(ms));
-            daemon.sigkill();
+            at_end(daemon);
             stop.store(true, Ordering::SeqCst);
         });
+    }
+
+    /// The valid requests the daemon refused since the last call.
+    fn take_refused(&mut self) -> Vec<Finding> {
+        self.clients
+            .iter_mut()
+            .flat_map(|c| std::mem::take(&mut c.refused))
+            .collect()
+    }
+
+    /// Load for `ms`, then the cut. Also returns what the daemon synced.
+    fn load_and_cut(&mut self, mode: Mode, ms: u64, rng: &mut Rng) -> (Vec<Finding>, Counts) {
+        self.run_clients(ms, Daemon::sigkill);
         self.daemon = None;
         let counts = self.pc.counts();
         self.pc.cut(mode, rng);
-        let refused = self
-            .clients
-            .iter_mut()
-            .flat_map(|c| std::mem::take(&mut c.refused))
-            .collect();
-        (refused, counts)
+        (self.take_refused(), counts)
     }
 
     /// Everything checked after a cut. `Err` when the store is beyond use
     /// (the daemon refuses it, starts it empty, or the admin is gone).
     fn after_cut(&mut self) -> Result<Vec<Finding>, Vec<Finding>> {
+        self.after_cut_with(|_, _| Vec::new())
+    }
+
+    /// [`World::after_cut`], with `expect` run on the key ids `keys list`
+    /// shows, before the daemon starts: it may set the ledgers to what the
+    /// surviving store must hold (a restore's outcome), and report.
+    fn after_cut_with(
+        &mut self,
+        expect: impl FnOnce(&mut World, &BTreeSet<String>) -> Vec<Finding>,
+    ) -> Result<Vec<Finding>, Vec<Finding>> {
         let mut found = Vec::new();
         let check = self.sb.cli(&["check"], &[]);
         if !check.status.success() {
@@ -169,6 +190,7 @@ impl World {
             ));
         }
         let kids = key_ids(&self.sb).unwrap_or_default();
+        found.extend(expect(self, &kids));
         let daemon = match start(&self.sb) {
             Ok(d) => d,
             Err(e) => {
@@ -286,22 +308,34 @@ impl Tally {
                 true
             }
         };
+        self.record(label, found);
+        fatal
+    }
+
+    /// Records what one cut found; `fatal` when the store was beyond use.
+    fn record(&mut self, label: String, found: Vec<Finding>) {
         if !found.is_empty() {
             for f in &found {
                 *self.kinds.entry(f.kind).or_default() += 1;
             }
             self.failed.push((label, found));
         }
-        fatal
+    }
+
+    /// The first figure line: cuts survived.
+    fn survived(&self, what: &str, seed: u64) -> String {
+        format!(
+            "powercut {what}: {}/{} cuts survived (seed {seed})\n",
+            self.cuts - self.failed.len() as u64,
+            self.cuts,
+        )
     }
 
     fn figures(&self, what: &str, seed: u64) -> String {
         format!(
-            "powercut {what}: {}/{} cuts survived (seed {seed})\n\
-             powercut {what}: {} acknowledged changes; the daemon made {} fsyncs and {} directory \
+            "{}powercut {what}: {} acknowledged changes; the daemon made {} fsyncs and {} directory \
              fsyncs; {} store(s) replaced after failing to serve; findings by kind {:?}\n",
-            self.cuts - self.failed.len() as u64,
-            self.cuts,
+            self.survived(what, seed),
             self.acked,
             self.fsyncs,
             self.fsyncdirs,
@@ -311,15 +345,41 @@ impl Tally {
     }
 }
 
-fn cuts(mode: Mode) {
-    preflight();
-    let total = env_u64("ENGINE_AUTH_POWERCUT_CUTS").unwrap_or(30);
-    let seed = env_u64("ENGINE_AUTH_POWERCUT_SEED").unwrap_or_else(|| {
+/// `ENGINE_AUTH_POWERCUT_CUTS` (default 30).
+fn cut_count() -> u64 {
+    env_u64("ENGINE_AUTH_POWERCUT_CUTS").unwrap_or(30)
+}
+
+/// `ENGINE_AUTH_POWERCUT_SEED`, else the clock.
+fn seed() -> u64 {
+    env_u64("ENGINE_AUTH_POWERCUT_SEED").unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1)
-    });
+    })
+}
+
+/// Every finding of `tallies`, one line each, and how many cuts failed.
+fn report<'a>(tallies: impl IntoIterator<Item = &'a Tally>) -> (String, usize) {
+    let mut report = String::new();
+    let mut failed = 0;
+    for tally in tallies {
+        failed += tally.failed.len();
+        for (label, found) in &tally.failed {
+            for f in found {
+                let detail: String = f.detail.chars().take(1500).collect();
+                report.push_str(&format!("{label}: {:?}: {detail}\n", f.kind));
+            }
+        }
+    }
+    (report, failed)
+}
+
+fn cuts(mode: Mode) {
+    preflight();
+    let total = cut_count();
+    let seed = seed();
     let started = Instant::now();
     let mut rng = Rng::new(seed);
     let name = mode.name();
@@ -353,14 +413,7 @@ fn cuts(mode: Mode) {
         started.elapsed().as_secs_f64()
     );
     let _ = std::io::stderr().write_all(figures.as_bytes());
-    let mut report = String::new();
-    for (label, found) in first.failed.iter().chain(&tally.failed) {
-        for f in found {
-            let detail: String = f.detail.chars().take(1500).collect();
-            report.push_str(&format!("{label}: {:?}: {detail}\n", f.kind));
-        }
-    }
-    let failed = first.failed.len() + tally.failed.len();
+    let (report, failed) = report([&first, &tally]);
     assert!(
         failed == 0,
         "powercut {name}: {failed} of {} cuts lost something (replay the same choices with \
