@@ -250,6 +250,19 @@ impl Store {
             let store = Self::from_db(staging.clone(), db, &staging)?;
             store.initialize(admin, key)?;
         }
+        // sled closes the store once its last handle is gone, which may be
+        // a moment after the drop (a background job can hold one): wait for
+        // its lock, so that nothing writes into the store after the syncs
+        // and the rename, and the open that follows finds it free.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match super::backup::lock_live(&staging) {
+                Err(StoreError::InUse(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                other => break drop(other?),
+            }
+        }
         files::sync_tree(&staging)?;
         std::fs::rename(&staging, &live)
             .map_err(|e| files::io_error(&live, "cannot rename the new store to", e))?;
