@@ -126,7 +126,7 @@ async fn other_algorithms_are_refused_even_with_the_real_key() {
 async fn a_kid_that_names_no_key_is_refused_whatever_it_contains() {
     let app = app().await;
     let g = genuine(&app).await;
-    let kids: Vec<Value> = vec![
+    let mut kids: Vec<Value> = vec![
         json!("0000000000000000"),
         json!("../../etc/passwd"),
         json!("../../../../../../dev/null"),
@@ -137,13 +137,19 @@ async fn a_kid_that_names_no_key_is_refused_whatever_it_contains() {
         json!(" "),
         json!(format!("{}\u{0}", g.kid)),
         json!(format!("{} ", g.kid)),
-        json!(g.kid.to_uppercase()),
         json!("k".repeat(8_000)),
         json!(123),
         json!(null),
         json!([g.kid]),
         json!({"kid": g.kid}),
     ];
+    // The kid in another case, when it has letters to change: a kid of 16
+    // hex digits has none about once in 1,850 keys (CI met one), and then
+    // its upper case is the real kid, rightly accepted.
+    let upper = g.kid.to_uppercase();
+    if upper != g.kid {
+        kids.push(json!(upper));
+    }
     for kid in &kids {
         let header = json!({"alg": "HS256", "typ": "JWT", "kid": kid});
         // Signed with the real key: the kid alone must make it fail.
