@@ -17,6 +17,9 @@ use crate::tokens::{Issue, Refresh, RefreshId, TokenPair, Tokens};
 pub struct LoginRequest {
     pub username: String,
     pub password: Secret,
+    /// A one-time password (TOTP code or recovery code), for users with
+    /// two-factor authentication on.
+    pub otp: Option<Secret>,
 }
 
 /// What sessions need beyond user management.
@@ -51,7 +54,11 @@ impl Sessions<'_> {
     /// (429 before any hash when throttled, 503 when the hash queue is
     /// full).
     pub async fn login(&self, origin: &Origin, req: LoginRequest) -> Result<TokenPair> {
-        let LoginRequest { username, password } = req;
+        let LoginRequest {
+            username,
+            password,
+            otp: _otp,
+        } = req;
         let password = password.into_inner();
         if password.len() > PASSWORD_MAX_BYTES {
             return Err(AccountError::Invalid(format!(

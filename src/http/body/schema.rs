@@ -77,18 +77,46 @@ pub const ROLE_PROFILE: Schema = Schema::Object {
 };
 
 /// `POST /login`.
+/// `otp` and `mode` are engine-auth's own (browser sessions and two-factor
+/// login); a body without them is decided as the original decides it.
 pub const LOGIN: Schema = Schema::Object {
     properties: &[
         prop("username", STRING, "Username"),
         prop("password", STRING, "Password"),
+        prop(
+            "otp",
+            STRING,
+            "One-time password (a current TOTP code or a recovery code); required once \
+             the user has two-factor authentication on",
+        ),
+        prop(
+            "mode",
+            STRING,
+            "\"json\" (default): the refresh token is in the body. \"cookie\": it is \
+             set as the HttpOnly cookie engine_auth_refresh instead",
+        ),
     ],
     required: &["username", "password"],
 };
 
-/// `POST /refresh`.
+/// `POST /refresh`. The original requires `refreshToken`; engine-auth also
+/// takes it from the `engine_auth_refresh` cookie, and answers a body with
+/// neither in Ajv's words for the missing property.
 pub const REFRESH: Schema = Schema::Object {
-    properties: &[prop("refreshToken", STRING, "Refresh token")],
-    required: &["refreshToken"],
+    properties: &[
+        prop(
+            "refreshToken",
+            STRING,
+            "Refresh token (required unless the engine_auth_refresh cookie carries it)",
+        ),
+        prop(
+            "mode",
+            STRING,
+            "\"json\" or \"cookie\": how the rotated refresh token is returned; by \
+             default the way the presented one came",
+        ),
+    ],
+    required: &[],
 };
 
 /// `POST /logout` (engine-auth's own call).
@@ -319,7 +347,7 @@ mod tests {
     #[test]
     fn coercions_as_ajv_makes_them() {
         assert_eq!(
-            decide(&LOGIN, r#"{"username":5,"password":true,"mode":"json"}"#),
+            decide(&LOGIN, r#"{"username":5,"password":true,"email":"x"}"#),
             Ok(json!({"username":"5","password":"true"}))
         );
         assert_eq!(

@@ -18,6 +18,9 @@ pub struct LoginBody {
     username: String,
     #[schema(value_type = String)]
     password: Secret,
+    #[schema(value_type = Option<String>)]
+    otp: Option<Secret>,
+    mode: Option<String>,
 }
 decided_by!(LoginBody, LOGIN);
 
@@ -28,10 +31,22 @@ decided_by!(LoginBody, LOGIN);
         (status = 429, description = "Throttled after repeated failures, or too many attempts in flight from this address (Retry-After)", body = ErrorBody),
         (status = 503, description = "The password-hashing queue is full (Retry-After)", body = ErrorBody)))]
 pub async fn login(req: HttpRequest, state: State, body: Body<LoginBody>) -> ApiResult {
-    let LoginBody { username, password } = body.into_inner();
+    let LoginBody {
+        username,
+        password,
+        otp,
+        mode: _,
+    } = body.into_inner();
     let pair = state
         .sessions()
-        .login(&origin(&req), LoginRequest { username, password })
+        .login(
+            &origin(&req),
+            LoginRequest {
+                username,
+                password,
+                otp,
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(pair))
 }
@@ -39,7 +54,8 @@ pub async fn login(req: HttpRequest, state: State, body: Body<LoginBody>) -> Api
 #[derive(Deserialize, ToSchema)]
 pub struct RefreshBody {
     #[serde(rename = "refreshToken")]
-    refresh_token: String,
+    refresh_token: Option<String>,
+    mode: Option<String>,
 }
 decided_by!(RefreshBody, REFRESH);
 
@@ -51,10 +67,15 @@ decided_by!(RefreshBody, REFRESH);
         (status = 429, description = "Too many tokens that failed verification from this address (Retry-After)", body = ErrorBody)))]
 /// Rotates the refresh token (see [`crate::accounts::Sessions::refresh`]).
 pub async fn refresh(req: HttpRequest, state: State, body: Body<RefreshBody>) -> ApiResult {
-    let body = body.into_inner();
+    let RefreshBody {
+        refresh_token,
+        mode: _,
+    } = body.into_inner();
+    let refresh_token = refresh_token
+        .ok_or_else(|| ApiError::bad_request("body must have required property 'refreshToken'"))?;
     let pair = state
         .sessions()
-        .refresh(&origin(&req), &body.refresh_token)
+        .refresh(&origin(&req), &refresh_token)
         .await?;
     Ok(HttpResponse::Ok().json(pair))
 }
