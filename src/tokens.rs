@@ -140,12 +140,28 @@ pub struct Issue<'a> {
     pub refresh_exp: u64,
 }
 
-/// A freshly issued pair, as the login and refresh calls return it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// A freshly issued pair. How it reaches the client (both in JSON, or the
+/// refresh token as a cookie) is the HTTP layer's choice.
+#[derive(Debug)]
 pub struct TokenPair {
     pub token: String,
-    #[serde(rename = "refreshToken")]
     pub refresh_token: String,
+    /// When both were issued, and when each expires (Unix seconds).
+    pub issued_at: u64,
+    pub access_exp: u64,
+    pub refresh_exp: u64,
+}
+
+impl TokenPair {
+    /// The access token's remaining lifetime at issue, in milliseconds.
+    pub fn expires_in_ms(&self) -> u64 {
+        self.access_exp.saturating_sub(self.issued_at) * 1000
+    }
+
+    /// The refresh token's remaining lifetime at issue, in seconds.
+    pub fn refresh_lifetime_secs(&self) -> u64 {
+        self.refresh_exp.saturating_sub(self.issued_at)
+    }
 }
 
 struct Key {
@@ -306,6 +322,9 @@ impl Tokens {
         Ok(TokenPair {
             token: jsonwebtoken::encode(&header, &access, &key.encoding)?,
             refresh_token: jsonwebtoken::encode(&header, &refresh, &key.encoding)?,
+            issued_at: req.now,
+            access_exp: access.exp,
+            refresh_exp: req.refresh_exp,
         })
     }
 

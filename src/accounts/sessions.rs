@@ -300,23 +300,52 @@ impl Sessions<'_> {
         let Actor::User(me) = actor else {
             return Err(AccountError::Forbidden("A session is ended by its owner"));
         };
+        self.end_session(Some(me), origin, refresh_token).await
+    }
+
+    /// Ends the session of a browser's refresh cookie. With a bearer
+    /// caller (`me`) the session must be the caller's; without one, the
+    /// cookie is the credential: whoever holds a session's refresh token
+    /// may end that session (the HTTP layer has checked the request against
+    /// CSRF first).
+    pub async fn log_out_cookie(
+        &self,
+        me: Option<&UserView>,
+        origin: &Origin,
+        refresh_token: &str,
+    ) -> Result<()> {
+        self.end_session(me, origin, refresh_token).await
+    }
+
+    async fn end_session(
+        &self,
+        me: Option<&UserView>,
+        origin: &Origin,
+        refresh_token: &str,
+    ) -> Result<()> {
         let now = self.accounts.clock.now();
         let presented = self
             .tokens
             .verify_refresh_for_logout(refresh_token, now)
             .map_err(|e| AccountError::Unauthorized(e.to_string()))?;
-        if presented.user_id != me.id {
+        if me.is_some_and(|me| presented.user_id != me.id) {
             return Err(AccountError::Forbidden(
                 "That refresh token belongs to another user",
             ));
         }
+        let owner = match me {
+            Some(_) => None,
+            None => self.accounts.store.user_view(presented.user_id)?,
+        };
         let token = SessionToken {
             session: presented.session,
             hash: presented.id_hash,
         };
         let store = self.accounts.store.clone();
         blocking(move || Ok(store.revoke_session_of(&token, now)?)).await?;
-        audit::emit(Event::Logout(subject(me)), origin);
+        if let Some(user) = me.or(owner.as_deref()) {
+            audit::emit(Event::Logout(subject(user)), origin);
+        }
         Ok(())
     }
 }

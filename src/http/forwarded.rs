@@ -27,6 +27,11 @@ fn hop(s: &str) -> Option<IpAddr> {
         .map(|ip| ip.to_canonical())
 }
 
+/// Is `peer` one of the operator's trusted proxies?
+pub fn is_trusted_proxy(peer: IpAddr, proxies: &[IpAddr]) -> bool {
+    trusted(peer, proxies)
+}
+
 /// The client's address for a request from `peer` with `headers`.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, proxies: &[IpAddr]) -> IpAddr {
     if !trusted(peer, proxies) {

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod cookies;
 pub mod error;
 pub mod forwarded;
 pub mod handlers;

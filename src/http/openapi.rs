@@ -7,14 +7,14 @@
 use actix_web::HttpResponse;
 use actix_web::http::Method;
 use std::sync::OnceLock;
-use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::body;
+use super::cookies::{REFRESH_COOKIE, TokenResponse};
 use super::error::ErrorBody;
 use super::handlers::{self, *};
 use crate::domain::Roles;
-use crate::tokens::TokenPair;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -38,7 +38,7 @@ use crate::tokens::TokenPair;
         handlers::rotate_key,
     ),
     components(schemas(
-        ErrorBody, TokenPair, Roles, LoginBody, RefreshBody, LogoutBody, NewUserBody, RolesBody,
+        ErrorBody, TokenResponse, Roles, LoginBody, RefreshBody, LogoutBody, NewUserBody, RolesBody,
         PasswordBody, IdBody, ResultBody, HealthBody, RotateKeyBody, RotatedKeyBody
     )),
     modifiers(&BearerScheme, &DecidedSchemas)
@@ -53,6 +53,11 @@ impl Modify for BearerScheme {
         let mut http = Http::new(HttpAuthScheme::Bearer);
         http.bearer_format = Some("JWT".into());
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
+        // The refresh token of a browser session (`mode: "cookie"`).
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(REFRESH_COOKIE))),
+        );
     }
 }
 

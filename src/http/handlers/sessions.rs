@@ -1,4 +1,5 @@
-//! Login, refresh and logout.
+//! Login, refresh and logout, in JSON or browser-cookie mode
+//! (`crate::http::cookies`).
 
 use actix_web::{HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -10,8 +11,10 @@ use super::{
 use crate::accounts::{Actor, LoginRequest};
 use crate::domain::Secret;
 use crate::http::auth::Caller;
+use crate::http::cookies::{
+    LogoutCredential, Mode, RefreshCookie, TokenResponse, clear_refresh_cookie, token_response,
+};
 use crate::http::error::{ApiError, ErrorBody};
-use crate::tokens::TokenPair;
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginBody {
@@ -25,9 +28,9 @@ pub struct LoginBody {
 decided_by!(LoginBody, LOGIN);
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, description = "Tokens", body = TokenPair), JsonBodyErrors,
+    responses((status = 200, description = "Tokens. In cookie mode the refresh token is not in the body: it is set as the HttpOnly cookie engine_auth_refresh (SameSite=Strict, Path=/api/v1/auth; Secure over TLS)", body = TokenResponse), JsonBodyErrors,
         (status = 400, description = "Invalid body", body = ErrorBody),
-        (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 401, description = "Wrong username or password; \"OTP required\" or \"Invalid OTP\" (only after a correct password)", body = ErrorBody),
         (status = 429, description = "Throttled after repeated failures, or too many attempts in flight from this address (Retry-After)", body = ErrorBody),
         (status = 503, description = "The password-hashing queue is full (Retry-After)", body = ErrorBody)))]
 pub async fn login(req: HttpRequest, state: State, body: Body<LoginBody>) -> ApiResult {
@@ -35,8 +38,9 @@ pub async fn login(req: HttpRequest, state: State, body: Body<LoginBody>) -> Api
         username,
         password,
         otp,
-        mode: _,
+        mode,
     } = body.into_inner();
+    let mode = Mode::parse(mode.as_deref())?.unwrap_or(Mode::Json);
     let pair = state
         .sessions()
         .login(
@@ -48,7 +52,7 @@ pub async fn login(req: HttpRequest, state: State, body: Body<LoginBody>) -> Api
             },
         )
         .await?;
-    Ok(HttpResponse::Ok().json(pair))
+    Ok(token_response(&req, pair, mode))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -60,24 +64,37 @@ pub struct RefreshBody {
 decided_by!(RefreshBody, REFRESH);
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
-    responses((status = 200, description = "New tokens; the presented refresh token is spent", body = TokenPair),
+    responses((status = 200, description = "New tokens; the presented refresh token is spent. The new refresh token goes back the way the presented one came (body or cookie) unless mode says otherwise", body = TokenResponse),
         JsonBodyErrors,
-        (status = 400, description = "Invalid body", body = ErrorBody),
+        (status = 400, description = "Invalid body, or no refresh token in the body nor in the cookie", body = ErrorBody),
         (status = 401, description = "Invalid, expired, revoked or reused refresh token", body = ErrorBody),
+        (status = 403, description = "The cookie's request is not application/json, or its Origin is another origin (CSRF)", body = ErrorBody),
         (status = 429, description = "Too many tokens that failed verification from this address (Retry-After)", body = ErrorBody)))]
-/// Rotates the refresh token (see [`crate::accounts::Sessions::refresh`]).
-pub async fn refresh(req: HttpRequest, state: State, body: Body<RefreshBody>) -> ApiResult {
+/// Rotates the refresh token (see [`crate::accounts::Sessions::refresh`]),
+/// taken from the body, else from the cookie.
+pub async fn refresh(
+    req: HttpRequest,
+    state: State,
+    cookie: RefreshCookie,
+    body: Body<RefreshBody>,
+) -> ApiResult {
     let RefreshBody {
         refresh_token,
-        mode: _,
+        mode,
     } = body.into_inner();
-    let refresh_token = refresh_token
-        .ok_or_else(|| ApiError::bad_request("body must have required property 'refreshToken'"))?;
-    let pair = state
-        .sessions()
-        .refresh(&origin(&req), &refresh_token)
-        .await?;
-    Ok(HttpResponse::Ok().json(pair))
+    let mode = Mode::parse(mode.as_deref())?;
+    let (token, came) = match (refresh_token, cookie.0) {
+        (Some(token), _) => (token, Mode::Json),
+        (None, Some(token)) => (token, Mode::Cookie),
+        // The original's answer to a body without the token.
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "body must have required property 'refreshToken'",
+            ));
+        }
+    };
+    let pair = state.sessions().refresh(&origin(&req), &token).await?;
+    Ok(token_response(&req, pair, mode.unwrap_or(came)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -90,36 +107,59 @@ pub struct LogoutBody {
 decided_by!(LogoutBody, LOGOUT);
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = LogoutBody,
-    security(("bearer" = [])),
-    responses((status = 200, description = "Session(s) revoked", body = super::ResultBody),
+    security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "Session(s) revoked; the refresh cookie, if sent, is cleared", body = super::ResultBody),
         JsonBodyErrors,
         (status = 400, description = "Invalid body", body = ErrorBody),
-        (status = 401, description = "No valid bearer token, or invalid refresh token", body = ErrorBody),
-        (status = 403, description = "The refresh token belongs to another user", body = ErrorBody)))]
+        (status = 401, description = "No valid bearer token (nor refresh cookie), or invalid refresh token", body = ErrorBody),
+        (status = 403, description = "The refresh token belongs to another user, or the cookie's request failed the CSRF rules", body = ErrorBody)))]
 /// Ends the session of `refreshToken`, or with `"all": true` every session
-/// and every token of the caller.
+/// and every token of the caller; with neither, the session of the refresh
+/// cookie, which needs no bearer token.
 pub async fn logout(
     req: HttpRequest,
     state: State,
-    caller: Caller,
+    credential: LogoutCredential,
     body: Body<LogoutBody>,
 ) -> ApiResult {
     let LogoutBody { refresh_token, all } = body.into_inner();
-    let actor = Actor::User(&caller.user);
-    if all {
-        state
-            .accounts()
-            .log_out_everywhere(actor, &origin(&req), caller.user.id)
-            .await?;
-        return Ok(HttpResponse::Ok().json(OK));
+    let LogoutCredential { caller, cookie } = credential;
+    let had_cookie = cookie.is_some();
+    let done = |req: &HttpRequest| {
+        let mut res = HttpResponse::Ok().json(OK);
+        if had_cookie {
+            clear_refresh_cookie(req, &mut res);
+        }
+        res
+    };
+    let sessions = state.sessions();
+    match (all, refresh_token, cookie) {
+        (true, _, _) => {
+            let caller = caller.ok_or_else(needs_bearer)?;
+            state
+                .accounts()
+                .log_out_everywhere(Actor::User(&caller.user), &origin(&req), caller.user.id)
+                .await?;
+        }
+        (false, Some(token), _) => {
+            let caller = caller.ok_or_else(needs_bearer)?;
+            sessions
+                .log_out(Actor::User(&caller.user), &origin(&req), &token)
+                .await?;
+        }
+        (false, None, Some(token)) => {
+            let me = caller.as_ref().map(|c| &*c.user);
+            sessions.log_out_cookie(me, &origin(&req), &token).await?;
+        }
+        (false, None, None) => {
+            return Err(ApiError::bad_request("Give refreshToken, or \"all\": true"));
+        }
     }
-    let token = refresh_token
-        .ok_or_else(|| ApiError::bad_request("Give refreshToken, or \"all\": true"))?;
-    state
-        .sessions()
-        .log_out(actor, &origin(&req), &token)
-        .await?;
-    Ok(HttpResponse::Ok().json(OK))
+    Ok(done(&req))
+}
+
+fn needs_bearer() -> ApiError {
+    ApiError::unauthorized("Missing bearer token in the Authorization header")
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/user/logout/{_id}", tag = "auth",

@@ -5,6 +5,7 @@
 
 mod bad_input;
 mod binary;
+mod cookies;
 mod health;
 mod login;
 mod password;

@@ -122,13 +122,22 @@ impl Case {
     }
 
     /// Whether the body names a field (or uses an endpoint) the original
-    /// does not have, where engine-auth's document may differ from it.
+    /// does not have, where engine-auth's document may differ from it:
+    /// `currentPassword`, login's `otp` and `mode`, refresh's `mode`, and a
+    /// refresh body without `refreshToken` (which engine-auth's document
+    /// leaves optional: the cookie may carry the token).
     pub fn names_added_field(&self) -> bool {
-        self.endpoint == Endpoint::Logout
-            || self
-                .body
-                .windows(b"currentPassword".len())
-                .any(|w| w == b"currentPassword")
+        let names = |field: &str| {
+            self.body
+                .windows(field.len())
+                .any(|w| w == field.as_bytes())
+        };
+        match self.endpoint {
+            Endpoint::Logout => true,
+            Endpoint::Login => names("otp") || names("mode"),
+            Endpoint::Refresh => names("mode") || !names("refreshToken"),
+            _ => names("currentPassword"),
+        }
     }
 
     /// How deep the body nests arrays and objects (outside strings); for

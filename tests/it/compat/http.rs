@@ -157,7 +157,19 @@ fn expect(case: &super::Case, oracle: &Answer, body_limit: usize) -> Expected {
             panic!("oracle B accepted a body whose {name} is not a string: {body}")
         })
     };
+    // engine-auth's own `mode` (login and refresh): one of two words.
+    let mode = body.get("mode").and_then(Value::as_str);
     let broken = match case.endpoint {
+        Endpoint::Login | Endpoint::Refresh
+            if mode.is_some_and(|m| m != "json" && m != "cookie") =>
+        {
+            Some("mode is \"json\" or \"cookie\"".to_string())
+        }
+        // The token may come from the refresh cookie instead (this request
+        // carries none): without either, the original's 400.
+        Endpoint::Refresh if body.get("refreshToken").is_none() => {
+            Some("refresh names no refreshToken and carries no cookie".to_string())
+        }
         Endpoint::NewUser => valid_username(field("username"))
             .and_then(|()| valid_new_password(field("password")))
             .err(),

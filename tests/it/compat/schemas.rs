@@ -6,9 +6,11 @@
 //! documents at `/api/v1/docs/json`; on every corpus body that names no
 //! added field they must answer alike (status, error code and message, the
 //! decoded body). The additions themselves are checked against what was
-//! agreed: `currentPassword` (a string) on PATCH /user/password/{_id}, and
+//! agreed: `currentPassword` (a string) on PATCH /user/password/{_id};
 //! POST /logout with `{refreshToken: string, all: boolean}`, neither
-//! required, nothing else allowed.
+//! required, nothing else allowed; `otp` and `mode` (strings) on login;
+//! `mode` on refresh, whose `refreshToken` is optional (the browser's
+//! cookie may carry it).
 
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -86,6 +88,33 @@ async fn the_document_adds_only_the_agreed_fields() {
         schema("/api/v1/auth/user/password/{_id}", "patch")["properties"]["currentPassword"],
         json!({"type": "string"}),
         "currentPassword is documented as a string"
+    );
+    assert_eq!(
+        schema("/api/v1/auth/login", "post"),
+        json!({
+            "type": "object",
+            "properties": {
+                "username": {"type": "string"},
+                "password": {"type": "string"},
+                "otp": {"type": "string"},
+                "mode": {"type": "string"}
+            },
+            "additionalProperties": false,
+            "required": ["username", "password"]
+        }),
+        "the login body"
+    );
+    assert_eq!(
+        schema("/api/v1/auth/refresh", "post"),
+        json!({
+            "type": "object",
+            "properties": {
+                "refreshToken": {"type": "string"},
+                "mode": {"type": "string"}
+            },
+            "additionalProperties": false
+        }),
+        "the refresh body"
     );
     assert_eq!(
         schema("/api/v1/auth/logout", "post"),

@@ -232,6 +232,15 @@ impl TestApp {
     pub fn self_signed_cert(&self) -> PathBuf {
         self.data_dir().join(engine_auth::tls::SELF_SIGNED_CERT)
     }
+
+    /// The fingerprint to pin for a server with [`self_signed_tls`].
+    pub fn self_signed_pin(&self) -> String {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let pem = self.self_signed_cert();
+        let cert = CertificateDer::from_pem_file(&pem).expect("the self-signed certificate");
+        tls_fingerprint(&cert)
+    }
 }
 
 /// Settings change: serve TLS with a persisted self-signed certificate,

@@ -183,14 +183,20 @@ impl Reply {
             .to_string()
     }
 
-    /// Asserts a 200 token response: exactly `{token, refreshToken}` (with
-    /// `Cache-Control: no-store`, as every reply), and returns the pair.
+    /// Asserts a 200 token response: exactly `{token, refreshToken,
+    /// expires}` (with `Cache-Control: no-store`, as every reply), `expires`
+    /// a positive integer of milliseconds, and returns the pair.
     pub fn token_pair(&self) -> TokenPair {
         let body = self.ok_json();
         assert_eq!(
             keys(&body),
-            ["refreshToken", "token"],
+            ["expires", "refreshToken", "token"],
             "{}: token response shape: {body}",
+            self.what
+        );
+        assert!(
+            body["expires"].as_u64().is_some_and(|ms| ms > 0),
+            "{}: expires must be a positive integer of milliseconds: {body}",
             self.what
         );
         TokenPair {

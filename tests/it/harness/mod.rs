@@ -6,7 +6,8 @@
 //! - [`Sandbox`] / [`Daemon`] (`daemon.rs`): the built binary and its CLI.
 //! - [`Api`] (`api.rs`): typed requests, for either of them.
 //! - [`Reply`] (`http.rs`): every response; the one error-shape asserter.
-//! - `jwt.rs`: the one JWT signer and decoder.
+//! - `jwt.rs`: the one JWT signer and decoder; `tls.rs`: [`https`], one
+//!   exchange with the daemon's pinned self-signed certificate.
 //! - [`store`]: a stopped daemon's store, opened by the test.
 //! - [`compat`]: engine-auth's domain rules, for the compat suite's
 //!   expectations.
@@ -21,6 +22,7 @@ mod daemon;
 mod http;
 mod jwt;
 pub mod store;
+mod tls;
 
 pub use api::Api;
 pub use app::{TestApp, self_signed_tls, tls_fingerprint};
@@ -32,6 +34,7 @@ pub use http::{
 pub use jwt::{
     b64, b64_json, claims_of, decode_jwt, forge, header, kid_of, random_secret, sign, with_payload,
 };
+pub use tls::https;
 
 use engine_auth::config::{Argon2Params, Settings};
 use reqwest::Client;
