@@ -197,6 +197,7 @@ pub fn text(bytes: &[u8]) -> String {
 
 /// How a daemon is started: by default a free port, cheap argon2, one
 /// worker, two concurrent hashes, the admin seeded with `ADMIN_PASSWORD`.
+#[derive(Clone)]
 pub struct DaemonBuilder<'a> {
     sb: &'a Sandbox,
     args: Vec<String>,
@@ -284,8 +285,21 @@ impl DaemonBuilder<'_> {
         self.try_start_within(DEADLINE_SECS)
     }
 
-    /// [`DaemonBuilder::try_start`] with its own deadline.
+    /// [`DaemonBuilder::try_start`] with its own deadline. The free port
+    /// is only free when it was picked: a daemon that found it taken since
+    /// (by a concurrent test) is started again on another (the daemon binds
+    /// before it touches the store, so that start changed nothing).
     pub fn try_start_within(self, secs: u64) -> Result<Daemon, String> {
+        for _ in 0..3 {
+            match self.clone().try_start_once(secs) {
+                Err(e) if e.contains("Address already in use") => continue,
+                other => return other,
+            }
+        }
+        self.try_start_once(secs)
+    }
+
+    fn try_start_once(self, secs: u64) -> Result<Daemon, String> {
         let mut d = self.spawn();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
         while !healthy(d.port) {
