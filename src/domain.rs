@@ -471,6 +471,27 @@ impl Roles {
         }
     }
 
+    /// The names of the flags that are on, in the order admin, flows,
+    /// configure, subscribe, write, read.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (self.admin, "admin"),
+            (self.flows, "flows"),
+            (self.configure, "configure"),
+            (self.subscribe, "subscribe"),
+            (self.write, "write"),
+            (self.read, "read"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
+
+    /// Does `self` have every flag `required` has?
+    pub fn includes(self, required: Roles) -> bool {
+        self.bits() & required.bits() == required.bits()
+    }
+
     /// Parses the CLI form: a comma-separated list of flag names, `all` or
     /// `none`.
     pub fn parse_list(s: &str) -> Result<Roles, String> {

@@ -35,12 +35,35 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
 }
 
 fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?;
     let token = bearer(req).ok_or_else(|| {
         ApiError::unauthorized("Missing bearer token in the Authorization header")
     })?;
+    caller_of(req, token)
+}
+
+/// The caller of a forward-auth check (`/verify`): the bearer token, else,
+/// for a browser navigating behind a proxy, the access cookie of a
+/// cookie-mode session. No other call reads that cookie.
+pub fn forward_auth_caller(req: &HttpRequest) -> Result<Caller, ApiError> {
+    match bearer(req) {
+        Some(token) => caller_of(req, token),
+        None => {
+            let cookie = req.cookie(super::cookies::ACCESS_COOKIE).ok_or_else(|| {
+                ApiError::unauthorized(
+                    "Missing bearer token in the Authorization header (or access cookie)",
+                )
+            })?;
+            caller_of(req, cookie.value())
+        }
+    }
+}
+
+/// The stored user a presented access token names, if the token is valid
+/// and not revoked.
+fn caller_of(req: &HttpRequest, token: &str) -> Result<Caller, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?;
     let access = state
         .tokens
         .verify_access(token, state.clock.now())

@@ -1,7 +1,10 @@
 //! Browser sessions: the refresh token in an HttpOnly cookie (`mode:
 //! "cookie"` at login), and the CSRF rules for requests whose credential
-//! that cookie is. Only `/refresh` and `/logout` read the cookie; every
-//! other call still reads only `Authorization: Bearer`.
+//! that cookie is. Only `/refresh` and `/logout` read the cookie. Cookie
+//! mode also sets the access token as the HttpOnly cookie
+//! `engine_auth_access` (`Path=/`, for browser navigation behind a
+//! forward-auth proxy), which only `/verify` reads; every other call still
+//! reads only `Authorization: Bearer`.
 //!
 //! CSRF: a browser attaches the cookie to any request for its path, from
 //! any page, so a request carrying it must prove it was sent by a script of
@@ -30,6 +33,9 @@ pub const REFRESH_COOKIE: &str = "engine_auth_refresh";
 /// The cookie's path: the auth API, so it never reaches other services on
 /// the gateway's host, nor this one's console pages.
 const COOKIE_PATH: &str = "/api/v1/auth";
+/// The access token's cookie, sent with every request to the host (the
+/// proxied services' too), read by `/verify` only.
+pub const ACCESS_COOKIE: &str = "engine_auth_access";
 
 /// How a token pair is returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,13 +95,31 @@ fn over_tls(req: &HttpRequest) -> bool {
 }
 
 fn refresh_cookie(req: &HttpRequest, value: String, max_age: Duration) -> Cookie<'static> {
-    Cookie::build(REFRESH_COOKIE, value)
+    session_cookie(req, REFRESH_COOKIE, COOKIE_PATH, value, max_age)
+}
+
+fn access_cookie(req: &HttpRequest, value: String, max_age: Duration) -> Cookie<'static> {
+    session_cookie(req, ACCESS_COOKIE, "/", value, max_age)
+}
+
+fn session_cookie(
+    req: &HttpRequest,
+    name: &'static str,
+    path: &'static str,
+    value: String,
+    max_age: Duration,
+) -> Cookie<'static> {
+    Cookie::build(name, value)
         .http_only(true)
         .same_site(SameSite::Strict)
-        .path(COOKIE_PATH)
+        .path(path)
         .max_age(max_age)
         .secure(over_tls(req))
         .finish()
+}
+
+fn seconds(secs: u64) -> Duration {
+    Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 /// The 200 answer carrying `pair` the way `mode` says.
@@ -108,10 +132,11 @@ pub fn token_response(req: &HttpRequest, pair: TokenPair, mode: Mode) -> HttpRes
             expires,
         }),
         Mode::Cookie => {
-            let max_age =
-                Duration::seconds(i64::try_from(pair.refresh_lifetime_secs()).unwrap_or(i64::MAX));
+            let refresh_age = seconds(pair.refresh_lifetime_secs());
+            let access_age = seconds(pair.access_exp.saturating_sub(pair.issued_at));
             HttpResponse::Ok()
-                .cookie(refresh_cookie(req, pair.refresh_token, max_age))
+                .cookie(refresh_cookie(req, pair.refresh_token, refresh_age))
+                .cookie(access_cookie(req, pair.token.clone(), access_age))
                 .json(TokenResponse {
                     token: pair.token,
                     refresh_token: None,
@@ -121,11 +146,11 @@ pub fn token_response(req: &HttpRequest, pair: TokenPair, mode: Mode) -> HttpRes
     }
 }
 
-/// Tells the browser to drop the refresh cookie.
-pub fn clear_refresh_cookie(req: &HttpRequest, res: &mut HttpResponse) {
-    let cookie = refresh_cookie(req, String::new(), Duration::ZERO);
-    // Only fails on a value that is not a valid header, which this is not.
-    let _ = res.add_cookie(&cookie);
+/// Tells the browser to drop the session's cookies (refresh and access).
+pub fn clear_session_cookies(req: &HttpRequest, res: &mut HttpResponse) {
+    // Only fails on a value that is not a valid header, which these are not.
+    let _ = res.add_cookie(&refresh_cookie(req, String::new(), Duration::ZERO));
+    let _ = res.add_cookie(&access_cookie(req, String::new(), Duration::ZERO));
 }
 
 /// The refresh cookie of a request, if it carries a non-empty one.

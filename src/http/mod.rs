@@ -42,6 +42,10 @@ pub fn configure(body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
             let mut resource = web::resource(pattern);
             let mut allow = Vec::new();
             for r in routes.iter().filter(|r| r.pattern == pattern) {
+                if r.any_method {
+                    resource = resource.route((r.handler)());
+                    continue;
+                }
                 resource = resource.route((r.handler)().method(r.method.clone()));
                 allow.push(r.method.as_str());
             }

@@ -11,7 +11,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::{Modify, OpenApi};
 
 use super::body;
-use super::cookies::{REFRESH_COOKIE, TokenResponse};
+use super::cookies::{ACCESS_COOKIE, REFRESH_COOKIE, TokenResponse};
 use super::error::ErrorBody;
 use super::handlers::{self, *};
 use crate::domain::Roles;
@@ -36,6 +36,7 @@ use crate::domain::Roles;
         handlers::logout_user,
         handlers::delete_user,
         handlers::rotate_key,
+        handlers::verify,
     ),
     components(schemas(
         ErrorBody, TokenResponse, Roles, LoginBody, RefreshBody, LogoutBody, NewUserBody, RolesBody,
@@ -57,6 +58,11 @@ impl Modify for BearerScheme {
         components.add_security_scheme(
             "cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(REFRESH_COOKIE))),
+        );
+        // The access token of a browser session, read by /verify only.
+        components.add_security_scheme(
+            "access_cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(ACCESS_COOKIE))),
         );
     }
 }
@@ -102,6 +108,9 @@ pub struct RouteSpec {
     /// The same path as the document names it.
     pub documented: &'static str,
     pub handler: fn() -> actix_web::Route,
+    /// Answers every method (forward-auth: whatever the proxy forwards),
+    /// not only `method`, which the document names.
+    pub any_method: bool,
 }
 
 /// Every route. GET and DELETE on `/user/…` share one actix resource (a
@@ -119,6 +128,7 @@ pub fn routes() -> Vec<RouteSpec> {
             pattern,
             documented,
             handler,
+            any_method: false,
         }
     }
     vec![
@@ -196,6 +206,17 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/auth/user/{username}",
             || to(get_user_id),
         ),
+        // Forward-auth answers whatever method the proxy forwards; the
+        // document names GET.
+        RouteSpec {
+            any_method: true,
+            ..r(
+                Method::GET,
+                "/api/v1/auth/verify",
+                "/api/v1/auth/verify",
+                || to(verify),
+            )
+        },
         r(
             Method::DELETE,
             "/api/v1/auth/user/{key}",

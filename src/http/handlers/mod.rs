@@ -1,6 +1,7 @@
 //! One function per API call, grouped by what they serve: `sessions`
-//! (login, refresh, logout), `users` (user and role management) and `keys`
-//! (signing-key rotation and revocation). A
+//! (login, refresh, logout), `users` (user and role management), `keys`
+//! (signing-key rotation and revocation) and `verify` (forward-auth for
+//! reverse proxies). A
 //! handler's body is decided as the original decides it (`http::body`; each
 //! body type names its schema), then parsed into domain types (400 on
 //! anything our stricter rules refuse); it names the caller (the `Caller` / `Admin` extractors) and calls the one
@@ -10,10 +11,12 @@
 mod keys;
 mod sessions;
 mod users;
+mod verify;
 
 pub use keys::*;
 pub use sessions::*;
 pub use users::*;
+pub use verify::*;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;

@@ -12,7 +12,7 @@ use crate::accounts::{Actor, LoginRequest};
 use crate::domain::Secret;
 use crate::http::auth::Caller;
 use crate::http::cookies::{
-    LogoutCredential, Mode, RefreshCookie, TokenResponse, clear_refresh_cookie, token_response,
+    LogoutCredential, Mode, RefreshCookie, TokenResponse, clear_session_cookies, token_response,
 };
 use crate::http::error::{ApiError, ErrorBody};
 
@@ -128,7 +128,7 @@ pub async fn logout(
     let done = |req: &HttpRequest| {
         let mut res = HttpResponse::Ok().json(OK);
         if had_cookie {
-            clear_refresh_cookie(req, &mut res);
+            clear_session_cookies(req, &mut res);
         }
         res
     };

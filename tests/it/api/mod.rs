@@ -13,3 +13,4 @@ mod roles;
 mod token_claims;
 mod tokens_attacks;
 mod users;
+mod verify;
