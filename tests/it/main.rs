@@ -11,11 +11,14 @@
 //! - `lifecycle`: tokens over time (revocation, refresh rotation, session
 //!   lifetime, clock jumps, signing keys) and the binary's operations
 //!   (signals, SIGKILL, the CLI over the admin socket, offline store upkeep).
+//! - `frontdoor`: engine-auth deciding for other services behind real
+//!   reverse proxies (Debian's nginx and caddy, on loopback).
 //! - `powercut`: power cuts under mixed load, on a FUSE filesystem that
 //!   keeps only what was synced (needs root and `/dev/fuse`).
 
 mod api;
 mod compat;
+mod frontdoor;
 mod hardening;
 mod harness;
 mod lifecycle;
