@@ -483,6 +483,19 @@ class Bench:
             ok = r["p99_us"] < 5000 and r["errors"] == 0
             self.row(f"{label} ({n_users} users) c32, wrk 1 thread", r, ceil, "p99<5ms",
                      "met" if ok else "MISSED")
+        # Forward-auth: the check a proxy makes before every request it
+        # forwards (200, empty body, the user headers).
+        verify_args = [token, "/api/v1/auth/verify?roles=read"]
+        r = self.measure(srv, "get.lua", verify_args, 32)
+        ceil = self.ceiling("verify", "get.lua", verify_args, 32)
+        ok = r["rps"] >= 0.8 * ceil["rps"] and r["errors"] == 0
+        self.row("GET /verify?roles=read (forward-auth) c32", r, ceil, "≥80% of hello",
+                 "met" if ok else "MISSED")
+        r = self.measure(srv, "get.lua", verify_args, 32, threads=1)
+        ceil = self.ceiling("verify-t1", "get.lua", verify_args, 32, threads=1)
+        ok = r["p99_us"] < 5000 and r["errors"] == 0
+        self.row("GET /verify?roles=read (forward-auth) c32, wrk 1 thread", r, ceil, "p99<5ms",
+                 "met" if ok else "MISSED")
 
     def login_scenario(self, srv, store, label, n_users) -> None:
         # Login flood, users with default-parameter hashes, from 256 clients
