@@ -1,6 +1,7 @@
 //! One function per API call, grouped by what they serve: `sessions`
-//! (login, refresh, logout), `users` (user and role management) and `keys`
-//! (signing-key rotation and revocation). A
+//! (login, refresh, logout), `users` (user and role management), `keys`
+//! (signing-key rotation and revocation) and `mfa` (two-factor
+//! authentication, `/me`). A
 //! handler's body is decided as the original decides it (`http::body`; each
 //! body type names its schema), then parsed into domain types (400 on
 //! anything our stricter rules refuse); it names the caller (the `Caller` / `Admin` extractors) and calls the one
@@ -8,10 +9,12 @@
 //! the result.
 
 mod keys;
+mod mfa;
 mod sessions;
 mod users;
 
 pub use keys::*;
+pub use mfa::*;
 pub use sessions::*;
 pub use users::*;
 

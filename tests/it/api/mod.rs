@@ -7,6 +7,7 @@ mod bad_input;
 mod binary;
 mod health;
 mod login;
+mod mfa;
 mod password;
 mod roles;
 mod token_claims;
