@@ -8,7 +8,8 @@
 //! decoded body). The additions themselves are checked against what was
 //! agreed: `currentPassword` (a string) on PATCH /user/password/{_id}, and
 //! POST /logout with `{refreshToken: string, all: boolean}`, neither
-//! required, nothing else allowed.
+//! required, nothing else allowed; engine-auth's own calls (key rotation,
+//! the MFA calls) with their one required field each.
 
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -73,6 +74,9 @@ async fn the_document_adds_only_the_agreed_fields() {
     let mut expected = with_bodies(&published);
     expected.insert("POST /api/v1/auth/logout".into());
     expected.insert("POST /api/v1/auth/keys/rotate".into());
+    for call in ["generate", "enable", "disable"] {
+        expected.insert(format!("POST /api/v1/auth/mfa/{call}"));
+    }
     assert_eq!(
         with_bodies(&ours),
         expected,
@@ -109,6 +113,28 @@ async fn the_document_adds_only_the_agreed_fields() {
         }),
         "the key rotation body"
     );
+    assert_eq!(
+        schema("/api/v1/auth/mfa/generate", "post"),
+        json!({
+            "type": "object",
+            "properties": {"password": {"type": "string"}},
+            "additionalProperties": false,
+            "required": ["password"]
+        }),
+        "the MFA generate body"
+    );
+    for call in ["enable", "disable"] {
+        assert_eq!(
+            schema(&format!("/api/v1/auth/mfa/{call}"), "post"),
+            json!({
+                "type": "object",
+                "properties": {"otp": {"type": "string"}},
+                "additionalProperties": false,
+                "required": ["otp"]
+            }),
+            "the MFA {call} body"
+        );
+    }
 }
 
 /// `schema` without `description`, `title` and `example`: words, not rules.
