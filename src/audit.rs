@@ -114,6 +114,19 @@ pub enum Event<'a> {
     PasswordGuessing(Subject<'a>),
     UserDeleted(Subject<'a>),
     AdminRecovered(Subject<'a>),
+    /// The user turned two-factor authentication on (`by` none) or off.
+    MfaEnabled(Subject<'a>),
+    MfaDisabled(Subject<'a>),
+    /// An admin or operator turned it off: every token revoked.
+    MfaReset(Subject<'a>),
+    /// A wrong or spent one-time password (after the right password, at a
+    /// login; or from a bearer enabling or disabling): `during` names which.
+    OtpFailed {
+        subject: Subject<'a>,
+        during: &'static str,
+    },
+    /// A wrong password where a user asked for a new TOTP secret.
+    MfaGenerateFailed(Subject<'a>),
     KeyRotated {
         kid: &'a str,
     },
@@ -146,6 +159,11 @@ impl Event<'_> {
             Event::PasswordGuessing(_) => "password_guessing",
             Event::UserDeleted(_) => "user_deleted",
             Event::AdminRecovered(_) => "admin_recovered",
+            Event::MfaEnabled(_) => "mfa_enabled",
+            Event::MfaDisabled(_) => "mfa_disabled",
+            Event::MfaReset(_) => "mfa_reset",
+            Event::OtpFailed { .. } => "otp_failed",
+            Event::MfaGenerateFailed(_) => "mfa_generate_failed",
             Event::KeyRotated { .. } => "key_rotated",
             Event::KeyDeleted { .. } => "key_deleted",
             Event::KeyRevoked { .. } => "key_revoked",
@@ -162,13 +180,14 @@ impl Event<'_> {
     }
 
     /// A replayed refresh token, or a token guessing its user's password,
-    /// means a token was stolen; a revoked key, that a key may have been:
-    /// warnings.
+    /// means a token was stolen; a revoked key, that a key may have been;
+    /// a wrong one-time password, that a password may have been: warnings.
     fn level(&self) -> log::Level {
         match self {
             Event::RefreshReuseDetected { .. }
             | Event::KeyRevoked { .. }
-            | Event::PasswordGuessing(_) => log::Level::Warn,
+            | Event::PasswordGuessing(_)
+            | Event::OtpFailed { .. } => log::Level::Warn,
             _ => log::Level::Info,
         }
     }
@@ -191,7 +210,12 @@ fn describe(event: &Event) -> String {
         | Event::UserPasswordChanged(u)
         | Event::PasswordChangeFailed(u)
         | Event::UserDeleted(u)
-        | Event::AdminRecovered(u) => write!(s, " {u}"),
+        | Event::AdminRecovered(u)
+        | Event::MfaEnabled(u)
+        | Event::MfaDisabled(u)
+        | Event::MfaGenerateFailed(u) => write!(s, " {u}"),
+        Event::MfaReset(u) => write!(s, " {u}: every token revoked"),
+        Event::OtpFailed { subject, during } => write!(s, " {subject} during={during}"),
         Event::LoginFailed { username } => write!(s, " user={username:?}"),
         Event::Throttled {
             username,
@@ -541,6 +565,46 @@ mod tests {
     }
 
     #[test]
+    fn mfa_events_name_the_user_and_nothing_secret() {
+        let u = Subject {
+            username: "bob",
+            id: Uuid::nil(),
+        };
+        let id = Uuid::nil();
+        assert_eq!(
+            describe(&Event::OtpFailed {
+                subject: u,
+                during: "disable"
+            }),
+            format!("event=otp_failed user=\"bob\" id={id} during=disable")
+        );
+        assert_eq!(
+            describe(&Event::MfaReset(u)),
+            format!("event=mfa_reset user=\"bob\" id={id}: every token revoked")
+        );
+        assert_eq!(
+            describe(&Event::MfaEnabled(u)),
+            format!("event=mfa_enabled user=\"bob\" id={id}")
+        );
+        assert_eq!(
+            Event::OtpFailed {
+                subject: u,
+                during: "login"
+            }
+            .level(),
+            log::Level::Warn
+        );
+        assert_eq!(Event::MfaEnabled(u).level(), log::Level::Info);
+        assert!(
+            !Event::OtpFailed {
+                subject: u,
+                during: "login"
+            }
+            .repeatable()
+        );
+    }
+
+    #[test]
     fn every_event_line_starts_with_its_name() {
         let u = Subject {
             username: "a",
@@ -569,6 +633,14 @@ mod tests {
                 sessions: &[Uuid::nil(), Uuid::max()],
             },
             Event::PasswordGuessing(u),
+            Event::MfaEnabled(u),
+            Event::MfaDisabled(u),
+            Event::MfaReset(u),
+            Event::OtpFailed {
+                subject: u,
+                during: "login",
+            },
+            Event::MfaGenerateFailed(u),
         ] {
             let line = describe(&e);
             assert!(line.starts_with(&format!("event={} ", e.name())), "{line}");

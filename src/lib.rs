@@ -17,6 +17,7 @@ pub mod hex;
 pub mod http;
 pub mod keys;
 pub mod lifecycle;
+pub mod mfa;
 pub mod password;
 pub mod startup;
 pub mod state;

@@ -333,7 +333,9 @@ pub struct Attempt<'a> {
 enum Outcome {
     Success,
     Failure,
-    /// Never checked (the hash queue was full): counts nothing.
+    /// Never checked (the hash queue was full), or checked and neither
+    /// right nor wrong (the right password of a user whose login needs a
+    /// second factor): counts nothing, forgets nothing.
     NotChecked,
 }
 
@@ -354,6 +356,16 @@ impl Attempt<'_> {
 
     /// The password was not checked after all (no room in the hash queue).
     pub fn abandon(mut self) {
+        self.settled = true;
+        self.throttle.settle(&self.keys, &Outcome::NotChecked);
+    }
+
+    /// Neither a success nor a failure: the right password of a user whose
+    /// login also needs a one-time password that was not sent ("OTP
+    /// required"), or a right code where only a wrong one may count. Ends
+    /// the attempt without counting a failure and without forgetting any:
+    /// knowing the password alone cannot clear a count of wrong codes.
+    pub fn neutral(mut self) {
         self.settled = true;
         self.throttle.settle(&self.keys, &Outcome::NotChecked);
     }
@@ -588,6 +600,33 @@ mod tests {
         }
         assert_eq!(t.entries().pending, 0);
         assert!(t.attempt(b, "admin").is_ok_and(|x| !x.fail()));
+    }
+
+    #[test]
+    fn a_neutral_settle_neither_counts_nor_forgets() {
+        let (t, _) = throttle(4);
+        let a = ip("10.0.0.1");
+        // Two wrong codes (failures), then any number of "OTP required".
+        assert!(!fail(&t, a, "admin"));
+        assert!(!fail(&t, a, "admin"));
+        for _ in 0..20 {
+            t.attempt(a, "admin").unwrap().neutral();
+        }
+        assert_eq!(t.entries().pending, 0);
+        assert_eq!(
+            t.entries().failures,
+            2,
+            "nothing counted, nothing forgotten"
+        );
+        // So the next wrong code still reaches the threshold.
+        assert!(fail(&t, a, "admin"), "the third failure throttles");
+        assert!(t.attempt(a, "admin").is_err());
+        // On a clean slate, neutral settles leave no entry behind.
+        let b = ip("10.0.0.2");
+        for _ in 0..20 {
+            t.attempt(b, "bob").unwrap().neutral();
+        }
+        assert!(t.attempt(b, "bob").is_ok_and(|x| !x.fail()));
     }
 
     #[test]

@@ -10,10 +10,12 @@
 //! current-thread runtime of their own.
 
 mod error;
+mod mfa;
 mod sessions;
 mod users;
 
 pub use error::AccountError;
+pub use mfa::NewTotpSecret;
 pub use sessions::{LoginRequest, Sessions};
 pub use users::PasswordProof;
 

@@ -4,6 +4,7 @@
 
 use uuid::Uuid;
 
+use super::mfa::SecondFactor;
 use super::{AccountError, Accounts, Actor, Result, blocking, client_of, start_check, throttled};
 use crate::audit::{self, Event, Origin, Subject};
 use crate::config::Settings;
@@ -49,15 +50,18 @@ fn refusal_message(why: Refusal) -> &'static str {
 }
 
 impl Sessions<'_> {
-    /// Checks a username and password; on success opens a session. The
-    /// attempt counts toward the client's throttle from before the hash
+    /// Checks a username and password, and for a user with two-factor
+    /// authentication on a one-time password; on success opens a session.
+    /// The attempt counts toward the client's throttle from before the hash
     /// (429 before any hash when throttled, 503 when the hash queue is
-    /// full).
+    /// full). Only a right password learns whether a second factor is
+    /// needed ("OTP required", which counts neither way) or wrong ("Invalid
+    /// OTP", a failure like a wrong password).
     pub async fn login(&self, origin: &Origin, req: LoginRequest) -> Result<TokenPair> {
         let LoginRequest {
             username,
             password,
-            otp: _otp,
+            otp,
         } = req;
         let password = password.into_inner();
         if password.len() > PASSWORD_MAX_BYTES {
@@ -86,6 +90,19 @@ impl Sessions<'_> {
             .await?;
         match user {
             Some(user) if ok => {
+                if user.mfa.is_on() {
+                    match a.second_factor(origin, &user, otp).await? {
+                        SecondFactor::Accepted => {}
+                        SecondFactor::Missing => {
+                            attempt.neutral();
+                            return Err(AccountError::Unauthorized("OTP required".into()));
+                        }
+                        SecondFactor::Wrong => {
+                            attempt.fail();
+                            return Err(AccountError::Unauthorized("Invalid OTP".into()));
+                        }
+                    }
+                }
                 attempt.succeed();
                 if a.hasher.needs_rehash(&user.password_hash) {
                     self.upgrade_hash(&user, password_copy).await;

@@ -26,6 +26,44 @@ pub enum PasswordProof {
     None,
 }
 
+/// Why users prove their own password: what a wrong one is called and
+/// audited as. Either way it is one check, throttled like a login and
+/// counted toward the caller's token generation.
+#[derive(Clone, Copy)]
+pub(super) enum OwnPassword {
+    /// `currentPassword` of a password change.
+    Change,
+    /// `password` of a request for a new TOTP secret.
+    MfaGenerate,
+}
+
+impl OwnPassword {
+    fn wrong(self) -> &'static str {
+        match self {
+            OwnPassword::Change => "currentPassword is incorrect",
+            OwnPassword::MfaGenerate => "password is incorrect",
+        }
+    }
+
+    fn too_often(self) -> &'static str {
+        match self {
+            OwnPassword::Change => {
+                "currentPassword is incorrect, too often: every session of this user is ended"
+            }
+            OwnPassword::MfaGenerate => {
+                "password is incorrect, too often: every session of this user is ended"
+            }
+        }
+    }
+
+    fn failed(self, who: Subject<'_>) -> Event<'_> {
+        match self {
+            OwnPassword::Change => Event::PasswordChangeFailed(who),
+            OwnPassword::MfaGenerate => Event::MfaGenerateFailed(who),
+        }
+    }
+}
+
 impl Accounts<'_> {
     /// A user by name (case-insensitively), for callers that address users
     /// by name (the CLI, `GET /user/{username}`).
@@ -133,7 +171,7 @@ impl Accounts<'_> {
                     "currentPassword is required to change your own password".into(),
                 ));
             };
-            self.check_current_password(actor, me, origin, current)
+            self.check_current_password(actor, me, origin, current, OwnPassword::Change)
                 .await?;
         }
         let hash = self.hasher.hash(password).await?;
@@ -146,16 +184,18 @@ impl Accounts<'_> {
         Ok(rec)
     }
 
-    /// The proof a user gives to change its own password: 429 when this
-    /// client is throttled for the account, 403 when wrong; the wrong guess
+    /// The proof a user gives of its own password (to change it, or to get
+    /// a TOTP secret): 429 when this client is throttled for the account,
+    /// 503 when the hash queue is full, 403 when wrong; the wrong guess
     /// that reaches the per-user threshold for the caller's token
     /// generation also logs the user out everywhere.
-    async fn check_current_password(
+    pub(super) async fn check_current_password(
         &self,
         actor: Actor<'_>,
         me: &UserView,
         origin: &Origin,
         current: Secret,
+        purpose: OwnPassword,
     ) -> Result<()> {
         let throttle = self.throttle.ok_or_else(|| {
             AccountError::Internal(anyhow::anyhow!(
@@ -179,15 +219,13 @@ impl Accounts<'_> {
             username: &me.username,
             id: me.id,
         };
-        audit::emit(Event::PasswordChangeFailed(who), origin);
+        audit::emit(purpose.failed(who), origin);
         if throttle.wrong_current_password(me.id, me.generation) {
             self.log_out_everywhere(actor, origin, me.id).await?;
             audit::emit(Event::PasswordGuessing(who), origin);
-            return Err(AccountError::Forbidden(
-                "currentPassword is incorrect, too often: every session of this user is ended",
-            ));
+            return Err(AccountError::Forbidden(purpose.too_often()));
         }
-        Err(AccountError::Forbidden("currentPassword is incorrect"))
+        Err(AccountError::Forbidden(purpose.wrong()))
     }
 
     /// Deletes user `id` (admins); the store refuses to delete the last admin.

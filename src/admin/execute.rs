@@ -63,6 +63,14 @@ pub async fn execute(accounts: Accounts<'_>, req: Request) -> Result<Output, Acc
             let rec = accounts.log_out_everywhere(me, cli, id).await?;
             done(format!("every token of {:?} is revoked", rec.username))
         }
+        Request::UserMfaReset { username } => {
+            let id = accounts.user_named(&username)?.id;
+            let rec = accounts.mfa_reset(me, cli, id).await?;
+            done(format!(
+                "two-factor authentication of {:?} is off; its tokens are revoked",
+                rec.username
+            ))
+        }
         Request::RecoverAdmin { username, password } => {
             let rec = accounts.recover_admin(me, cli, &username, password).await?;
             done(format!(

@@ -33,6 +33,11 @@ pub enum Request {
     UserLogout {
         username: String,
     },
+    /// Turn the user's two-factor authentication off (it lost its
+    /// authenticator and recovery codes); revokes its tokens.
+    UserMfaReset {
+        username: String,
+    },
     RecoverAdmin {
         username: String,
         password: Secret,

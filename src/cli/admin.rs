@@ -117,6 +117,7 @@ pub(super) fn user(common: &CommonArgs, action: UserAction) -> anyhow::Result<Ex
         },
         UserAction::Delete { username } => Request::UserDelete { username },
         UserAction::Logout { username } => Request::UserLogout { username },
+        UserAction::MfaReset { username } => Request::UserMfaReset { username },
     };
     admin_request(common, req)
 }

@@ -221,6 +221,9 @@ enum UserAction {
     Delete { username: String },
     /// Revoke every token and session of a user.
     Logout { username: String },
+    /// Turn a user's two-factor authentication off (a lost authenticator)
+    /// and revoke its tokens.
+    MfaReset { username: String },
 }
 
 #[derive(Args, Debug)]

@@ -37,10 +37,16 @@ use crate::domain::Roles;
         handlers::delete_user,
         handlers::rotate_key,
         handlers::verify,
+        handlers::mfa_generate,
+        handlers::mfa_enable,
+        handlers::mfa_disable,
+        handlers::mfa_reset,
+        handlers::me,
     ),
     components(schemas(
         ErrorBody, TokenResponse, Roles, LoginBody, RefreshBody, LogoutBody, NewUserBody, RolesBody,
-        PasswordBody, IdBody, ResultBody, HealthBody, RotateKeyBody, RotatedKeyBody
+        PasswordBody, IdBody, ResultBody, HealthBody, RotateKeyBody, RotatedKeyBody,
+        MfaGenerateBody, MfaCodeBody, MfaSecretBody, RecoveryCodesBody, MeBody
     )),
     modifiers(&BearerScheme, &DecidedSchemas)
 )]
@@ -89,6 +95,8 @@ impl Modify for DecidedSchemas {
             decided::<RolesBody>(),
             decided::<PasswordBody>(),
             decided::<RotateKeyBody>(),
+            decided::<MfaGenerateBody>(),
+            decided::<MfaCodeBody>(),
         ] {
             match serde_json::from_value(schema.to_json_schema()) {
                 Ok(s) => {
@@ -201,6 +209,31 @@ pub fn routes() -> Vec<RouteSpec> {
             || to(rotate_key),
         ),
         r(
+            Method::POST,
+            "/api/v1/auth/mfa/generate",
+            "/api/v1/auth/mfa/generate",
+            || to(mfa_generate),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/mfa/enable",
+            "/api/v1/auth/mfa/enable",
+            || to(mfa_enable),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/mfa/disable",
+            "/api/v1/auth/mfa/disable",
+            || to(mfa_disable),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/auth/user/mfa/{_id}",
+            "/api/v1/auth/user/mfa/{_id}",
+            || to(mfa_reset),
+        ),
+        r(Method::GET, "/api/v1/auth/me", "/api/v1/auth/me", || to(me)),
+        r(
             Method::GET,
             "/api/v1/auth/user/{key}",
             "/api/v1/auth/user/{username}",
@@ -292,6 +325,11 @@ mod tests {
             schemas["RotateKeyBody"],
             body::schema::KEY_ROTATION.to_json_schema()
         );
+        assert_eq!(
+            schemas["MfaGenerateBody"],
+            body::MFA_GENERATE.to_json_schema()
+        );
+        assert_eq!(schemas["MfaCodeBody"], body::MFA_CODE.to_json_schema());
         let roles = &doc["components"]["schemas"]["Roles"];
         assert_eq!(roles["required"].as_array().unwrap().len(), 6);
         assert_eq!(roles["additionalProperties"], false);

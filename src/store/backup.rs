@@ -637,6 +637,13 @@ mod tests {
         let bytes = {
             let s = open(dir.path());
             super::super::sessions::tests::session(&s, users[1].id, 1, 1000);
+            // Two-factor state travels in the user record.
+            s.mfa_set_pending(users[3].id, "SECRET", 1)
+                .unwrap()
+                .unwrap();
+            s.mfa_enable(users[3].id, "SECRET", 7, &[[1; 32]], 1)
+                .unwrap()
+                .unwrap();
             s.export(1_735_689_600_000).unwrap()
         };
         let backup = Backup::parse(&bytes).unwrap();
@@ -659,6 +666,12 @@ mod tests {
         );
         let s = open(dir.path());
         assert!(s.user_by_id(users[2].id).unwrap().is_some());
+        let mfa = s.user_by_id(users[3].id).unwrap().unwrap().mfa;
+        assert_eq!(
+            (mfa.secret.as_deref(), mfa.last_step, mfa.recovery.len()),
+            (Some("SECRET"), 7, 1)
+        );
+        assert!(s.user_view(users[3].id).unwrap().unwrap().mfa);
         assert_eq!(s.keys().unwrap().len(), 1);
         assert_eq!(s.active_kid().unwrap(), fresh.kid);
         assert_eq!(s.session_counts().sessions, 0);

@@ -24,6 +24,8 @@ pub struct UserView {
     pub username: Arc<str>,
     pub roles: Roles,
     pub generation: u64,
+    /// Whether two-factor authentication is on.
+    pub mfa: bool,
 }
 
 impl From<&UserRecord> for UserView {
@@ -33,6 +35,7 @@ impl From<&UserRecord> for UserView {
             username: rec.username.as_str().into(),
             roles: rec.roles,
             generation: rec.generation,
+            mfa: rec.mfa.is_on(),
         }
     }
 }

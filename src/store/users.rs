@@ -16,7 +16,7 @@ use std::sync::Arc;
 use uuid::Uuid;
 
 use super::codec::{TxResult, abort, decode, decode_tx, encode, from_tx, read_u64};
-use super::{META_ADMINS, META_NAMES, META_USERS, Result, Store, StoreError, UserView};
+use super::{META_ADMINS, META_NAMES, META_USERS, MfaRecord, Result, Store, StoreError, UserView};
 use crate::domain::{Roles, Username};
 
 /// One user as stored.
@@ -38,6 +38,10 @@ pub struct UserRecord {
     /// timestamp, so a login in the same second as a change still works.
     #[serde(default)]
     pub generation: u64,
+    /// Two-factor authentication: absent (off, nothing pending) in records
+    /// written before it, and left out of the record while so.
+    #[serde(default, skip_serializing_if = "MfaRecord::is_blank")]
+    pub mfa: MfaRecord,
 }
 
 impl UserRecord {
@@ -71,6 +75,7 @@ pub fn new_user_record(
         created_at: now,
         updated_at: now,
         generation: 0,
+        mfa: MfaRecord::default(),
     }
 }
 

@@ -18,7 +18,9 @@
 pub mod json;
 pub mod schema;
 
-pub use schema::{KEY_ROTATION, LOGIN, LOGOUT, NEW_USER, PASSWORD, REFRESH, ROLES, Schema};
+pub use schema::{
+    KEY_ROTATION, LOGIN, LOGOUT, MFA_CODE, MFA_GENERATE, NEW_USER, PASSWORD, REFRESH, ROLES, Schema,
+};
 
 use actix_web::dev::Payload;
 use actix_web::error::PayloadError;

@@ -331,6 +331,24 @@ pub const KEY_ROTATION: Schema = Schema::Object {
     required: &["revokePrevious"],
 };
 
+/// `POST /mfa/generate` (engine-auth's own call): the caller's current
+/// password, checked as a password change checks it.
+pub const MFA_GENERATE: Schema = Schema::Object {
+    properties: &[prop("password", STRING, "Your current password")],
+    required: &["password"],
+};
+
+/// `POST /mfa/enable` and `POST /mfa/disable` (engine-auth's own calls).
+pub const MFA_CODE: Schema = Schema::Object {
+    properties: &[prop(
+        "otp",
+        STRING,
+        "A current 6-digit TOTP code (enable: of the generated secret); to disable, a \
+         recovery code also works",
+    )],
+    required: &["otp"],
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ mod binary;
 mod cookies;
 mod health;
 mod login;
+mod mfa;
 mod password;
 mod roles;
 mod token_claims;

@@ -10,7 +10,8 @@
 //! POST /logout with `{refreshToken: string, all: boolean}`, neither
 //! required, nothing else allowed; `otp` and `mode` (strings) on login;
 //! `mode` on refresh, whose `refreshToken` is optional (the browser's
-//! cookie may carry it).
+//! cookie may carry it); engine-auth's own calls (key rotation, the MFA
+//! calls) with their one required field each.
 
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -75,6 +76,9 @@ async fn the_document_adds_only_the_agreed_fields() {
     let mut expected = with_bodies(&published);
     expected.insert("POST /api/v1/auth/logout".into());
     expected.insert("POST /api/v1/auth/keys/rotate".into());
+    for call in ["generate", "enable", "disable"] {
+        expected.insert(format!("POST /api/v1/auth/mfa/{call}"));
+    }
     assert_eq!(
         with_bodies(&ours),
         expected,
@@ -138,6 +142,28 @@ async fn the_document_adds_only_the_agreed_fields() {
         }),
         "the key rotation body"
     );
+    assert_eq!(
+        schema("/api/v1/auth/mfa/generate", "post"),
+        json!({
+            "type": "object",
+            "properties": {"password": {"type": "string"}},
+            "additionalProperties": false,
+            "required": ["password"]
+        }),
+        "the MFA generate body"
+    );
+    for call in ["enable", "disable"] {
+        assert_eq!(
+            schema(&format!("/api/v1/auth/mfa/{call}"), "post"),
+            json!({
+                "type": "object",
+                "properties": {"otp": {"type": "string"}},
+                "additionalProperties": false,
+                "required": ["otp"]
+            }),
+            "the MFA {call} body"
+        );
+    }
 }
 
 /// `schema` without `description`, `title` and `example`: words, not rules.

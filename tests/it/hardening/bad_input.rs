@@ -31,7 +31,14 @@ async fn body_endpoints(app: &TestApp) -> Vec<(Method, String, Option<String>)> 
         (Method::POST, "/logout".into(), t.clone()),
         (Method::POST, "/user".into(), t.clone()),
         (Method::PATCH, format!("/user/roles/{admin_id}"), t.clone()),
-        (Method::PATCH, format!("/user/password/{admin_id}"), t),
+        (
+            Method::PATCH,
+            format!("/user/password/{admin_id}"),
+            t.clone(),
+        ),
+        (Method::POST, "/mfa/generate".into(), t.clone()),
+        (Method::POST, "/mfa/enable".into(), t.clone()),
+        (Method::POST, "/mfa/disable".into(), t),
     ]
 }
 

@@ -121,6 +121,22 @@ pub fn now() -> u64 {
     engine_auth::clock::unix_now()
 }
 
+/// The RFC 6238 code (HMAC-SHA-1, 6 digits, 30 s steps) of the base32
+/// `secret` at Unix time `time`, as an authenticator app computes it:
+/// totp-rs directly, not engine-auth's own code.
+pub fn totp_at(secret: &str, time: u64) -> String {
+    let bytes = totp_rs::Secret::try_from_base32(secret).expect("a base32 TOTP secret");
+    totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_step_duration(30)
+        .with_secret(bytes.as_bytes().to_vec())
+        .build()
+        .expect("an RFC 6238 TOTP")
+        .generate(time)
+        .to_string()
+}
+
 /// The one polling loop: checks `cond` every 50 ms until it holds, failing
 /// the test after `secs`. For another process (a daemon becoming ready or
 /// exiting, a log line, a lock released), never for the server's clock.
