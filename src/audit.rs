@@ -127,6 +127,17 @@ pub enum Event<'a> {
     },
     /// A wrong password where a user asked for a new TOTP secret.
     MfaGenerateFailed(Subject<'a>),
+    /// The MQTT broker's user check passed: `via` a password or a token.
+    MqttLoginOk {
+        subject: Subject<'a>,
+        via: &'static str,
+    },
+    /// The MQTT broker's user check with a token failed (a wrong password
+    /// is `login_failed`, as at a login).
+    MqttLoginFailed {
+        username: &'a str,
+        reason: &'a str,
+    },
     KeyRotated {
         kid: &'a str,
     },
@@ -164,6 +175,8 @@ impl Event<'_> {
             Event::MfaReset(_) => "mfa_reset",
             Event::OtpFailed { .. } => "otp_failed",
             Event::MfaGenerateFailed(_) => "mfa_generate_failed",
+            Event::MqttLoginOk { .. } => "mqtt_login_ok",
+            Event::MqttLoginFailed { .. } => "mqtt_login_failed",
             Event::KeyRotated { .. } => "key_rotated",
             Event::KeyDeleted { .. } => "key_deleted",
             Event::KeyRevoked { .. } => "key_revoked",
@@ -175,7 +188,10 @@ impl Event<'_> {
     fn repeatable(&self) -> bool {
         matches!(
             self,
-            Event::Throttled { .. } | Event::LoginFailed { .. } | Event::RefreshFailed { .. }
+            Event::Throttled { .. }
+                | Event::LoginFailed { .. }
+                | Event::RefreshFailed { .. }
+                | Event::MqttLoginFailed { .. }
         )
     }
 
@@ -216,6 +232,10 @@ fn describe(event: &Event) -> String {
         | Event::MfaGenerateFailed(u) => write!(s, " {u}"),
         Event::MfaReset(u) => write!(s, " {u}: every token revoked"),
         Event::OtpFailed { subject, during } => write!(s, " {subject} during={during}"),
+        Event::MqttLoginOk { subject, via } => write!(s, " {subject} via={via}"),
+        Event::MqttLoginFailed { username, reason } => {
+            write!(s, " user={username:?} reason={reason:?}")
+        }
         Event::LoginFailed { username } => write!(s, " user={username:?}"),
         Event::Throttled {
             username,
@@ -641,6 +661,14 @@ mod tests {
                 during: "login",
             },
             Event::MfaGenerateFailed(u),
+            Event::MqttLoginOk {
+                subject: u,
+                via: "token",
+            },
+            Event::MqttLoginFailed {
+                username: "a",
+                reason: "expired",
+            },
         ] {
             let line = describe(&e);
             assert!(line.starts_with(&format!("event={} ", e.name())), "{line}");

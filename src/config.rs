@@ -98,6 +98,9 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` names the client (none by
     /// default: the TCP peer is the client).
     pub trusted_proxies: Vec<IpAddr>,
+    /// Who may ask the MQTT broker's questions (`/api/v1/auth/mqtt/*`):
+    /// these TCP peers only (the broker, usually on the gateway itself).
+    pub mqtt_backend_clients: Vec<IpAddr>,
     /// First start only: the initial admin password (see `bootstrap.rs`
     /// for the order of its sources).
     pub admin_password: Option<Secret>,
@@ -134,6 +137,10 @@ impl Settings {
             housekeeping_secs: 600,
             throttle: ThrottleConfig::default(),
             trusted_proxies: Vec::new(),
+            mqtt_backend_clients: vec![
+                IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+                IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+            ],
             tls: TlsSource::None,
             plain_listen: None,
             admin_password: None,

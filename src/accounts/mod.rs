@@ -11,11 +11,13 @@
 
 mod error;
 mod mfa;
+mod mqtt;
 mod sessions;
 mod users;
 
 pub use error::AccountError;
 pub use mfa::NewTotpSecret;
+pub use mqtt::MqttAccess;
 pub use sessions::{LoginRequest, Sessions};
 pub use users::PasswordProof;
 

@@ -10,7 +10,7 @@ use crate::audit::{self, Event, Origin, Subject};
 use crate::config::Settings;
 use crate::domain::{PASSWORD_MAX_BYTES, Password, Secret};
 use crate::store::{Exchange, NewSession, Refusal, SessionToken, UserRecord, UserView};
-use crate::throttle::Throttle;
+use crate::throttle::{Attempt, Throttle};
 use crate::tokens::{Issue, Refresh, RefreshId, TokenPair, Tokens};
 
 /// What a login presents, as sent (a password that breaks the length rules
@@ -21,6 +21,14 @@ pub struct LoginRequest {
     /// A one-time password (TOTP code or recovery code), for users with
     /// two-factor authentication on.
     pub otp: Option<Secret>,
+}
+
+/// A right password: its user, and the throttle's attempt, pending.
+pub(super) struct Checked<'t> {
+    pub user: UserRecord,
+    pub attempt: Attempt<'t>,
+    /// The password, when it meets today's rules (for a hash upgrade).
+    pub password: Option<Password>,
 }
 
 /// What sessions need beyond user management.
@@ -63,6 +71,59 @@ impl Sessions<'_> {
             password,
             otp,
         } = req;
+        let a = &self.accounts;
+        let Checked {
+            user,
+            attempt,
+            password,
+        } = self.check_password(origin, &username, password).await?;
+        if user.mfa.is_on() {
+            match a.second_factor(origin, &user, otp).await? {
+                SecondFactor::Accepted => {}
+                SecondFactor::Missing => {
+                    attempt.neutral();
+                    return Err(AccountError::Unauthorized("OTP required".into()));
+                }
+                SecondFactor::Wrong => {
+                    attempt.fail();
+                    return Err(AccountError::Unauthorized("Invalid OTP".into()));
+                }
+            }
+        }
+        attempt.succeed();
+        if a.hasher.needs_rehash(&user.password_hash) {
+            self.upgrade_hash(&user, password).await;
+        }
+        let (pair, evicted) = self.start_session(&user).await?;
+        let subject = Subject {
+            username: &user.username,
+            id: user.id,
+        };
+        audit::emit(Event::LoginOk(subject), origin);
+        if !evicted.is_empty() {
+            audit::emit(
+                Event::SessionsEvicted {
+                    subject,
+                    sessions: &evicted,
+                },
+                origin,
+            );
+        }
+        Ok(pair)
+    }
+
+    /// The password check of a login (and of the MQTT broker's user check):
+    /// throttled from before the hash (429 before any hash when throttled,
+    /// 503 when the hash queue is full), timing-flat for unknown users. A
+    /// wrong username or password is counted, audited and answered
+    /// "Invalid username or password"; a right one returns the user with
+    /// its attempt still pending, for the caller to settle.
+    pub(super) async fn check_password(
+        &self,
+        origin: &Origin,
+        username: &str,
+        password: Secret,
+    ) -> Result<Checked<'_>> {
         let password = password.into_inner();
         if password.len() > PASSWORD_MAX_BYTES {
             return Err(AccountError::Invalid(format!(
@@ -72,8 +133,8 @@ impl Sessions<'_> {
         let a = &self.accounts;
         // Settled as soon as the hash answers; dropped on an error path or
         // with a cancelled request, it counts as a failure.
-        let (attempt, slot) = start_check(self.throttle, a.hasher, origin, &username)?;
-        let user = a.store.user_by_name(&username)?;
+        let (attempt, slot) = start_check(self.throttle, a.hasher, origin, username)?;
+        let user = a.store.user_by_name(username)?;
         let password_copy = Password::parse(password.clone()).ok();
         // Unknown users are checked against the dummy hash, and every
         // failure lasts at least the slowest verification any stored hash
@@ -89,53 +150,18 @@ impl Sessions<'_> {
             )
             .await?;
         match user {
-            Some(user) if ok => {
-                if user.mfa.is_on() {
-                    match a.second_factor(origin, &user, otp).await? {
-                        SecondFactor::Accepted => {}
-                        SecondFactor::Missing => {
-                            attempt.neutral();
-                            return Err(AccountError::Unauthorized("OTP required".into()));
-                        }
-                        SecondFactor::Wrong => {
-                            attempt.fail();
-                            return Err(AccountError::Unauthorized("Invalid OTP".into()));
-                        }
-                    }
-                }
-                attempt.succeed();
-                if a.hasher.needs_rehash(&user.password_hash) {
-                    self.upgrade_hash(&user, password_copy).await;
-                }
-                let (pair, evicted) = self.start_session(&user).await?;
-                let subject = Subject {
-                    username: &user.username,
-                    id: user.id,
-                };
-                audit::emit(Event::LoginOk(subject), origin);
-                if !evicted.is_empty() {
-                    audit::emit(
-                        Event::SessionsEvicted {
-                            subject,
-                            sessions: &evicted,
-                        },
-                        origin,
-                    );
-                }
-                Ok(pair)
-            }
+            Some(user) if ok => Ok(Checked {
+                user,
+                attempt,
+                password: password_copy,
+            }),
             _ => {
                 let floor = a.failure_floor().await;
                 if let Some(rest) = floor.checked_sub(started.elapsed()) {
                     tokio::time::sleep(rest).await;
                 }
                 attempt.fail();
-                audit::emit(
-                    Event::LoginFailed {
-                        username: &username,
-                    },
-                    origin,
-                );
+                audit::emit(Event::LoginFailed { username }, origin);
                 Err(AccountError::Unauthorized(
                     "Invalid username or password".into(),
                 ))

@@ -233,6 +233,16 @@ pub struct Options {
     )]
     #[serde(default)]
     pub trusted_proxy: Vec<IpAddr>,
+    /// An address allowed to call the MQTT broker backend
+    /// (`/api/v1/auth/mqtt/*`; repeatable) [default: 127.0.0.1,::1]
+    #[arg(
+        long = "mqtt-backend-client",
+        value_name = "ADDR",
+        env = "ENGINE_AUTH_MQTT_BACKEND_CLIENT",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub mqtt_backend_client: Vec<IpAddr>,
     /// First start only: read the initial admin password from this file.
     /// ENGINE_AUTH_ADMIN_PASSWORD takes precedence; systemd's
     /// $CREDENTIALS_DIRECTORY/admin-password is used when neither is set.
@@ -248,7 +258,8 @@ impl Layer for Options {
             session_max_secs, max_sessions_per_user, key_max_age_secs, housekeeping_secs,
             tls_cert, tls_key,
             tls_self_signed, tls_san, plain_listen, throttle_after, throttle_address_after,
-            throttle_prefix_after, throttle_window_secs, throttle_max_delay_secs, trusted_proxy, admin_password_file,
+            throttle_prefix_after, throttle_window_secs, throttle_max_delay_secs, trusted_proxy,
+            mqtt_backend_client, admin_password_file,
         })
     }
 }
@@ -302,6 +313,7 @@ impl Options {
             throttle_window_secs,
             throttle_max_delay_secs,
             trusted_proxy,
+            mqtt_backend_client,
             admin_password_file,
         } = self;
         let mut s = Settings::new(data_dir.unwrap_or_else(default_data_dir));
@@ -353,6 +365,9 @@ impl Options {
         };
         s.plain_listen = plain_listen;
         s.trusted_proxies = trusted_proxy;
+        if !mqtt_backend_client.is_empty() {
+            s.mqtt_backend_clients = mqtt_backend_client;
+        }
         s.admin_password_file = admin_password_file;
         s.validate()?;
         Ok(s)
@@ -557,6 +572,21 @@ mod tests {
         );
         assert!(toml::from_str::<Options>("trusted_proxy = [\"proxy.lan\"]").is_err());
         assert!(Flags::try_parse_from(["engine-auth", "--trusted-proxy", "proxy.lan"]).is_err());
+    }
+
+    #[test]
+    fn the_mqtt_backend_answers_loopback_by_default_or_the_addresses_given() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let s = Options::default().into_settings().unwrap();
+        assert_eq!(s.mqtt_backend_clients, [ip("127.0.0.1"), ip("::1")]);
+        let s = flags(&["--mqtt-backend-client", "10.0.0.5,fd00::7"])
+            .into_settings()
+            .unwrap();
+        assert_eq!(s.mqtt_backend_clients, [ip("10.0.0.5"), ip("fd00::7")]);
+        let s = file("mqtt_backend_client = [\"10.0.0.6\"]")
+            .into_settings()
+            .unwrap();
+        assert_eq!(s.mqtt_backend_clients, [ip("10.0.0.6")]);
     }
 
     /// The `[default: N]` notes in `--help` say what `Settings::new` does:

@@ -42,11 +42,15 @@ use crate::domain::Roles;
         handlers::mfa_disable,
         handlers::mfa_reset,
         handlers::me,
+        handlers::mqtt_user,
+        handlers::mqtt_superuser,
+        handlers::mqtt_acl,
     ),
     components(schemas(
         ErrorBody, TokenResponse, Roles, LoginBody, RefreshBody, LogoutBody, NewUserBody, RolesBody,
         PasswordBody, IdBody, ResultBody, HealthBody, RotateKeyBody, RotatedKeyBody,
-        MfaGenerateBody, MfaCodeBody, MfaSecretBody, RecoveryCodesBody, MeBody
+        MfaGenerateBody, MfaCodeBody, MfaSecretBody, RecoveryCodesBody, MeBody,
+        MqttUserParams, MqttSuperuserParams, MqttAclParams, MqttAllowed
     )),
     modifiers(&BearerScheme, &DecidedSchemas)
 )]
@@ -238,6 +242,24 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/auth/user/{key}",
             "/api/v1/auth/user/{username}",
             || to(get_user_id),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/mqtt/user",
+            "/api/v1/auth/mqtt/user",
+            || to(mqtt_user),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/mqtt/superuser",
+            "/api/v1/auth/mqtt/superuser",
+            || to(mqtt_superuser),
+        ),
+        r(
+            Method::POST,
+            "/api/v1/auth/mqtt/acl",
+            "/api/v1/auth/mqtt/acl",
+            || to(mqtt_acl),
         ),
         // Forward-auth answers whatever method the proxy forwards; the
         // document names GET.

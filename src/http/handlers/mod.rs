@@ -1,7 +1,8 @@
 //! One function per API call, grouped by what they serve: `sessions`
 //! (login, refresh, logout), `users` (user and role management), `keys`
 //! (signing-key rotation and revocation), `mfa` (two-factor
-//! authentication, `/me`) and `verify` (forward-auth for reverse proxies). A
+//! authentication, `/me`), `verify` (forward-auth for reverse proxies)
+//! and `mqtt` (the MQTT broker's auth backend). A
 //! handler's body is decided as the original decides it (`http::body`; each
 //! body type names its schema), then parsed into domain types (400 on
 //! anything our stricter rules refuse); it names the caller (the `Caller` / `Admin` extractors) and calls the one
@@ -10,12 +11,14 @@
 
 mod keys;
 mod mfa;
+mod mqtt;
 mod sessions;
 mod users;
 mod verify;
 
 pub use keys::*;
 pub use mfa::*;
+pub use mqtt::*;
 pub use sessions::*;
 pub use users::*;
 pub use verify::*;

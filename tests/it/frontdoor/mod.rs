@@ -5,6 +5,7 @@
 //! `examples/forward-auth/`, in front of [`Upstream`], a small service that
 //! records what reached it.
 
+mod mqtt;
 mod proxies;
 
 use std::io::{BufRead, BufReader, Write};
