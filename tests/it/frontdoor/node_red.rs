@@ -5,7 +5,9 @@
 //! engine-auth's address and Node-RED's port replaced. An engine-auth
 //! access token with `flows` reaches everything, one with `read` only reads,
 //! anything else is refused; revocation and role changes (which revoke the
-//! user's tokens) count at the next request (Node-RED asks `tokens()` for each one and caches nothing).
+//! user's tokens) count at the next request (Node-RED asks `tokens()` for
+//! each one and caches nothing). The editor's comms websocket takes the same
+//! tokens (checked once, when it opens: see README).
 
 use crate::harness::{TestApp, USER_PASSWORD, free_port, npm_ci, roles, wait_until};
 use reqwest::Method;
@@ -272,4 +274,91 @@ async fn node_red_follows_role_changes_at_once() {
         token = app.login_ok("carol", USER_PASSWORD).await.token;
         assert_eq!(nr.access(Some(&token)).await, expected, "{flags:?}");
     }
+}
+
+/// The editor's comms websocket, authenticated as the editor does: it opens
+/// `/comms` and sends `{"auth": <token>}`; Node-RED answers `{"auth":"ok"}`
+/// or `{"auth":"fail"}` (and closes). A minimal client over std's TCP.
+fn comms_auth(port: u16, token: &str) -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let mut w = stream.try_clone().expect("clone");
+    write!(
+        w,
+        "GET /comms HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    .expect("handshake");
+    let mut r = BufReader::new(stream);
+    let mut line = String::new();
+    r.read_line(&mut line).expect("status line");
+    assert!(line.starts_with("HTTP/1.1 101"), "comms: {line}");
+    while line != "\r\n" {
+        line.clear();
+        r.read_line(&mut line).expect("header");
+    }
+    // One masked text frame from the client.
+    let payload = json!({ "auth": token }).to_string().into_bytes();
+    let mask = [0x5a, 0x13, 0xc7, 0x01];
+    let mut frame = vec![0x81];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&u16::try_from(n).expect("short").to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    w.write_all(&frame).expect("auth frame");
+    // The first text frame back (the server's frames are not masked).
+    loop {
+        let mut head = [0u8; 2];
+        r.read_exact(&mut head).expect("frame head");
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                r.read_exact(&mut b).expect("length");
+                u64::from(u16::from_be_bytes(b))
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                r.read_exact(&mut b).expect("length");
+                u64::from_be_bytes(b)
+            }
+            n => u64::from(n),
+        };
+        let mut body = vec![0; usize::try_from(len).expect("length")];
+        r.read_exact(&mut body).expect("frame body");
+        match head[0] & 0x0f {
+            1 => return String::from_utf8(body).expect("text frame"),
+            8 => return "closed".into(),
+            _ => continue,
+        }
+    }
+}
+
+#[actix_web::test]
+async fn node_red_editor_comms_websocket_takes_engine_auth_tokens() {
+    let app = TestApp::spawn().await;
+    let nr = NodeRed::start(app.port);
+    let admin = app.admin_token().await;
+    let (_, flows) = app.user_with_token(&admin, "alice", &["flows"]).await;
+    let (_, reader) = app.user_with_token(&admin, "rita", &["read"]).await;
+    let (_, writer) = app.user_with_token(&admin, "wolf", &["write"]).await;
+    let ok = r#"{"auth":"ok"}"#;
+    let fail = r#"{"auth":"fail"}"#;
+    assert_eq!(comms_auth(nr.port, &flows), ok);
+    assert_eq!(comms_auth(nr.port, &reader), ok);
+    assert_eq!(comms_auth(nr.port, &writer), fail);
+    assert_eq!(comms_auth(nr.port, "not.a.token"), fail);
+    // A revoked token opens no new connection.
+    app.logout(Some(&flows), &json!({"all": true}))
+        .await
+        .ok_json();
+    assert_eq!(comms_auth(nr.port, &flows), fail);
 }
