@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use super::corpus::Case;
-use crate::harness::free_port;
+use crate::harness::{free_port, npm_ci};
 
 /// The published swagger of the original, vendored beside the oracle.
 const PUBLISHED: &str = "engine-api-v1-auth-swagger.json";
@@ -410,65 +410,19 @@ fn resolve(schema: &Value, schemas: &Value, depth: usize) -> Value {
     Value::Object(out)
 }
 
-/// Installs the oracle's node_modules from its lock file once: `npm ci`
-/// when `tests/oracle/node_modules` is missing or incomplete, under a file
-/// lock so that concurrent tests (and concurrent test binaries) neither race
-/// nor install twice. Fails with instructions when node or npm is missing.
+/// Installs the oracle's node_modules from its lock file once (`npm ci`
+/// under a lock, see [`npm_ci`]).
 fn ensure_installed() {
     static READY: OnceLock<()> = OnceLock::new();
     READY.get_or_init(|| {
-        tool("node");
-        let dir = oracle_dir();
-        let lock_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fastify-oracle-install.lock");
-        let lock = File::create(&lock_path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
-        rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive)
-            .unwrap_or_else(|e| panic!("cannot lock {}: {e}", lock_path.display()));
-        if installed(&dir) {
-            return;
-        }
-        tool("npm");
-        let out = Command::new("npm")
-            .arg("ci")
-            .arg("--prefix")
-            .arg(&dir)
-            .args(["--no-audit", "--no-fund"])
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run npm: {e}"));
-        assert!(
-            out.status.success() && installed(&dir),
-            "`npm ci --prefix {}` failed ({}); the compat tests need the oracle's \
-             dependencies (the npm registry, or a populated npm cache):\n{}\n{}",
-            dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        npm_ci(
+            &oracle_dir(),
+            "fastify",
+            "fastify-oracle-install.lock",
+            "the compat tests (the original's Fastify runs as an oracle from tests/oracle/; \
+             `cargo test --test it -- --skip compat::` skips them)",
         );
-        // The lock is released when `lock` closes.
     });
-}
-
-/// Whether a complete install is there: npm writes its hidden lock file
-/// last, so an interrupted install is not taken for a finished one.
-fn installed(dir: &Path) -> bool {
-    dir.join("node_modules/fastify/package.json").is_file()
-        && dir.join("node_modules/.package-lock.json").is_file()
-}
-
-/// Panics with instructions unless `name --version` runs.
-fn tool(name: &str) {
-    let ok = Command::new(name)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "the compat tests need `{name}` on PATH (Node.js 18 or later with npm): they \
-         run the original's Fastify as an oracle (tests/oracle/). Install Node.js, or \
-         skip them explicitly with `cargo test --test it -- --skip compat::`."
-    );
 }
 
 #[test]

@@ -79,6 +79,10 @@ async fn the_document_adds_only_the_agreed_fields() {
     for call in ["generate", "enable", "disable"] {
         expected.insert(format!("POST /api/v1/auth/mfa/{call}"));
     }
+    // The MQTT broker's backend (its own protocol: JSON or form).
+    for call in ["user", "superuser", "acl"] {
+        expected.insert(format!("POST /api/v1/auth/mqtt/{call}"));
+    }
     assert_eq!(
         with_bodies(&ours),
         expected,

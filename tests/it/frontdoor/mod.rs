@@ -3,9 +3,12 @@
 //! proxies are Debian's (`nginx`, `caddy`), started by the tests on
 //! loopback ports with the configurations shipped in
 //! `examples/forward-auth/`, in front of [`Upstream`], a small service that
-//! records what reached it.
+//! records what reached it; Node-RED (from npm, `tests/node-red/`) with
+//! the shipped `examples/node-red/` adminAuth asking engine-auth
+//! (`node_red`); and the MQTT broker backend at the protocol level (`mqtt`).
 
 mod mqtt;
+mod node_red;
 mod proxies;
 
 use std::io::{BufRead, BufReader, Write};
@@ -56,10 +59,12 @@ impl Upstream {
                         break;
                     }
                     let Ok(conn) = conn else { continue };
-                    if let Some(s) = serve(conn) {
+                    // Recorded before the answer is sent, so a test that has
+                    // its response finds the request in `last()`.
+                    serve(conn, |s| {
                         seen.lock().expect("seen").push(s);
                         hits.fetch_add(1, Ordering::SeqCst);
-                    }
+                    });
                 }
             })
         };
@@ -96,8 +101,9 @@ impl Drop for Upstream {
     }
 }
 
-/// Reads one request head (the proxies send no body here) and answers.
-fn serve(conn: TcpStream) -> Option<Seen> {
+/// Reads one request head (the proxies send no body here), records it, and
+/// answers.
+fn serve(conn: TcpStream, record: impl FnOnce(Seen)) -> Option<()> {
     conn.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
     let mut reader = BufReader::new(conn.try_clone().ok()?);
     let mut line = Vec::new();
@@ -116,9 +122,10 @@ fn serve(conn: TcpStream) -> Option<Seen> {
         let (n, v) = text.split_once(':')?;
         headers.push((n.trim().to_ascii_lowercase(), v.trim().to_string()));
     }
+    record(Seen { path, headers });
     let mut conn = conn;
     let _ = conn.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 8\r\nConnection: close\r\n\r\nupstream",
     );
-    Some(Seen { path, headers })
+    Some(())
 }

@@ -8,6 +8,8 @@
 //! - [`Reply`] (`http.rs`): every response; the one error-shape asserter.
 //! - `jwt.rs`: the one JWT signer and decoder; `tls.rs`: [`https`], one
 //!   exchange with the daemon's pinned self-signed certificate.
+//! - [`npm_ci`] (`npm.rs`): npm packages the tests run, installed once
+//!   from their lock files.
 //! - [`store`]: a stopped daemon's store, opened by the test.
 //! - [`compat`]: engine-auth's domain rules, for the compat suite's
 //!   expectations.
@@ -21,6 +23,7 @@ pub mod compat;
 mod daemon;
 mod http;
 mod jwt;
+mod npm;
 pub mod store;
 mod tls;
 
@@ -34,6 +37,7 @@ pub use http::{
 pub use jwt::{
     b64, b64_json, claims_of, decode_jwt, forge, header, kid_of, random_secret, sign, with_payload,
 };
+pub use npm::npm_ci;
 pub use tls::https;
 
 use engine_auth::config::{Argon2Params, Settings};
