@@ -14,7 +14,8 @@
 
 use engine_auth::http::body::{RequestBody, Schema, decode, json::parse_body};
 use engine_auth::http::handlers::{
-    LoginBody, LogoutBody, NewUserBody, PasswordBody, RefreshBody, RolesBody,
+    LoginBody, LogoutBody, MfaCodeBody, MfaGenerateBody, NewUserBody, PasswordBody, RefreshBody,
+    RolesBody, RotateKeyBody,
 };
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -79,6 +80,9 @@ fuzz_target!(|data: &[u8]| {
     check::<NewUserBody>(ct, data);
     check::<RolesBody>(ct, data);
     check::<PasswordBody>(ct, data);
+    check::<RotateKeyBody>(ct, data);
+    check::<MfaGenerateBody>(ct, data);
+    check::<MfaCodeBody>(ct, data);
 
     if let Ok(text) = std::str::from_utf8(data) {
         if serde_json::from_str::<Value>(text).is_ok() && !text.starts_with('\u{feff}') {
