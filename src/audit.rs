@@ -138,6 +138,21 @@ pub enum Event<'a> {
     KeyRevoked {
         kid: &'a str,
     },
+    /// An API key of `subject` (its owner) was created, used (at most one
+    /// line an hour per key) or revoked: the key's id, never the key.
+    ApiKeyCreated {
+        subject: Subject<'a>,
+        key: Uuid,
+        roles: Roles,
+    },
+    ApiKeyUsed {
+        subject: Subject<'a>,
+        key: Uuid,
+    },
+    ApiKeyRevoked {
+        subject: Subject<'a>,
+        key: Uuid,
+    },
 }
 
 impl Event<'_> {
@@ -167,6 +182,9 @@ impl Event<'_> {
             Event::KeyRotated { .. } => "key_rotated",
             Event::KeyDeleted { .. } => "key_deleted",
             Event::KeyRevoked { .. } => "key_revoked",
+            Event::ApiKeyCreated { .. } => "apikey_created",
+            Event::ApiKeyUsed { .. } => "apikey_used",
+            Event::ApiKeyRevoked { .. } => "apikey_revoked",
         }
     }
 
@@ -253,6 +271,14 @@ fn describe(event: &Event) -> String {
         }
         Event::KeyRotated { kid } | Event::KeyDeleted { kid } | Event::KeyRevoked { kid } => {
             write!(s, " kid={kid}")
+        }
+        Event::ApiKeyCreated {
+            subject,
+            key,
+            roles,
+        } => write!(s, " {subject} key={key} roles={}", roles.bits()),
+        Event::ApiKeyUsed { subject, key } | Event::ApiKeyRevoked { subject, key } => {
+            write!(s, " {subject} key={key}")
         }
     };
     s
@@ -641,6 +667,19 @@ mod tests {
                 during: "login",
             },
             Event::MfaGenerateFailed(u),
+            Event::ApiKeyCreated {
+                subject: u,
+                key: Uuid::nil(),
+                roles: Roles::ALL,
+            },
+            Event::ApiKeyUsed {
+                subject: u,
+                key: Uuid::nil(),
+            },
+            Event::ApiKeyRevoked {
+                subject: u,
+                key: Uuid::nil(),
+            },
         ] {
             let line = describe(&e);
             assert!(line.starts_with(&format!("event={} ", e.name())), "{line}");

@@ -5,6 +5,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod accounts;
+pub mod apikey;
 pub mod admin;
 pub mod audit;
 pub mod backups;

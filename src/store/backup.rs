@@ -64,7 +64,7 @@ pub const FORMAT: &str = "engine-auth-backup";
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The store's trees, in the order a backup lists them.
-pub const TREES: [&str; 7] = [
+pub const TREES: [&str; 10] = [
     "meta",
     "users",
     "usernames",
@@ -72,11 +72,15 @@ pub const TREES: [&str; 7] = [
     "sessions",
     "user_sessions",
     "refresh_tokens",
+    "api_keys",
+    "api_key_ids",
+    "user_api_keys",
 ];
 
 /// The trees a restore brings back. The others (sessions and their
-/// per-user lists, old-layout refresh tokens, signing keys) are dropped, so
-/// every token issued before the restore is refused.
+/// per-user lists, old-layout refresh tokens, signing keys, API keys) are
+/// dropped, so every token and every API key issued before the restore is
+/// refused.
 const RESTORED: [&str; 3] = ["meta", "users", "usernames"];
 
 /// Where [`restore`] builds the new store.
@@ -145,6 +149,9 @@ impl Store {
             &self.sessions,
             &self.user_sessions,
             &self.refresh,
+            &self.api_keys,
+            &self.api_key_ids,
+            &self.user_api_keys,
         ];
         let _exclusive = self
             .export_gate
@@ -356,6 +363,9 @@ impl Backup {
         }
         for (_, v) in self.tree("refresh_tokens") {
             decode::<RefreshRecord>(v).map_err(|e| format!("a refresh-token record: {e}"))?;
+        }
+        for (_, v) in self.tree("api_keys") {
+            decode::<super::ApiKeyRecord>(v).map_err(|e| format!("an API key record: {e}"))?;
         }
         for (k, v) in self.tree("user_sessions") {
             if k.len() != 16 || v.len() % 16 != 0 {

@@ -1,6 +1,6 @@
 //! One function per API call, grouped by what they serve: `sessions`
 //! (login, refresh, logout), `users` (user and role management), `keys`
-//! (signing-key rotation and revocation), `mfa` (two-factor
+//! (signing-key rotation and revocation), `apikeys` (API keys), `mfa` (two-factor
 //! authentication, `/me`) and `verify` (forward-auth for reverse proxies). A
 //! handler's body is decided as the original decides it (`http::body`; each
 //! body type names its schema), then parsed into domain types (400 on
@@ -8,12 +8,14 @@
 //! use case in `crate::accounts` that decides and audits; it only renders
 //! the result.
 
+mod apikeys;
 mod keys;
 mod mfa;
 mod sessions;
 mod users;
 mod verify;
 
+pub use apikeys::*;
 pub use keys::*;
 pub use mfa::*;
 pub use sessions::*;
@@ -47,7 +49,7 @@ use decided_by;
 
 /// Where the request came from, for the audit trail and the throttle: the
 /// TCP peer, or the client a trusted proxy forwarded it for.
-fn origin(req: &HttpRequest) -> Origin {
+pub(crate) fn origin(req: &HttpRequest) -> Origin {
     let proxies = req
         .app_data::<State>()
         .map_or(&[][..], |s| s.settings.trusted_proxies.as_slice());
