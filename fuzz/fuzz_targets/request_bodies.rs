@@ -14,7 +14,7 @@
 
 use engine_auth::http::body::{RequestBody, Schema, decode, json::parse_body};
 use engine_auth::http::handlers::{
-    LoginBody, LogoutBody, NewUserBody, PasswordBody, RefreshBody, RolesBody,
+    ApiKeyBody, LoginBody, LogoutBody, NewUserBody, PasswordBody, RefreshBody, RolesBody,
 };
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -79,6 +79,7 @@ fuzz_target!(|data: &[u8]| {
     check::<NewUserBody>(ct, data);
     check::<RolesBody>(ct, data);
     check::<PasswordBody>(ct, data);
+    check::<ApiKeyBody>(ct, data);
 
     if let Ok(text) = std::str::from_utf8(data) {
         if serde_json::from_str::<Value>(text).is_ok() && !text.starts_with('\u{feff}') {
