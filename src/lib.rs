@@ -5,8 +5,8 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod accounts;
-pub mod apikey;
 pub mod admin;
+pub mod apikey;
 pub mod audit;
 pub mod backups;
 pub mod bootstrap;

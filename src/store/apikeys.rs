@@ -123,10 +123,7 @@ impl Store {
 
     /// Every key, in hash order.
     pub fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
-        self.api_keys
-            .iter()
-            .map(|item| decode(&item?.1))
-            .collect()
+        self.api_keys.iter().map(|item| decode(&item?.1)).collect()
     }
 
     /// Deletes key `id`; `None` when there is none.
@@ -216,7 +213,8 @@ impl Store {
         for item in self.api_key_ids.iter() {
             let (k, v) = item?;
             if !self.api_keys.contains_key(&v)? {
-                let id = Uuid::from_slice(&k).map_or_else(|_| crate::hex::encode(&k), |u| u.to_string());
+                let id =
+                    Uuid::from_slice(&k).map_or_else(|_| crate::hex::encode(&k), |u| u.to_string());
                 problems.push(format!("API key id {id} names no key"));
             }
         }
@@ -318,7 +316,13 @@ mod tests {
         s.api_keys.insert([5u8; 32], b"not json".to_vec()).unwrap();
         let (count, problems) = s.scan_api_keys().unwrap();
         assert_eq!(count, 2);
-        assert!(problems.iter().any(|p| p.contains("not stored")), "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("API key record")), "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("not stored")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("API key record")),
+            "{problems:?}"
+        );
     }
 }

@@ -694,6 +694,39 @@ mod tests {
         assert!(dir.path().join("store.before-restore-t2").exists());
     }
 
+    /// API keys are in the backup (it is the whole store) but, like
+    /// sessions, a restore does not bring them back: every key issued
+    /// before it is refused.
+    #[test]
+    fn api_keys_are_backed_up_but_not_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 2);
+        let rec = super::super::ApiKeyRecord {
+            id: Uuid::new_v4(),
+            owner: users[1].id,
+            name: "k".into(),
+            roles: Roles::from_bits(1),
+            created_at: 1,
+            expires_at: None,
+            last_used_at: None,
+        };
+        let bytes = {
+            let s = open(dir.path());
+            s.create_api_key(&rec, &[3; 32]).unwrap();
+            s.export(1_735_689_600_000).unwrap()
+        };
+        let backup = Backup::parse(&bytes).unwrap();
+        assert_eq!(backup.count("api_keys"), 1);
+        assert_eq!(backup.count("api_key_ids"), 1);
+        assert_eq!(backup.count("user_api_keys"), 1);
+        restore(dir.path(), &backup, &key(), "t1", 1 << 20).unwrap();
+        let s = open(dir.path());
+        assert!(s.user_by_id(users[1].id).unwrap().is_some());
+        assert_eq!(s.api_key_by_hash(&[3; 32]).unwrap(), None);
+        assert!(s.api_keys().unwrap().is_empty());
+        assert!(s.scan().unwrap().is_consistent());
+    }
+
     #[test]
     fn damaged_backups_are_refused_and_change_nothing() {
         let dir = tempfile::tempdir().unwrap();

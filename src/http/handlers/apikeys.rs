@@ -131,9 +131,7 @@ pub async fn create_api_key(
         ApiKeyErrors))]
 /// Lists API keys: the caller's own; an admin's, every key.
 pub async fn list_api_keys(state: State, caller: Caller) -> ApiResult {
-    let keys = state
-        .accounts()
-        .api_keys(Actor::User(&caller.user), None)?;
+    let keys = state.accounts().api_keys(Actor::User(&caller.user), None)?;
     let keys: Vec<ApiKeyInfo> = keys.into_iter().map(ApiKeyInfo::from).collect();
     Ok(HttpResponse::Ok().json(keys))
 }

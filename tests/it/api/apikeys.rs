@@ -132,7 +132,12 @@ async fn a_key_has_at_most_its_creators_roles_and_a_valid_name_and_expiry() {
     create_ok(&app, &alice, "just read", &["read"]).await;
     create_ok(&app, &alice, "nothing", &[]).await;
 
-    for name in [json!(""), json!("a\u{0}b"), json!("tab\there"), json!("x".repeat(101))] {
+    for name in [
+        json!(""),
+        json!("a\u{0}b"),
+        json!("tab\there"),
+        json!("x".repeat(101)),
+    ] {
         let r = app
             .post_json(
                 "/apikeys",
@@ -275,8 +280,12 @@ async fn a_key_cannot_manage_keys_passwords_or_two_factor_authentication() {
             .await,
     );
     refused(
-        app.post_json("/mfa/generate", Some(&key), &json!({"password": USER_PASSWORD}))
-            .await,
+        app.post_json(
+            "/mfa/generate",
+            Some(&key),
+            &json!({"password": USER_PASSWORD}),
+        )
+        .await,
     );
     refused(
         app.post_json("/mfa/enable", Some(&key), &json!({"otp": "123456"}))
@@ -332,7 +341,10 @@ async fn users_list_their_own_keys_admins_every_key_and_uses_are_recorded() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let first = used.as_str().expect("lastUsedAt set after the first use").to_string();
+    let first = used
+        .as_str()
+        .expect("lastUsedAt set after the first use")
+        .to_string();
     // Within the hour, later uses write nothing.
     app.clock.advance(120);
     assert_eq!(verify(&app, &alice_key).await.status(), 200);

@@ -162,7 +162,10 @@ async fn the_document_adds_only_the_agreed_fields() {
         .collect();
     assert_eq!(fields, ["name", "roles", "expiresAt"], "the API key body");
     assert_eq!(api_key["properties"]["name"], json!({"type": "string"}));
-    assert_eq!(api_key["properties"]["expiresAt"], json!({"type": "string"}));
+    assert_eq!(
+        api_key["properties"]["expiresAt"],
+        json!({"type": "string"})
+    );
     assert_eq!(
         api_key["properties"]["roles"],
         schema("/api/v1/auth/user/roles/{_id}", "patch")["properties"]["roles"],

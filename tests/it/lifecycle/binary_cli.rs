@@ -238,7 +238,10 @@ async fn apikey_commands_work_on_a_running_and_on_a_stopped_daemon() {
     );
     let (offline_id, offline_key) = created(&out);
     let list = sb.cli_ok(&["apikey", "list", "--owner", "carol"], &[]);
-    assert!(list.contains(&offline_id) && list.contains("2999-01-01T00:00:00.000Z"), "{list}");
+    assert!(
+        list.contains(&offline_id) && list.contains("2999-01-01T00:00:00.000Z"),
+        "{list}"
+    );
     let mut daemon = sb.start();
     daemon.roles_of(&offline_key, &carol_id).await.ok_json();
     daemon.terminate();
