@@ -187,6 +187,26 @@ async fn apikey_commands_work_on_a_running_and_on_a_stopped_daemon() {
     let (id, key) = created(&out);
     assert!(key.starts_with("eak_"), "{out}");
     daemon.roles_of(&key, &carol_id).await.ok_json();
+    // The first use is recorded (off the request path) and audited once.
+    let mut last_used = String::new();
+    for _ in 0..100 {
+        let list = sb.cli_ok(&["apikey", "list", "--owner", "carol"], &[]);
+        last_used = list
+            .lines()
+            .find(|l| l.starts_with(&id))
+            .and_then(|l| l.split('\t').nth(4))
+            .unwrap_or_default()
+            .to_string();
+        if last_used != "-" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        last_used.ends_with('Z'),
+        "last use not recorded: {last_used:?}"
+    );
+    daemon.roles_of(&key, &carol_id).await.ok_json();
     // Roles beyond the owner's, a past expiry, an unknown owner: refused.
     for args in [
         &["--owner", "carol", "--name", "x", "--roles", "admin"][..],
@@ -249,5 +269,13 @@ async fn apikey_commands_work_on_a_running_and_on_a_stopped_daemon() {
     let daemon = sb.start();
     daemon.roles_of(&offline_key, &carol_id).await.error(401);
     drop(daemon);
+    let logs = sb.all_logs();
+    for event in [
+        format!("event=apikey_created user=\"carol\" id={carol_id} key={id} roles=1 by=cli"),
+        format!("event=apikey_used user=\"carol\" id={carol_id} key={id} peer="),
+        format!("event=apikey_revoked user=\"carol\" id={carol_id} key={id} by=cli"),
+    ] {
+        assert_eq!(logs.matches(&event).count(), 1, "{event} once in:\n{logs}");
+    }
     sb.assert_logs_free_of(&[&key, &offline_key, &key[4..], &offline_key[4..]]);
 }
