@@ -419,6 +419,7 @@ pub struct Restored {
     pub sessions: u64,
     pub refresh_tokens: u64,
     pub keys: u64,
+    pub api_keys: u64,
     /// The new (only) signing key.
     pub kid: String,
     /// Where the replaced store now is (`None`: there was none).
@@ -543,6 +544,7 @@ pub fn restore(
         sessions: backup.count("sessions"),
         refresh_tokens: backup.count("refresh_tokens"),
         keys: backup.count("keys"),
+        api_keys: backup.count("api_keys"),
         kid: key.kid.clone(),
         previous,
         removed,
@@ -719,7 +721,8 @@ mod tests {
         assert_eq!(backup.count("api_keys"), 1);
         assert_eq!(backup.count("api_key_ids"), 1);
         assert_eq!(backup.count("user_api_keys"), 1);
-        restore(dir.path(), &backup, &key(), "t1", 1 << 20).unwrap();
+        let done = restore(dir.path(), &backup, &key(), "t1", 1 << 20).unwrap();
+        assert_eq!(done.api_keys, 1);
         let s = open(dir.path());
         assert!(s.user_by_id(users[1].id).unwrap().is_some());
         assert_eq!(s.api_key_by_hash(&[3; 32]).unwrap(), None);
