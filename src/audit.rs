@@ -149,6 +149,21 @@ pub enum Event<'a> {
     KeyRevoked {
         kid: &'a str,
     },
+    /// An API key of `subject` (its owner) was created, used (at most one
+    /// line an hour per key) or revoked: the key's id, never the key.
+    ApiKeyCreated {
+        subject: Subject<'a>,
+        key: Uuid,
+        roles: Roles,
+    },
+    ApiKeyUsed {
+        subject: Subject<'a>,
+        key: Uuid,
+    },
+    ApiKeyRevoked {
+        subject: Subject<'a>,
+        key: Uuid,
+    },
 }
 
 impl Event<'_> {
@@ -180,6 +195,9 @@ impl Event<'_> {
             Event::KeyRotated { .. } => "key_rotated",
             Event::KeyDeleted { .. } => "key_deleted",
             Event::KeyRevoked { .. } => "key_revoked",
+            Event::ApiKeyCreated { .. } => "apikey_created",
+            Event::ApiKeyUsed { .. } => "apikey_used",
+            Event::ApiKeyRevoked { .. } => "apikey_revoked",
         }
     }
 
@@ -273,6 +291,14 @@ fn describe(event: &Event) -> String {
         }
         Event::KeyRotated { kid } | Event::KeyDeleted { kid } | Event::KeyRevoked { kid } => {
             write!(s, " kid={kid}")
+        }
+        Event::ApiKeyCreated {
+            subject,
+            key,
+            roles,
+        } => write!(s, " {subject} key={key} roles={}", roles.bits()),
+        Event::ApiKeyUsed { subject, key } | Event::ApiKeyRevoked { subject, key } => {
+            write!(s, " {subject} key={key}")
         }
     };
     s
@@ -668,6 +694,19 @@ mod tests {
             Event::MqttLoginFailed {
                 username: "a",
                 reason: "expired",
+            },
+            Event::ApiKeyCreated {
+                subject: u,
+                key: Uuid::nil(),
+                roles: Roles::ALL,
+            },
+            Event::ApiKeyUsed {
+                subject: u,
+                key: Uuid::nil(),
+            },
+            Event::ApiKeyRevoked {
+                subject: u,
+                key: Uuid::nil(),
             },
         ] {
             let line = describe(&e);

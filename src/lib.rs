@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod apikey;
 pub mod audit;
 pub mod backups;
 pub mod bootstrap;

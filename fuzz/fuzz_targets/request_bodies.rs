@@ -14,8 +14,8 @@
 
 use engine_auth::http::body::{RequestBody, Schema, decode, json::parse_body};
 use engine_auth::http::handlers::{
-    LoginBody, LogoutBody, MfaCodeBody, MfaGenerateBody, NewUserBody, PasswordBody, RefreshBody,
-    RolesBody, RotateKeyBody,
+    ApiKeyBody, LoginBody, LogoutBody, MfaCodeBody, MfaGenerateBody, NewUserBody, PasswordBody,
+    RefreshBody, RolesBody, RotateKeyBody,
 };
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -83,6 +83,7 @@ fuzz_target!(|data: &[u8]| {
     check::<RotateKeyBody>(ct, data);
     check::<MfaGenerateBody>(ct, data);
     check::<MfaCodeBody>(ct, data);
+    check::<ApiKeyBody>(ct, data);
 
     if let Ok(text) = std::str::from_utf8(data) {
         if serde_json::from_str::<Value>(text).is_ok() && !text.starts_with('\u{feff}') {

@@ -63,6 +63,7 @@ fn subject(user: &UserView) -> Subject<'_> {
 
 /// The caller, who may only set up its own second factor.
 fn me<'a>(actor: Actor<'a>) -> Result<&'a UserView> {
+    actor.refuse_api_key("An API key cannot change two-factor authentication")?;
     match actor {
         Actor::User(me) => Ok(me),
         Actor::Operator => Err(AccountError::Forbidden(

@@ -9,12 +9,14 @@
 //! an async worker. The admin socket and the CLI drive them on a
 //! current-thread runtime of their own.
 
+mod apikeys;
 mod error;
 mod mfa;
 mod mqtt;
 mod sessions;
 mod users;
 
+pub use apikeys::{CreatedKey, KeyRequest, ListedKey, api_key_caller};
 pub use error::AccountError;
 pub use mfa::NewTotpSecret;
 pub use mqtt::MqttAccess;
@@ -63,6 +65,16 @@ impl Actor<'_> {
             Ok(())
         } else {
             Err(AccountError::Forbidden("This call requires the admin role"))
+        }
+    }
+
+    /// Refuses a caller that presented an API key rather than a token:
+    /// what only the user itself may do (keys, passwords, two-factor
+    /// authentication); `refusal` says what.
+    pub fn refuse_api_key(&self, refusal: &'static str) -> Result<()> {
+        match self {
+            Actor::User(u) if u.api_key.is_some() => Err(AccountError::Forbidden(refusal)),
+            _ => Ok(()),
         }
     }
 

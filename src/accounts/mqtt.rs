@@ -1,12 +1,15 @@
 //! The MQTT broker's questions, in the mosquitto-go-auth HTTP backend's
 //! terms (`http/handlers/mqtt.rs` speaks its protocol): may this client
-//! connect (username and password, or an access token as the password), is
-//! this user a superuser, may it read, write or subscribe. The answers are
-//! the user's role bits: `acc` 1 read, 2 write (3 both), 4 subscribe;
-//! superuser is the admin flag. Topic rules beyond the role bits are out of
-//! scope.
+//! connect (username and password, an access token as the password, or an
+//! API key as the password with the key's id as the username), is this
+//! user a superuser, may it read, write or subscribe. The answers are the
+//! role bits (a key's: within its owner's current roles): `acc` 1 read, 2
+//! write (3 both), 4 subscribe; superuser is the admin flag. Topic rules
+//! beyond the role bits are out of scope.
 
-use super::{AccountError, Result, client_of, throttled};
+use uuid::Uuid;
+
+use super::{AccountError, Result, api_key_caller, client_of, throttled};
 use crate::audit::{self, Event, Origin, Subject};
 use crate::domain::{Roles, Secret, fold};
 use crate::store::UserView;
@@ -65,6 +68,42 @@ impl Sessions<'_> {
     /// token only: its password alone is not enough anywhere.
     pub async fn mqtt_user(&self, origin: &Origin, username: &str, password: Secret) -> Result<()> {
         let a = &self.accounts;
+        if crate::apikey::looks_like_key(password.expose()) {
+            // The key's id is the MQTT username, so that the broker's later
+            // questions (which name only the username) get the key's roles.
+            let key = api_key_caller(a.store, a.clock, || origin.clone(), password.expose())
+                .map_err(|e| {
+                    let reason = e.to_string();
+                    audit::emit(
+                        Event::MqttLoginFailed {
+                            username,
+                            reason: &reason,
+                        },
+                        origin,
+                    );
+                    AccountError::Forbidden("Invalid API key")
+                })?;
+            if key.api_key.map(|id| id.to_string()) != Some(username.to_ascii_lowercase()) {
+                audit::emit(
+                    Event::MqttLoginFailed {
+                        username,
+                        reason: "the username is not the API key's id",
+                    },
+                    origin,
+                );
+                return Err(AccountError::Forbidden(
+                    "With an API key as the password, the username is the key's id",
+                ));
+            }
+            audit::emit(
+                Event::MqttLoginOk {
+                    subject: subject(&key),
+                    via: "api key",
+                },
+                origin,
+            );
+            return Ok(());
+        }
         if looks_like_jwt(password.expose()) {
             let now = a.clock.now();
             let refused = |reason: &str| {
@@ -116,19 +155,38 @@ impl Sessions<'_> {
         Ok(())
     }
 
+    /// The roles an MQTT username holds now: an API key's id names the key
+    /// (its roles within its owner's current ones; none once expired,
+    /// revoked or orphaned), anything else a user.
+    fn mqtt_roles(&self, username: &str) -> Result<Option<Roles>> {
+        let store = self.accounts.store;
+        if let Ok(id) = Uuid::parse_str(username)
+            && let Some(key) = store.api_key_by_id(id)?
+        {
+            let now = self.accounts.clock.now();
+            if key.expires_at.is_some_and(|t| now >= t) {
+                return Ok(None);
+            }
+            return Ok(store
+                .user_view(key.owner)?
+                .map(|owner| Roles::from_bits(owner.roles.bits() & key.roles.bits())));
+        }
+        Ok(store.user_by_name(username)?.map(|u| u.roles))
+    }
+
     /// Is `username` a superuser (an admin)?
     pub fn mqtt_superuser(&self, username: &str) -> Result<()> {
-        match self.accounts.store.user_by_name(username)? {
-            Some(u) if u.roles.admin => Ok(()),
+        match self.mqtt_roles(username)? {
+            Some(roles) if roles.admin => Ok(()),
             _ => Err(AccountError::Forbidden("Not a superuser")),
         }
     }
 
     /// May `username` do `access` (on any topic: only the role bits count)?
     pub fn mqtt_acl(&self, username: &str, access: MqttAccess) -> Result<()> {
-        match self.accounts.store.user_by_name(username)? {
-            Some(u) if access.allowed(u.roles) => Ok(()),
-            Some(_) => Err(AccountError::Forbidden("The user's roles do not allow it")),
+        match self.mqtt_roles(username)? {
+            Some(roles) if access.allowed(roles) => Ok(()),
+            Some(_) => Err(AccountError::Forbidden("The roles do not allow it")),
             None => Err(AccountError::Forbidden("No such user")),
         }
     }

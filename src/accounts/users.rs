@@ -158,6 +158,7 @@ impl Accounts<'_> {
         password: Secret,
         proof: PasswordProof,
     ) -> Result<UserRecord> {
+        actor.refuse_api_key("An API key cannot change passwords")?;
         actor.require_admin_or_self(
             id,
             "Only an admin or the user itself may change this password",
@@ -250,6 +251,9 @@ impl Accounts<'_> {
         origin: &Origin,
         id: Uuid,
     ) -> Result<UserRecord> {
+        if actor.is(id) {
+            actor.refuse_api_key("An API key cannot log its user out everywhere")?;
+        }
         actor.require_admin_or_self(
             id,
             "Only an admin or the user itself may end these sessions",

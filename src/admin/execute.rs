@@ -2,8 +2,8 @@
 //! HTTP API calls (so the rules, the revocations and the audit lines are the
 //! API's), and says what happened.
 
-use super::protocol::{BackupData, KeySummary, Output, Request, UserSummary};
-use crate::accounts::{AccountError, Accounts, Actor, PasswordProof};
+use super::protocol::{ApiKeySummary, BackupData, KeySummary, Output, Request, UserSummary};
+use crate::accounts::{AccountError, Accounts, Actor, KeyRequest, PasswordProof};
 use crate::audit::Origin;
 use crate::lifecycle::PreviousKeys;
 
@@ -77,6 +77,54 @@ pub async fn execute(accounts: Accounts<'_>, req: Request) -> Result<Output, Acc
                 "{:?} has a new password and every role",
                 rec.username
             ))
+        }
+        Request::ApikeyCreate {
+            owner,
+            name,
+            roles,
+            expires_at,
+        } => {
+            let owner = accounts.user_named(&owner)?.id;
+            let created = accounts
+                .create_api_key(
+                    me,
+                    cli,
+                    KeyRequest {
+                        owner,
+                        name: &name,
+                        roles,
+                        expires_at: expires_at.as_deref(),
+                    },
+                )
+                .await?;
+            Ok(Output::ApikeyCreated {
+                id: created.id,
+                key: created.key.into_inner().into(),
+            })
+        }
+        Request::ApikeyList { owner } => {
+            let owner = match owner {
+                Some(name) => Some(accounts.user_named(&name)?.id),
+                None => None,
+            };
+            let keys = accounts
+                .api_keys(me, owner)?
+                .into_iter()
+                .map(|k| ApiKeySummary {
+                    id: k.record.id,
+                    name: k.record.name,
+                    owner: k.owner_name,
+                    roles: k.record.roles,
+                    created_at: k.record.created_at,
+                    last_used_at: k.record.last_used_at,
+                    expires_at: k.record.expires_at,
+                })
+                .collect();
+            Ok(Output::ApiKeys { keys })
+        }
+        Request::ApikeyRevoke { id } => {
+            let rec = accounts.revoke_api_key(me, cli, id).await?;
+            done(format!("API key {} ({:?}) is revoked", rec.id, rec.name))
         }
         Request::KeysRotate => {
             let kid = accounts.rotate_signing_key(me, cli).await?;

@@ -42,6 +42,21 @@ pub enum Request {
         username: String,
         password: Secret,
     },
+    /// A new API key for `owner` (roles among the owner's).
+    ApikeyCreate {
+        owner: String,
+        name: String,
+        roles: Roles,
+        /// RFC 3339.
+        expires_at: Option<String>,
+    },
+    /// Every API key, or `owner`'s.
+    ApikeyList {
+        owner: Option<String>,
+    },
+    ApikeyRevoke {
+        id: Uuid,
+    },
     KeysRotate,
     /// A rotation that also deletes every earlier key at once (suspected
     /// leak). An op of its own rather than a flag on `keys-rotate`: a
@@ -77,6 +92,14 @@ pub enum Output {
     },
     /// A backup file of `bytes` bytes. Over the socket its bytes follow the
     /// response line raw (`data` is not in the JSON).
+    /// A new API key: the only answer that holds one.
+    ApikeyCreated {
+        id: Uuid,
+        key: Secret,
+    },
+    ApiKeys {
+        keys: Vec<ApiKeySummary>,
+    },
     Backup {
         bytes: u64,
         #[serde(skip)]
@@ -103,6 +126,18 @@ pub struct UserSummary {
 }
 
 /// A signing key as the CLI shows it: never key material.
+/// An API key as listed (never the key); times are Unix seconds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ApiKeySummary {
+    pub id: Uuid,
+    pub name: String,
+    pub owner: String,
+    pub roles: Roles,
+    pub created_at: u64,
+    pub last_used_at: Option<u64>,
+    pub expires_at: Option<u64>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KeySummary {
     pub kid: String,
@@ -136,6 +171,33 @@ impl fmt::Display for Output {
                         now.saturating_sub(k.created_at),
                         k.retired_at
                             .map_or("-".into(), |t| now.saturating_sub(t).to_string())
+                    )?;
+                }
+                Ok(())
+            }
+            Output::ApikeyCreated { id, key } => write!(
+                f,
+                "id\t{id}\nkey\t{}\n(the key is shown this once: store it now)",
+                key.expose()
+            ),
+            Output::ApiKeys { keys } => {
+                let time = |t: Option<u64>| {
+                    t.map_or("-".to_string(), |t| {
+                        crate::clock::utc_rfc3339(t.saturating_mul(1000))
+                    })
+                };
+                f.write_str("id\towner\troles\tcreated\tlast_used\texpires\tname")?;
+                for k in keys {
+                    write!(
+                        f,
+                        "\n{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                        k.id,
+                        k.owner,
+                        k.roles.names().join(","),
+                        time(Some(k.created_at)),
+                        time(k.last_used_at),
+                        time(k.expires_at),
+                        k.name
                     )?;
                 }
                 Ok(())

@@ -1,4 +1,4 @@
-//! `user …`, `keys …` and `recover-admin`: each becomes one
+//! `user …`, `keys …`, `apikey …` and `recover-admin`: each becomes one
 //! [`admin::Request`], sent to the running daemon's admin socket or, when
 //! no daemon runs, executed on the store directly.
 
@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use super::output::terminal_safe;
-use super::{CommonArgs, KeysAction, PasswordSource, UserAction};
+use super::{ApikeyAction, CommonArgs, KeysAction, PasswordSource, UserAction};
 use crate::accounts::Accounts;
 use crate::admin::{self, Request};
 use crate::bootstrap;
@@ -93,6 +93,25 @@ pub(super) fn keys(common: &CommonArgs, action: KeysAction) -> anyhow::Result<Ex
             KeysAction::List => Request::KeysList,
         },
     )
+}
+
+pub(super) fn apikey(common: &CommonArgs, action: ApikeyAction) -> anyhow::Result<ExitCode> {
+    let req = match action {
+        ApikeyAction::Create {
+            owner,
+            name,
+            roles: r,
+            expires,
+        } => Request::ApikeyCreate {
+            owner,
+            name,
+            roles: roles(&r)?,
+            expires_at: expires,
+        },
+        ApikeyAction::List { owner } => Request::ApikeyList { owner },
+        ApikeyAction::Revoke { id } => Request::ApikeyRevoke { id },
+    };
+    admin_request(common, req)
 }
 
 pub(super) fn user(common: &CommonArgs, action: UserAction) -> anyhow::Result<ExitCode> {

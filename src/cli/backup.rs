@@ -141,6 +141,10 @@ pub(super) fn restore(common: &CommonArgs, file: &Path) -> anyhow::Result<ExitCo
         "  signing keys\t{} (replaced by the new key {}: no access or refresh token issued before verifies)",
         done.keys, done.kid
     );
+    println!(
+        "  API keys\t{} (every key made before is refused: make new ones)",
+        done.api_keys
+    );
     match &done.previous {
         Some(p) => println!("the replaced store is kept as {}", p.display()),
         None => println!("there was no store to replace"),

@@ -67,6 +67,15 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
+    /// API keys (service accounts): `apikey create --owner USER --name NAME
+    /// --roles read,write [--expires RFC3339]` (prints the key once),
+    /// `apikey list [--owner USER]`, `apikey revoke ID`.
+    Apikey {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(subcommand)]
+        action: ApikeyAction,
+    },
     /// Measure argon2id on this device and print (optionally write to a
     /// config file) the strongest OWASP-equivalent parameters that hash
     /// within the target. Stored hashes are upgraded at their next login.
@@ -189,6 +198,35 @@ enum KeysAction {
 }
 
 #[derive(Subcommand, Debug)]
+enum ApikeyAction {
+    /// Create a key for a user, with roles among the user's; prints its id
+    /// and the key, this once.
+    Create {
+        /// The user the key acts as.
+        #[arg(long)]
+        owner: String,
+        /// What the key is for (1 to 100 characters).
+        #[arg(long)]
+        name: String,
+        /// Comma-separated roles, as for `user add` (among the owner's).
+        #[arg(long)]
+        roles: String,
+        /// When the key stops working: an RFC 3339 time, e.g.
+        /// 2030-01-01T00:00:00Z. Never, without it.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+    /// List keys (never the keys themselves): id, owner, roles, times, name.
+    List {
+        /// Only this user's keys.
+        #[arg(long)]
+        owner: Option<String>,
+    },
+    /// Revoke a key at once.
+    Revoke { id: uuid::Uuid },
+}
+
+#[derive(Subcommand, Debug)]
 enum UserAction {
     /// Add a user.
     Add {
@@ -291,6 +329,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             write_config,
         } => maintenance::tune_argon2(target_ms, max_memory_mib, write_config.as_deref()),
         Command::Keys { common, action } => admin::keys(&common, action),
+        Command::Apikey { common, action } => admin::apikey(&common, action),
         Command::RecoverAdmin {
             common,
             username,
@@ -332,6 +371,13 @@ mod tests {
         // would grant them to every user added after.
         ("user add", "roles"),
         ("user roles", "roles"),
+        // A key is asked for on the command line, each time: a leftover
+        // variable would make keys for the wrong user, with its roles.
+        ("apikey create", "owner"),
+        ("apikey create", "name"),
+        ("apikey create", "roles"),
+        ("apikey create", "expires"),
+        ("apikey list", "owner"),
     ];
 
     /// Every flag of every subcommand, as (subcommand path, flag, env var).

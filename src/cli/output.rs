@@ -108,6 +108,7 @@ pub(super) fn scan_table(scan: &Scan, disk: u64) -> String {
         format!("signing keys\t{}", scan.keys),
         format!("refresh tokens of 0.1.0\t{}", scan.refresh_tokens),
         format!("sessions\t{}", scan.sessions),
+        format!("API keys\t{}", scan.api_keys),
         format!(
             "disk\t{} for {} of live data ({:.1}x)",
             mib(disk),
@@ -162,7 +163,7 @@ mod tests {
             line.starts_with("same username\t\"admin\", \"ａｄｍｉｎ\", \"\\u{202e}x\": "),
             "{line}"
         );
-        assert_eq!(table.lines().count(), 8);
+        assert_eq!(table.lines().count(), 9);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 
 use super::error::ApiError;
-use crate::accounts::Actor;
+use crate::accounts::{Actor, api_key_caller};
 use crate::state::AppState;
 use crate::store::UserView;
 
@@ -59,11 +59,21 @@ pub fn forward_auth_caller(req: &HttpRequest) -> Result<Caller, ApiError> {
 }
 
 /// The stored user a presented access token names, if the token is valid
-/// and not revoked.
+/// and not revoked; or, for an API key (`eak_…`), its owner with the key's
+/// roles within the owner's (`accounts::api_key_caller`).
 fn caller_of(req: &HttpRequest, token: &str) -> Result<Caller, ApiError> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("app state missing")))?;
+    if crate::apikey::looks_like_key(token) {
+        let user = api_key_caller(
+            &state.store,
+            &state.clock,
+            || super::handlers::origin(req),
+            token,
+        )?;
+        return Ok(Caller { user });
+    }
     let access = state
         .tokens
         .verify_access(token, state.clock.now())

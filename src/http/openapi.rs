@@ -45,12 +45,16 @@ use crate::domain::Roles;
         handlers::mqtt_user,
         handlers::mqtt_superuser,
         handlers::mqtt_acl,
+        handlers::create_api_key,
+        handlers::list_api_keys,
+        handlers::revoke_api_key,
     ),
     components(schemas(
         ErrorBody, TokenResponse, Roles, LoginBody, RefreshBody, LogoutBody, NewUserBody, RolesBody,
         PasswordBody, IdBody, ResultBody, HealthBody, RotateKeyBody, RotatedKeyBody,
         MfaGenerateBody, MfaCodeBody, MfaSecretBody, RecoveryCodesBody, MeBody,
-        MqttUserParams, MqttSuperuserParams, MqttAclParams, MqttAllowed
+        MqttUserParams, MqttSuperuserParams, MqttAclParams, MqttAllowed, ApiKeyBody,
+        NewApiKeyBody, ApiKeyInfo
     )),
     modifiers(&BearerScheme, &DecidedSchemas)
 )]
@@ -101,6 +105,7 @@ impl Modify for DecidedSchemas {
             decided::<RotateKeyBody>(),
             decided::<MfaGenerateBody>(),
             decided::<MfaCodeBody>(),
+            decided::<ApiKeyBody>(),
         ] {
             match serde_json::from_value(schema.to_json_schema()) {
                 Ok(s) => {
@@ -238,6 +243,24 @@ pub fn routes() -> Vec<RouteSpec> {
         ),
         r(Method::GET, "/api/v1/auth/me", "/api/v1/auth/me", || to(me)),
         r(
+            Method::POST,
+            "/api/v1/auth/apikeys",
+            "/api/v1/auth/apikeys",
+            || to(create_api_key),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/auth/apikeys",
+            "/api/v1/auth/apikeys",
+            || to(list_api_keys),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/auth/apikeys/{id}",
+            "/api/v1/auth/apikeys/{id}",
+            || to(revoke_api_key),
+        ),
+        r(
             Method::GET,
             "/api/v1/auth/user/{key}",
             "/api/v1/auth/user/{username}",
@@ -352,6 +375,7 @@ mod tests {
             body::MFA_GENERATE.to_json_schema()
         );
         assert_eq!(schemas["MfaCodeBody"], body::MFA_CODE.to_json_schema());
+        assert_eq!(schemas["ApiKeyBody"], body::API_KEY.to_json_schema());
         let roles = &doc["components"]["schemas"]["Roles"];
         assert_eq!(roles["required"].as_array().unwrap().len(), 6);
         assert_eq!(roles["additionalProperties"], false);

@@ -64,7 +64,7 @@ pub const FORMAT: &str = "engine-auth-backup";
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The store's trees, in the order a backup lists them.
-pub const TREES: [&str; 7] = [
+pub const TREES: [&str; 10] = [
     "meta",
     "users",
     "usernames",
@@ -72,11 +72,15 @@ pub const TREES: [&str; 7] = [
     "sessions",
     "user_sessions",
     "refresh_tokens",
+    "api_keys",
+    "api_key_ids",
+    "user_api_keys",
 ];
 
 /// The trees a restore brings back. The others (sessions and their
-/// per-user lists, old-layout refresh tokens, signing keys) are dropped, so
-/// every token issued before the restore is refused.
+/// per-user lists, old-layout refresh tokens, signing keys, API keys) are
+/// dropped, so every token and every API key issued before the restore is
+/// refused.
 const RESTORED: [&str; 3] = ["meta", "users", "usernames"];
 
 /// Where [`restore`] builds the new store.
@@ -145,6 +149,9 @@ impl Store {
             &self.sessions,
             &self.user_sessions,
             &self.refresh,
+            &self.api_keys,
+            &self.api_key_ids,
+            &self.user_api_keys,
         ];
         let _exclusive = self
             .export_gate
@@ -357,6 +364,9 @@ impl Backup {
         for (_, v) in self.tree("refresh_tokens") {
             decode::<RefreshRecord>(v).map_err(|e| format!("a refresh-token record: {e}"))?;
         }
+        for (_, v) in self.tree("api_keys") {
+            decode::<super::ApiKeyRecord>(v).map_err(|e| format!("an API key record: {e}"))?;
+        }
         for (k, v) in self.tree("user_sessions") {
             if k.len() != 16 || v.len() % 16 != 0 {
                 return Err("a per-user session list of the wrong length".into());
@@ -409,6 +419,7 @@ pub struct Restored {
     pub sessions: u64,
     pub refresh_tokens: u64,
     pub keys: u64,
+    pub api_keys: u64,
     /// The new (only) signing key.
     pub kid: String,
     /// Where the replaced store now is (`None`: there was none).
@@ -533,6 +544,7 @@ pub fn restore(
         sessions: backup.count("sessions"),
         refresh_tokens: backup.count("refresh_tokens"),
         keys: backup.count("keys"),
+        api_keys: backup.count("api_keys"),
         kid: key.kid.clone(),
         previous,
         removed,
@@ -682,6 +694,40 @@ mod tests {
         assert_eq!(done.removed.len(), 1);
         assert!(!dir.path().join("store.before-restore-t1").exists());
         assert!(dir.path().join("store.before-restore-t2").exists());
+    }
+
+    /// API keys are in the backup (it is the whole store) but, like
+    /// sessions, a restore does not bring them back: every key issued
+    /// before it is refused.
+    #[test]
+    fn api_keys_are_backed_up_but_not_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let users = seeded(dir.path(), 2);
+        let rec = super::super::ApiKeyRecord {
+            id: Uuid::new_v4(),
+            owner: users[1].id,
+            name: "k".into(),
+            roles: Roles::from_bits(1),
+            created_at: 1,
+            expires_at: None,
+            last_used_at: None,
+        };
+        let bytes = {
+            let s = open(dir.path());
+            s.create_api_key(&rec, &[3; 32]).unwrap();
+            s.export(1_735_689_600_000).unwrap()
+        };
+        let backup = Backup::parse(&bytes).unwrap();
+        assert_eq!(backup.count("api_keys"), 1);
+        assert_eq!(backup.count("api_key_ids"), 1);
+        assert_eq!(backup.count("user_api_keys"), 1);
+        let done = restore(dir.path(), &backup, &key(), "t1", 1 << 20).unwrap();
+        assert_eq!(done.api_keys, 1);
+        let s = open(dir.path());
+        assert!(s.user_by_id(users[1].id).unwrap().is_some());
+        assert_eq!(s.api_key_by_hash(&[3; 32]).unwrap(), None);
+        assert!(s.api_keys().unwrap().is_empty());
+        assert!(s.scan().unwrap().is_consistent());
     }
 
     #[test]

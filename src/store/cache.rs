@@ -26,6 +26,10 @@ pub struct UserView {
     pub generation: u64,
     /// Whether two-factor authentication is on.
     pub mfa: bool,
+    /// The API key the caller presented (its id), if it did not present a
+    /// token: its roles are then the key's within the user's. The rules
+    /// (`accounts`) refuse such a caller what only the user may do.
+    pub api_key: Option<Uuid>,
 }
 
 impl From<&UserRecord> for UserView {
@@ -36,6 +40,7 @@ impl From<&UserRecord> for UserView {
             roles: rec.roles,
             generation: rec.generation,
             mfa: rec.mfa.is_on(),
+            api_key: None,
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct Scan {
     pub keys: u64,
     pub refresh_tokens: u64,
     pub sessions: u64,
+    /// API key records.
+    pub api_keys: u64,
     /// Keys + values over every tree: what a perfect store would occupy.
     pub live_bytes: u64,
     /// The counts `meta` keeps (`None`: not recorded).
@@ -306,6 +308,11 @@ impl Store {
             if let Err(e) = decode::<SessionRecord>(&v) {
                 s.problem(format!("session record {}: {e}", crate::hex::encode(&k)));
             }
+        }
+        let (api_keys, problems) = self.scan_api_keys()?;
+        s.api_keys = api_keys;
+        for p in problems {
+            s.problem(p);
         }
         // `meta`, sled's default tree and anything else: bytes only.
         let scanned: [&[u8]; 5] = [

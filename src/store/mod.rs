@@ -7,6 +7,7 @@
 //! - `open`: opening, the cheap start-up checks, seeding an empty store;
 //! - `users`: user records, the username index and the counts in `meta`;
 //! - `keys`: signing-key records, rotation, deletion of retired keys;
+//! - `apikeys`: API keys (service accounts), stored by their SHA-256;
 //! - `sessions`: login sessions, and `rotation`, the rules of refresh-token
 //!   rotation applied to one session's record;
 //! - `legacy`: everything about older on-disk layouts, with its removal plan;
@@ -34,6 +35,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
+mod apikeys;
 pub mod backup;
 mod cache;
 mod check;
@@ -52,6 +54,7 @@ mod testing;
 mod users;
 
 pub use crate::keys::{KeyRecord, KeyState};
+pub use apikeys::{ApiKeyRecord, KeyHash, TOUCH_INTERVAL_SECS};
 pub use cache::UserView;
 pub use legacy::RefreshRecord;
 pub use maintenance::{Compacted, Counts, Scan};
@@ -166,6 +169,11 @@ pub struct Store {
     sessions: sled::Tree,
     /// Per user, the ids of its sessions, oldest first (see `sessions`).
     user_sessions: sled::Tree,
+    /// API keys by the SHA-256 of the key, key id → that hash, owner →
+    /// its key ids (see `apikeys`).
+    api_keys: sled::Tree,
+    api_key_ids: sled::Tree,
+    user_api_keys: sled::Tree,
     flusher: Arc<commit::GroupCommit>,
     cache: Arc<cache::Cache>,
     health: Arc<Health>,

@@ -309,35 +309,48 @@ impl Store {
         })
     }
 
-    /// Deletes a user (and its session list); refuses to delete the last
+    /// Deletes a user (its session list and its API keys too); refuses to delete the last
     /// admin.
     pub fn delete_user(&self, id: Uuid) -> Result<UserRecord> {
         self.write(|| {
-            let rec = (&self.users, &self.names, &self.meta, &self.user_sessions)
-                .transaction(|(users, names, meta, session_lists)| {
-                    let Some(old) = users.remove(id.as_bytes())? else {
-                        return abort(StoreError::NotFound);
-                    };
-                    let old: UserRecord = decode_tx(&old)?;
-                    // The entry that names this user: never another user's
-                    // under the same key (two users can share a fold when one
-                    // of them is indexed under its old key).
-                    for key in index_keys(&old.username) {
-                        if let Some(entry) = names.get(key.as_slice())?
-                            && id_of_entry(&entry).ok() == Some(id)
-                        {
-                            names.remove(key)?;
-                            break;
+            let trees = (
+                &self.users,
+                &self.names,
+                &self.meta,
+                &self.user_sessions,
+                &self.api_keys,
+                &self.api_key_ids,
+                &self.user_api_keys,
+            );
+            let rec = trees
+                .transaction(
+                    |(users, names, meta, session_lists, keys, key_ids, key_lists)| {
+                        let Some(old) = users.remove(id.as_bytes())? else {
+                            return abort(StoreError::NotFound);
+                        };
+                        let old: UserRecord = decode_tx(&old)?;
+                        // The entry that names this user: never another user's
+                        // under the same key (two users can share a fold when one
+                        // of them is indexed under its old key).
+                        for key in index_keys(&old.username) {
+                            if let Some(entry) = names.get(key.as_slice())?
+                                && id_of_entry(&entry).ok() == Some(id)
+                            {
+                                names.remove(key)?;
+                                break;
+                            }
                         }
-                    }
-                    // Its sessions are refused ("user gone") until pruned.
-                    session_lists.remove(id.as_bytes())?;
-                    adjust_user_count(meta, -1)?;
-                    if old.is_admin() {
-                        adjust_admins(meta, -1)?;
-                    }
-                    Ok(old)
-                })
+                        // Its sessions are refused ("user gone") until pruned.
+                        session_lists.remove(id.as_bytes())?;
+                        // Its API keys go with it: no key outlives its owner.
+                        super::apikeys::remove_keys_of(id, keys, key_ids, key_lists)?;
+                        adjust_user_count(meta, -1)?;
+                        if old.is_admin() {
+                            adjust_admins(meta, -1)?;
+                        }
+                        Ok(old)
+                    },
+                )
                 .map_err(from_tx)?;
             self.cache.invalidate(&id);
             self.flush()?;

@@ -19,7 +19,8 @@ pub mod json;
 pub mod schema;
 
 pub use schema::{
-    KEY_ROTATION, LOGIN, LOGOUT, MFA_CODE, MFA_GENERATE, NEW_USER, PASSWORD, REFRESH, ROLES, Schema,
+    API_KEY, KEY_ROTATION, LOGIN, LOGOUT, MFA_CODE, MFA_GENERATE, NEW_USER, PASSWORD, REFRESH,
+    ROLES, Schema,
 };
 
 use actix_web::dev::Payload;

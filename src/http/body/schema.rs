@@ -331,6 +331,30 @@ pub const KEY_ROTATION: Schema = Schema::Object {
     required: &["revokePrevious"],
 };
 
+/// `POST /apikeys` (engine-auth's own call): a key's name (engine-auth: 1
+/// to 100 characters, no control characters), its roles (among the
+/// caller's) and an optional expiry.
+pub const API_KEY: Schema = Schema::Object {
+    properties: &[
+        prop(
+            "name",
+            STRING,
+            "What the key is for (engine-auth: 1 to 100 characters, no control characters)",
+        ),
+        prop(
+            "roles",
+            ROLE_PROFILE,
+            "The key's roles: among the caller's (403 otherwise)",
+        ),
+        prop(
+            "expiresAt",
+            STRING,
+            "Optional: when the key stops working, an RFC 3339 time in the future",
+        ),
+    ],
+    required: &["name", "roles"],
+};
+
 /// `POST /mfa/generate` (engine-auth's own call): the caller's current
 /// password, checked as a password change checks it.
 pub const MFA_GENERATE: Schema = Schema::Object {

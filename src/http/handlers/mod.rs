@@ -1,14 +1,15 @@
 //! One function per API call, grouped by what they serve: `sessions`
 //! (login, refresh, logout), `users` (user and role management), `keys`
-//! (signing-key rotation and revocation), `mfa` (two-factor
-//! authentication, `/me`), `verify` (forward-auth for reverse proxies)
-//! and `mqtt` (the MQTT broker's auth backend). A
+//! (signing-key rotation and revocation), `apikeys` (API keys), `mfa`
+//! (two-factor authentication, `/me`), `verify` (forward-auth for reverse
+//! proxies) and `mqtt` (the MQTT broker's auth backend). A
 //! handler's body is decided as the original decides it (`http::body`; each
 //! body type names its schema), then parsed into domain types (400 on
 //! anything our stricter rules refuse); it names the caller (the `Caller` / `Admin` extractors) and calls the one
 //! use case in `crate::accounts` that decides and audits; it only renders
 //! the result.
 
+mod apikeys;
 mod keys;
 mod mfa;
 mod mqtt;
@@ -16,6 +17,7 @@ mod sessions;
 mod users;
 mod verify;
 
+pub use apikeys::*;
 pub use keys::*;
 pub use mfa::*;
 pub use mqtt::*;
@@ -50,7 +52,7 @@ use decided_by;
 
 /// Where the request came from, for the audit trail and the throttle: the
 /// TCP peer, or the client a trusted proxy forwarded it for.
-fn origin(req: &HttpRequest) -> Origin {
+pub(crate) fn origin(req: &HttpRequest) -> Origin {
     let proxies = req
         .app_data::<State>()
         .map_or(&[][..], |s| s.settings.trusted_proxies.as_slice());

@@ -3,6 +3,7 @@
 //! an operator would (first start, user commands on a running and a
 //! stopped daemon, healthcheck, a damaged store).
 
+mod apikeys;
 mod bad_input;
 mod binary;
 mod cookies;

@@ -11,7 +11,8 @@
 //! required, nothing else allowed; `otp` and `mode` (strings) on login;
 //! `mode` on refresh, whose `refreshToken` is optional (the browser's
 //! cookie may carry it); engine-auth's own calls (key rotation, the MFA
-//! calls) with their one required field each.
+//! calls) with their one required field each, and the API key body (`name`,
+//! `roles`, `expiresAt`; name and roles required).
 
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -83,6 +84,7 @@ async fn the_document_adds_only_the_agreed_fields() {
     for call in ["user", "superuser", "acl"] {
         expected.insert(format!("POST /api/v1/auth/mqtt/{call}"));
     }
+    expected.insert("POST /api/v1/auth/apikeys".into());
     assert_eq!(
         with_bodies(&ours),
         expected,
@@ -156,6 +158,25 @@ async fn the_document_adds_only_the_agreed_fields() {
         }),
         "the MFA generate body"
     );
+    let api_key = schema("/api/v1/auth/apikeys", "post");
+    let fields: Vec<&String> = api_key["properties"]
+        .as_object()
+        .expect("properties")
+        .keys()
+        .collect();
+    assert_eq!(fields, ["name", "roles", "expiresAt"], "the API key body");
+    assert_eq!(api_key["properties"]["name"], json!({"type": "string"}));
+    assert_eq!(
+        api_key["properties"]["expiresAt"],
+        json!({"type": "string"})
+    );
+    assert_eq!(
+        api_key["properties"]["roles"],
+        schema("/api/v1/auth/user/roles/{_id}", "patch")["properties"]["roles"],
+        "the API key's roles are a role profile"
+    );
+    assert_eq!(api_key["additionalProperties"], false);
+    assert_eq!(api_key["required"], json!(["name", "roles"]));
     for call in ["enable", "disable"] {
         assert_eq!(
             schema(&format!("/api/v1/auth/mfa/{call}"), "post"),

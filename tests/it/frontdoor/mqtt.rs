@@ -304,3 +304,62 @@ async fn wrong_passwords_are_throttled_with_logins_and_a_two_factor_user_needs_a
     assert!(statuses.contains(&429), "never throttled: {statuses:?}");
     assert_eq!(app.login("admin", ADMIN_PASSWORD).await.status(), 429);
 }
+
+#[actix_web::test]
+async fn an_api_key_connects_under_its_id_and_the_acl_is_the_keys() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let (_, dave) = app
+        .user_with_token(&admin, "dave", &["read", "write", "subscribe"])
+        .await;
+    let body =
+        json!({"name": "sensor gateway", "roles": crate::harness::roles(&["read", "subscribe"])});
+    let created = app
+        .post_json("/apikeys", Some(&dave), &body)
+        .await
+        .ok_json();
+    let (id, key) = (
+        created["id"].as_str().expect("id").to_string(),
+        created["key"].as_str().expect("key").to_string(),
+    );
+    let c = &app.client;
+    for mode in MODES {
+        let m = format!("{mode:?}");
+        allows(&ask(&app, c, mode, "user", &user(&id, &key)).await, &m);
+        // Under the owner's name the broker would later ask with the
+        // owner's roles: refused.
+        denies(&ask(&app, c, mode, "user", &user("dave", &key)).await, &m);
+        denies(
+            &ask(
+                &app,
+                c,
+                mode,
+                "user",
+                &user(&id, "eak_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+            )
+            .await,
+            &m,
+        );
+        allows(&ask(&app, c, mode, "acl", &acl(&id, 1)).await, &m);
+        allows(&ask(&app, c, mode, "acl", &acl(&id, 4)).await, &m);
+        denies(&ask(&app, c, mode, "acl", &acl(&id, 2)).await, &m);
+        // dave himself may write.
+        allows(&ask(&app, c, mode, "acl", &acl("dave", 2)).await, &m);
+        denies(
+            &ask(&app, c, mode, "superuser", &json!({"username": id})).await,
+            &m,
+        );
+    }
+    // Revoked: refused at once, the connect and the ACL alike.
+    app.delete(&format!("/apikeys/{id}"), Some(&dave))
+        .await
+        .ok_json();
+    denies(
+        &ask(&app, c, Mode::Json, "user", &user(&id, &key)).await,
+        "revoked",
+    );
+    denies(
+        &ask(&app, c, Mode::Json, "acl", &acl(&id, 1)).await,
+        "revoked",
+    );
+}

@@ -38,7 +38,8 @@ async fn body_endpoints(app: &TestApp) -> Vec<(Method, String, Option<String>)> 
         ),
         (Method::POST, "/mfa/generate".into(), t.clone()),
         (Method::POST, "/mfa/enable".into(), t.clone()),
-        (Method::POST, "/mfa/disable".into(), t),
+        (Method::POST, "/mfa/disable".into(), t.clone()),
+        (Method::POST, "/apikeys".into(), t),
     ]
 }
 

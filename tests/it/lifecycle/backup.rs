@@ -110,6 +110,7 @@ async fn restore_drill_brings_back_the_users_and_revokes_every_earlier_token() {
         "users\t4 (1 admins)",
         "sessions\t",
         "signing keys\t1",
+        "API keys\t0",
         "not restored",
     ] {
         assert!(out.contains(said), "{said:?} missing from:\n{out}");

@@ -151,3 +151,131 @@ async fn recover_admin_works_on_a_running_and_on_a_stopped_daemon() {
         &recovered.token,
     ]);
 }
+
+/// `apikey create|list|revoke` on a running daemon (through its socket:
+/// the key works over HTTP at once, and stops at once) and on a stopped
+/// store; the key is printed once, by `create`, and logged nowhere.
+#[actix_web::test]
+async fn apikey_commands_work_on_a_running_and_on_a_stopped_daemon() {
+    /// (id, key) from `apikey create`'s output.
+    fn created(out: &str) -> (String, String) {
+        let field = |name: &str| {
+            out.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}\t")))
+                .unwrap_or_else(|| panic!("no {name} in {out}"))
+                .to_string()
+        };
+        (field("id"), field("key"))
+    }
+    let sb = Sandbox::new();
+    let mut daemon = sb.start();
+    let carol_id = sb
+        .cli_ok(
+            &["user", "add", "carol", "--roles", "read,write"],
+            &[("ENGINE_AUTH_PASSWORD", USER_PASSWORD)],
+        )
+        .trim()
+        .to_string();
+
+    // Live: created, usable at once, with carol's identity.
+    let out = sb.cli_ok(
+        &[
+            "apikey", "create", "--owner", "carol", "--name", "ci job", "--roles", "read",
+        ],
+        &[],
+    );
+    let (id, key) = created(&out);
+    assert!(key.starts_with("eak_"), "{out}");
+    daemon.roles_of(&key, &carol_id).await.ok_json();
+    // The first use is recorded (off the request path) and audited once.
+    let mut last_used = String::new();
+    for _ in 0..100 {
+        let list = sb.cli_ok(&["apikey", "list", "--owner", "carol"], &[]);
+        last_used = list
+            .lines()
+            .find(|l| l.starts_with(&id))
+            .and_then(|l| l.split('\t').nth(4))
+            .unwrap_or_default()
+            .to_string();
+        if last_used != "-" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        last_used.ends_with('Z'),
+        "last use not recorded: {last_used:?}"
+    );
+    daemon.roles_of(&key, &carol_id).await.ok_json();
+    // Roles beyond the owner's, a past expiry, an unknown owner: refused.
+    for args in [
+        &["--owner", "carol", "--name", "x", "--roles", "admin"][..],
+        &[
+            "--owner",
+            "carol",
+            "--name",
+            "x",
+            "--roles",
+            "read",
+            "--expires",
+            "2001-01-01T00:00:00Z",
+        ],
+        &["--owner", "nobody", "--name", "x", "--roles", "read"],
+    ] {
+        let out = sb.cli(&[&["apikey", "create"][..], args].concat(), &[]);
+        assert!(!out.status.success(), "{args:?} must fail");
+    }
+    let list = sb.cli_ok(&["apikey", "list"], &[]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with(&id) && l.contains("\tcarol\tread\t") && l.ends_with("ci job")),
+        "{list}"
+    );
+    assert!(!list.contains(&key[4..]), "list shows the key: {list}");
+    let admins = sb.cli_ok(&["apikey", "list", "--owner", "admin"], &[]);
+    assert!(!admins.contains(&id), "{admins}");
+    sb.cli_ok(&["apikey", "revoke", &id], &[]);
+    daemon.roles_of(&key, &carol_id).await.error(401);
+    let out = sb.cli(&["apikey", "revoke", &id], &[]);
+    assert!(!out.status.success(), "revoking twice must fail");
+    daemon.terminate();
+
+    // Offline: made on the stopped store, it works once the daemon runs.
+    let out = sb.cli_ok(
+        &[
+            "apikey",
+            "create",
+            "--owner",
+            "carol",
+            "--name",
+            "offline",
+            "--roles",
+            "read,write",
+            "--expires",
+            "2999-01-01T00:00:00Z",
+        ],
+        &[],
+    );
+    let (offline_id, offline_key) = created(&out);
+    let list = sb.cli_ok(&["apikey", "list", "--owner", "carol"], &[]);
+    assert!(
+        list.contains(&offline_id) && list.contains("2999-01-01T00:00:00.000Z"),
+        "{list}"
+    );
+    let mut daemon = sb.start();
+    daemon.roles_of(&offline_key, &carol_id).await.ok_json();
+    daemon.terminate();
+    sb.cli_ok(&["apikey", "revoke", &offline_id], &[]);
+    let daemon = sb.start();
+    daemon.roles_of(&offline_key, &carol_id).await.error(401);
+    drop(daemon);
+    let logs = sb.all_logs();
+    for event in [
+        format!("event=apikey_created user=\"carol\" id={carol_id} key={id} roles=1 by=cli"),
+        format!("event=apikey_used user=\"carol\" id={carol_id} key={id} peer="),
+        format!("event=apikey_revoked user=\"carol\" id={carol_id} key={id} by=cli"),
+    ] {
+        assert_eq!(logs.matches(&event).count(), 1, "{event} once in:\n{logs}");
+    }
+    sb.assert_logs_free_of(&[&key, &offline_key, &key[4..], &offline_key[4..]]);
+}
