@@ -153,9 +153,14 @@ pub struct TokenPair {
 }
 
 impl TokenPair {
-    /// The access token's remaining lifetime at issue, in milliseconds.
+    /// The access token's remaining lifetime at issue, in seconds.
+    pub fn access_lifetime_secs(&self) -> u64 {
+        self.access_exp.saturating_sub(self.issued_at)
+    }
+
+    /// The same in milliseconds (the token responses' `expires`).
     pub fn expires_in_ms(&self) -> u64 {
-        self.access_exp.saturating_sub(self.issued_at) * 1000
+        self.access_lifetime_secs() * 1000
     }
 
     /// The refresh token's remaining lifetime at issue, in seconds.

@@ -133,7 +133,7 @@ pub fn token_response(req: &HttpRequest, pair: TokenPair, mode: Mode) -> HttpRes
         }),
         Mode::Cookie => {
             let refresh_age = seconds(pair.refresh_lifetime_secs());
-            let access_age = seconds(pair.access_exp.saturating_sub(pair.issued_at));
+            let access_age = seconds(pair.access_lifetime_secs());
             HttpResponse::Ok()
                 .cookie(refresh_cookie(req, pair.refresh_token, refresh_age))
                 .cookie(access_cookie(req, pair.token.clone(), access_age))
@@ -166,8 +166,8 @@ fn csrf_check(req: &HttpRequest) -> Result<(), ApiError> {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+        .and_then(super::body::media_type)
+        .is_some_and(|media| media == "application/json");
     if !json {
         return Err(ApiError::forbidden(
             "A request authenticated by the session cookie must be sent as application/json",

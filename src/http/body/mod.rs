@@ -90,7 +90,7 @@ fn is_tchar(b: u8, backtick: bool) -> bool {
 }
 
 /// The lower-cased `type/subtype`, if the header parses.
-fn media_type(header: &str) -> Option<String> {
+pub(crate) fn media_type(header: &str) -> Option<String> {
     let (ty, params) = match header.find(';') {
         Some(i) => (&header[..i], Some(&header[i..])),
         None => (header, None),

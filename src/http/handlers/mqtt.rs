@@ -89,8 +89,7 @@ fn params<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, ApiE
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
+        .and_then(crate::http::body::media_type)
         .unwrap_or_default();
     match ctype.as_str() {
         "application/json" => serde_json::from_slice(body)

@@ -8,7 +8,7 @@
 //! a deleted user is refused at once.
 
 use super::{Seen, Upstream};
-use crate::harness::{ADMIN_PASSWORD, TestApp, free_port, wait_until};
+use crate::harness::{ADMIN_PASSWORD, Reply, TestApp, free_port, send_unchecked, wait_until};
 use reqwest::Method;
 use serde_json::json;
 use std::path::Path;
@@ -120,30 +120,15 @@ fn caddy(auth_port: u16, upstream_port: u16) -> Proxy {
     start("caddy", port, dir, cmd)
 }
 
-/// A response through the proxy: status, headers (lower-cased names), body.
-struct Through {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Through {
-    fn header(&self, name: &str) -> Vec<&str> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect()
-    }
-}
-
+/// A request through the proxy, its response read whole (not engine-auth's
+/// own, so without the security-header check).
 async fn through(
     proxy: &Proxy,
     method: Method,
     path: &str,
     headers: &[(&str, String)],
     body: Option<String>,
-) -> Through {
+) -> Reply {
     let client = crate::harness::http_client();
     let mut rb = client.request(method, format!("http://127.0.0.1:{}{path}", proxy.port));
     for (n, v) in headers {
@@ -152,27 +137,7 @@ async fn through(
     if let Some(b) = body {
         rb = rb.header("Content-Type", "application/json").body(b);
     }
-    let resp = rb
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{} {path}: {e}\n{}", proxy.name, proxy.logs()));
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let body = resp.text().await.unwrap_or_default();
-    Through {
-        status,
-        headers,
-        body,
-    }
+    send_unchecked(rb).await.context(proxy.name)
 }
 
 fn bearer(token: &str) -> (&'static str, String) {
@@ -197,7 +162,7 @@ async fn protects_the_service(proxy: Proxy, app: &TestApp, upstream: &Upstream) 
     // No credential, or a bad one: the service is never reached.
     for headers in [vec![], vec![bearer("not.a.token")]] {
         let r = through(&proxy, Method::GET, "/dashboard", &headers, None).await;
-        assert_eq!(r.status, 401, "{name}: {}", r.body);
+        assert_eq!(r.status(), 401, "{name}: {}", r.text());
     }
     assert_eq!(upstream.hits(), 0, "{name}: reached without a credential");
 
@@ -210,8 +175,8 @@ async fn protects_the_service(proxy: Proxy, app: &TestApp, upstream: &Upstream) 
     ];
     for method in [Method::GET, Method::POST, Method::DELETE] {
         let r = through(&proxy, method.clone(), "/dashboard?x=1", &forged, None).await;
-        assert_eq!(r.status, 200, "{name} {method}: {}", r.body);
-        assert_eq!(r.body, "upstream");
+        assert_eq!(r.status(), 200, "{name} {method}: {}", r.text());
+        assert_eq!(r.text(), "upstream");
         let seen = upstream.last();
         assert_eq!(seen.path, "/dashboard?x=1", "{name}");
         assert_eq!(
@@ -225,10 +190,10 @@ async fn protects_the_service(proxy: Proxy, app: &TestApp, upstream: &Upstream) 
     // A path that requires the flows role.
     let hits = upstream.hits();
     let r = through(&proxy, Method::GET, "/flows/x", &[bearer(&alice)], None).await;
-    assert_eq!(r.status, 403, "{name}: {}", r.body);
+    assert_eq!(r.status(), 403, "{name}: {}", r.text());
     assert_eq!(upstream.hits(), hits, "{name}: reached without the role");
     let r = through(&proxy, Method::GET, "/flows/x", &[bearer(&bob)], None).await;
-    assert_eq!(r.status, 200, "{name}: {}", r.body);
+    assert_eq!(r.status(), 200, "{name}: {}", r.text());
     assert_eq!(
         user_of(&upstream.last()),
         (Some("bob"), Some(bob_id.as_str()), Some("flows,read")),
@@ -246,11 +211,17 @@ async fn protects_the_service(proxy: Proxy, app: &TestApp, upstream: &Upstream) 
         Some(login.to_string()),
     )
     .await;
-    assert_eq!(r.status, 200, "{name}: login through the proxy: {}", r.body);
+    assert_eq!(
+        r.status(),
+        200,
+        "{name}: login through the proxy: {}",
+        r.text()
+    );
     let cookies: Vec<String> = r
-        .header("set-cookie")
+        .headers
         .iter()
-        .filter_map(|c| c.split(';').next())
+        .filter(|(n, _)| n == "set-cookie")
+        .filter_map(|(_, c)| c.split(';').next())
         .map(str::to_string)
         .collect();
     assert!(
@@ -259,7 +230,7 @@ async fn protects_the_service(proxy: Proxy, app: &TestApp, upstream: &Upstream) 
     );
     let jar = ("Cookie", cookies.join("; "));
     let r = through(&proxy, Method::GET, "/", std::slice::from_ref(&jar), None).await;
-    assert_eq!(r.status, 200, "{name}: by cookie: {}", r.body);
+    assert_eq!(r.status(), 200, "{name}: by cookie: {}", r.text());
     assert_eq!(upstream.last().header("x-auth-user"), Some("admin"));
     // The refresh cookie works through the proxy too (same origin).
     let r = through(
@@ -273,13 +244,13 @@ async fn protects_the_service(proxy: Proxy, app: &TestApp, upstream: &Upstream) 
         Some("{}".into()),
     )
     .await;
-    assert_eq!(r.status, 200, "{name}: refresh by cookie: {}", r.body);
+    assert_eq!(r.status(), 200, "{name}: refresh by cookie: {}", r.text());
 
     // Deleting a user shuts the door at once.
     app.delete_user(&admin, &alice_id).await.ok_json();
     let hits = upstream.hits();
     let r = through(&proxy, Method::GET, "/dashboard", &[bearer(&alice)], None).await;
-    assert_eq!(r.status, 401, "{name}: a deleted user: {}", r.body);
+    assert_eq!(r.status(), 401, "{name}: a deleted user: {}", r.text());
     assert_eq!(upstream.hits(), hits);
 }
 

@@ -32,7 +32,7 @@ pub use app::{TestApp, self_signed_tls, tls_fingerprint};
 pub use daemon::{Daemon, Sandbox, healthcheck, text};
 pub use http::{
     Reply, TokenPair, healthy, id_of, keys, message, raw_request, raw_request_unchecked,
-    read_response, send,
+    read_response, send, send_unchecked,
 };
 pub use jwt::{
     b64, b64_json, claims_of, decode_jwt, forge, header, kid_of, random_secret, sign, with_payload,
