@@ -634,12 +634,12 @@ fn adopt_owner_of(copy: &Path, data_dir: &Path) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{key, seeded};
+    use super::super::testing::{key, reopen, retried, seeded};
     use super::*;
     use crate::domain::Roles;
 
     fn open(dir: &Path) -> Store {
-        Store::open(dir, 1 << 20).unwrap().0
+        reopen(dir).unwrap().0
     }
 
     #[test]
@@ -668,7 +668,7 @@ mod tests {
             s.delete_user(users[2].id).unwrap();
         }
         let fresh = key();
-        let done = restore(dir.path(), &backup, &fresh, "t1", 1 << 20).unwrap();
+        let done = retried(|| restore(dir.path(), &backup, &fresh, "t1", 1 << 20)).unwrap();
         assert_eq!((done.users, done.sessions, done.keys), (6, 1, 1));
         assert!(
             done.previous
@@ -690,7 +690,7 @@ mod tests {
         assert!(s.scan().unwrap().is_consistent());
         drop(s);
         // A second restore keeps only the newest copy of the replaced store.
-        let done = restore(dir.path(), &backup, &key(), "t2", 1 << 20).unwrap();
+        let done = retried(|| restore(dir.path(), &backup, &key(), "t2", 1 << 20)).unwrap();
         assert_eq!(done.removed.len(), 1);
         assert!(!dir.path().join("store.before-restore-t1").exists());
         assert!(dir.path().join("store.before-restore-t2").exists());
@@ -721,7 +721,7 @@ mod tests {
         assert_eq!(backup.count("api_keys"), 1);
         assert_eq!(backup.count("api_key_ids"), 1);
         assert_eq!(backup.count("user_api_keys"), 1);
-        let done = restore(dir.path(), &backup, &key(), "t1", 1 << 20).unwrap();
+        let done = retried(|| restore(dir.path(), &backup, &key(), "t1", 1 << 20)).unwrap();
         assert_eq!(done.api_keys, 1);
         let s = open(dir.path());
         assert!(s.user_by_id(users[1].id).unwrap().is_some());

@@ -164,7 +164,7 @@ mod tests {
             });
             assert!(s.flush_count() > before);
         }
-        let (s, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        let (s, _) = super::super::testing::reopen(dir.path()).unwrap();
         for n in &names {
             assert!(s.user_by_name(n).unwrap().is_some(), "{n} lost");
         }

@@ -32,8 +32,9 @@ pub fn user(name: &str, roles: Roles) -> UserRecord {
     )
 }
 
-/// Runs `f` again while it fails with "in use", for up to 10 s.
-fn retried<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+/// Runs `f` again while it fails with "in use", for up to 10 s: a store
+/// just dropped may still be locked by sled's background threads.
+pub fn retried<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         match f() {
