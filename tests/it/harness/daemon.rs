@@ -302,7 +302,9 @@ impl DaemonBuilder<'_> {
     fn try_start_once(self, secs: u64) -> Result<Daemon, String> {
         let mut d = self.spawn();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-        while !healthy(d.port) {
+        // Healthy, and the port is this process's: another test's daemon
+        // that took the free port first would answer /health too.
+        while !(healthy(d.port) && listens_on(d.child.id(), d.port)) {
             if let Some(status) = d.try_exit() {
                 return Err(format!(
                     "the daemon exited ({status}) before it was healthy:\n{}",
@@ -319,6 +321,31 @@ impl DaemonBuilder<'_> {
         }
         Ok(d)
     }
+}
+
+/// Does process `pid` hold a TCP socket listening on `port`? (Its open
+/// socket inodes, looked up in /proc/net/tcp and tcp6.)
+fn listens_on(pid: u32, port: u16) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let inodes: std::collections::HashSet<String> = fds
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_string_lossy().into_owned();
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let port = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|table| {
+        std::fs::read_to_string(table).is_ok_and(|text| {
+            text.lines().skip(1).any(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                // local address, state (0A: LISTEN), inode
+                f.len() > 9 && f[1].ends_with(&port) && f[3] == "0A" && inodes.contains(f[9])
+            })
+        })
+    })
 }
 
 /// A running (or exited) `engine-auth serve`.
