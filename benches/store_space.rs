@@ -8,16 +8,15 @@
 //! Two workloads, each `ENGINE_AUTH_BENCH_WRITES` writes (default
 //! 1,000,000) on a store of 10,000 users, from 4 writer threads:
 //! - `overwrite`: role changes on random users (`Store::set_roles`); the
-//!   live data stays the same size, so everything above it is garbage sled
-//!   has not reclaimed.
+//!   live data stays the same size, so everything above it is space the
+//!   engine has not reclaimed.
 //! - `rotation`: refresh-token rotations (`Store::exchange_refresh`) on
 //!   1,000 sessions, with a simulated clock (100 rotations per virtual
 //!   second, 10-minute tokens) and `Store::prune_sessions` every 10,000
 //!   writes, so the live data is in a steady state as in production.
 //!
 //! For each: disk size (apparent and allocated), live bytes, the ratio, and
-//! the size after `engine-auth compact` (run on a copy). New stores use
-//! `engine_auth::store::SEGMENT_SIZE` segments. Shorter runs while
+//! the size after `engine-auth compact` (run on a copy). Shorter runs while
 //! iterating: `ENGINE_AUTH_BENCH_WRITES=300000` (`overwrite` has levelled
 //! off by then, `rotation` still grows a little), and
 //! `ENGINE_AUTH_BENCH_WORKLOADS=overwrite` (or `rotation`).
@@ -25,7 +24,7 @@
 use engine_auth::domain::{Roles, Username};
 use engine_auth::store::maintenance::compact;
 use engine_auth::store::{
-    KeyRecord, KeyState, NewSession, SessionToken, Store, new_user_record, open_sled,
+    DATA_FILE, Db, KeyRecord, KeyState, NewSession, SessionToken, Store, new_user_record,
 };
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -84,13 +83,13 @@ fn disk_usage(p: &Path) -> (u64, u64) {
     (apparent, allocated)
 }
 
-/// Live keys + values over every tree, read with sled directly (the store
-/// must be closed).
+/// Live keys + values over every tree, read from the engine directly (the
+/// store must be closed).
 fn live_bytes(path: &Path) -> (u64, u64) {
-    let db = open_sled(path, CACHE).expect("reopen");
+    let db = Db::open(&path.join(DATA_FILE), CACHE).expect("reopen");
     let mut bytes = 0u64;
     let mut entries = 0u64;
-    for name in db.tree_names() {
+    for name in db.tree_names().expect("trees") {
         let tree = db.open_tree(&name).expect("tree");
         for kv in tree.iter() {
             let (k, v) = kv.expect("entry");

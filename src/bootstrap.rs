@@ -20,8 +20,8 @@ use crate::tokens;
 pub const ADMIN_USERNAME: &str = "admin";
 pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
 /// Written (and synced) once the seed has committed. An empty store next to
-/// it means the store was lost or damaged (sled opens an overwritten log
-/// as empty after an unclean stop), never a first start.
+/// it means the store was lost or damaged (an engine may open a damaged
+/// store as empty: sled, the engine before redb, did after unclean stops), never a first start.
 pub const SEEDED_MARKER: &str = "store-initialized";
 
 /// Opens the store in `settings.data_dir` (made private first, see

@@ -60,7 +60,7 @@ pub fn secret_from_env(name: &str) -> Option<Secret> {
 pub struct Settings {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
-    /// sled page cache, bytes.
+    /// The store's page cache, bytes.
     pub cache_capacity_bytes: u64,
     pub access_ttl_secs: u64,
     pub refresh_ttl_secs: u64,

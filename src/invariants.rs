@@ -41,9 +41,13 @@ fn offenders(needles: &[&str], allowed: &[&str]) -> Vec<String> {
 }
 
 #[test]
-fn only_the_store_touches_sled() {
-    let bad = offenders(&["sled::"], &["store/"]);
-    assert!(bad.is_empty(), "sled outside store/:\n{}", bad.join("\n"));
+fn only_the_store_touches_the_engine() {
+    let bad = offenders(&["sled::", "redb::"], &["store/"]);
+    assert!(
+        bad.is_empty(),
+        "sled or redb outside store/:\n{}",
+        bad.join("\n")
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Administration of a gateway from its own shell. sled lets one process
-//! hold the store, so the daemon listens on `<data-dir>/admin.sock` and the
+//! Administration of a gateway from its own shell. The store's engine
+//! lets one process hold it, so the daemon listens on `<data-dir>/admin.sock` and the
 //! CLI sends it one [`Request`] per connection as a JSON line and reads one
 //! [`Response`] line; when no daemon answers, the CLI opens the store
 //! itself and runs the very same [`execute`].

@@ -105,13 +105,13 @@ enum Command {
         fix_counts: bool,
     },
     /// Stopped daemon only: rewrite the store into a fresh copy (reclaiming
-    /// the space sled has not), verify it, and swap it in atomically. Safe
+    /// the space the engine has not), verify it, and swap it in atomically. Safe
     /// to interrupt at any point.
     Compact {
         #[command(flatten)]
         common: CommonArgs,
         /// Only when the store takes more than RATIO times its live data on
-        /// disk (plus 1 MiB for sled's own files); otherwise leave it and
+        /// disk (plus 1 MiB for the engine's own pages); otherwise leave it and
         /// exit 0. The systemd unit runs `--if-over 3` before each start.
         #[arg(
             long,

@@ -73,7 +73,7 @@ pub(super) fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `--daemon`: detach with the `daemonize` crate. Nothing that starts
-/// threads (sled, the runtime) runs before the fork. The parent waits until
+/// threads (the runtime) runs before the fork. The parent waits until
 /// the daemon has opened its store and bound its port (or failed), so the
 /// operator sees the outcome and the exit status tells it. Returns the
 /// daemon's end of the report pipe in the daemon, `None` in the parent.

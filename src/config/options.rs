@@ -102,7 +102,7 @@ pub struct CommonOptions {
     /// State directory [default: $STATE_DIRECTORY, else ./engine-auth-data]
     #[arg(long, global = true, env = "ENGINE_AUTH_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// sled page cache in MiB [default: 4]
+    /// The store's page cache in MiB [default: 4]
     #[arg(long, global = true, env = "ENGINE_AUTH_CACHE_CAPACITY_MIB")]
     pub cache_capacity_mib: Option<u64>,
     #[command(flatten)]

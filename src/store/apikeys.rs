@@ -4,9 +4,8 @@
 //! `user_api_keys` (owner id → its key ids, so deleting a user deletes its
 //! keys in the same transaction). The key itself is never stored.
 
+use super::kv::{IVec, Transactional, TxTree};
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
-use sled::transaction::TransactionalTree;
 use std::fmt;
 use uuid::Uuid;
 
@@ -51,7 +50,7 @@ pub type KeyHash = [u8; 32];
 pub const TOUCH_INTERVAL_SECS: u64 = 3600;
 
 /// A per-user list of key ids: 16 bytes each.
-fn ids_of(list: Option<sled::IVec>) -> Vec<Uuid> {
+fn ids_of(list: Option<IVec>) -> Vec<Uuid> {
     list.map(|l| {
         l.chunks_exact(16)
             .filter_map(|c| Uuid::from_slice(c).ok())
@@ -68,9 +67,9 @@ fn list_bytes(ids: &[Uuid]) -> Vec<u8> {
 /// deleted).
 pub(super) fn remove_keys_of(
     owner: Uuid,
-    keys: &TransactionalTree,
-    ids: &TransactionalTree,
-    lists: &TransactionalTree,
+    keys: &TxTree,
+    ids: &TxTree,
+    lists: &TxTree,
 ) -> TxResult<()> {
     for id in ids_of(lists.remove(owner.as_bytes())?) {
         if let Some(hash) = ids.remove(id.as_bytes())? {
@@ -313,7 +312,7 @@ mod tests {
         s.create_api_key(&a, &ha).unwrap();
         // Damage made by hand, as no write of the store would.
         s.users.remove(bob.id.as_bytes()).unwrap();
-        s.api_keys.insert([5u8; 32], b"not json".to_vec()).unwrap();
+        s.api_keys.insert([5u8; 32], b"not json").unwrap();
         let (count, problems) = s.scan_api_keys().unwrap();
         assert_eq!(count, 2);
         assert!(

@@ -4,7 +4,7 @@
 //!
 //! JSON lines (UTF-8, `\n`-terminated), engine-independent: a logical dump
 //! of the store's trees, each record as the store's own bytes (JSON
-//! records, big-endian counts), never sled's pages.
+//! records, big-endian counts), never the engine's pages.
 //!
 //! 1. The header ([`Header`]): format name and version, the engine-auth
 //!    version and store schema version that wrote it, when (Unix ms and
@@ -37,7 +37,7 @@
 //! previous store stays as `store.before-restore-<UTC stamp>`, the only
 //! such copy kept.
 //!
-//! Everything sled-specific is in three small functions: [`Store::dump`]
+//! Everything engine-specific is in three small functions: [`Store::dump`]
 //! (export), [`load`] (import) and [`lock_live`] (the store's lock).
 
 use base64::Engine as _;
@@ -55,7 +55,7 @@ use super::maintenance::{exchange, reopen};
 use super::users::id_of_entry;
 use super::{
     KeyRecord, META_ACTIVE_KID, META_SCHEMA, META_SESSION_LISTS, Opened, RefreshRecord, Result,
-    SCHEMA_VERSION, SEGMENT_SIZE, SessionRecord, Store, StoreError, UserRecord,
+    SCHEMA_VERSION, SessionRecord, Store, StoreError, UserRecord,
 };
 
 /// The `format` every backup's header names.
@@ -138,8 +138,7 @@ pub struct Backup {
 
 impl Store {
     /// Export: every record of every tree, read with the export gate held
-    /// exclusively (no write in progress, none starting). The only
-    /// sled-specific part of a backup.
+    /// exclusively (no write in progress, none starting).
     fn dump(&self) -> Result<Vec<(&'static str, Vec<Record>)>> {
         let trees = [
             &self.meta,
@@ -164,7 +163,7 @@ impl Store {
                 let records = tree
                     .iter()
                     .map(|item| item.map(|(k, v)| (k.to_vec(), v.to_vec())))
-                    .collect::<sled::Result<Vec<_>>>()?;
+                    .collect::<super::kv::KvResult<Vec<_>>>()?;
                 Ok((*name, records))
             })
             .collect()
@@ -384,7 +383,7 @@ impl Backup {
         }
         for key in [super::META_USERS, super::META_NAMES, super::META_ADMINS] {
             if let Some((_, v)) = meta(key) {
-                read_u64(Some(v.as_slice().into())).map_err(|e| format!("a count in meta: {e}"))?;
+                read_u64(Some(v.clone())).map_err(|e| format!("a count in meta: {e}"))?;
             }
         }
         Ok(())
@@ -404,7 +403,7 @@ impl StoreError {
             self,
             StoreError::Invalid { .. }
                 | StoreError::Decode(_)
-                | StoreError::Sled(sled::Error::Corruption { .. })
+                | StoreError::Storage(redb::Error::Corrupted(_))
         )
     }
 }
@@ -429,11 +428,15 @@ pub struct Restored {
 }
 
 /// The store's lock, taken without opening it (it may be too damaged to
-/// open): sled holds an exclusive `flock` on `<store>/db` while open.
-/// `Ok(None)` when there is no `db` file. Sled-specific.
+/// open): redb holds an exclusive `flock` on its data file while open, as
+/// sled (the engine before) did on `<store>/db`. `Ok(None)` when there is
+/// neither file.
 pub(super) fn lock_live(live: &Path) -> Result<Option<fs::File>> {
     use rustix::fs::{FlockOperation, flock};
-    let db = live.join("db");
+    let db = match live.join(super::DATA_FILE) {
+        redb if redb.exists() => redb,
+        _ => live.join("db"),
+    };
     let file = match fs::OpenOptions::new().read(true).write(true).open(&db) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -446,19 +449,13 @@ pub(super) fn lock_live(live: &Path) -> Result<Option<fs::File>> {
     }
 }
 
-/// Import: a new sled store at `path` (which must not exist) holding
-/// `trees`, flushed and closed. Sled-specific.
+/// Import: a new store at `path` (which must not exist) holding `trees`,
+/// flushed and closed.
 fn load(path: &Path, trees: &[(&str, Vec<Record>)], cache_capacity_bytes: u64) -> Result<()> {
-    let db = sled::Config::new()
-        .path(path)
-        .cache_capacity(cache_capacity_bytes)
-        .flush_every_ms(None)
-        .segment_size(SEGMENT_SIZE)
-        .create_new(true)
-        .open()?;
+    let db = super::open::create_db(path, cache_capacity_bytes)?;
     for (name, records) in trees {
         let tree = db.open_tree(name)?;
-        let mut batch = sled::Batch::default();
+        let mut batch = super::kv::Batch::default();
         for (k, v) in records {
             batch.insert(k.as_slice(), v.as_slice());
         }
@@ -580,7 +577,7 @@ fn build(
     ));
     load(staging, &trees, cache_capacity_bytes)?;
     let db = reopen(staging, cache_capacity_bytes)?;
-    let new = Store::from_db(live.to_path_buf(), db, staging)?;
+    let new = Store::from_db(live.to_path_buf(), db)?;
     let refused = |why: String| StoreError::Invalid {
         path: staging.to_path_buf(),
         why: format!("the restored store {why}; the store was left as it was"),
@@ -599,7 +596,7 @@ fn build(
             scan.problem_count
         )));
     }
-    if fs::symlink_metadata(live.join("db")).is_ok() {
+    if live.join(super::DATA_FILE).exists() || live.join("db").exists() {
         super::files::adopt_owner_and_mode(staging, live)?;
     } else {
         adopt_owner_of(staging, data_dir)?;
@@ -686,7 +683,7 @@ mod tests {
         assert!(s.user_view(users[3].id).unwrap().unwrap().mfa);
         assert_eq!(s.keys().unwrap().len(), 1);
         assert_eq!(s.active_kid().unwrap(), fresh.kid);
-        assert_eq!(s.session_counts().sessions, 0);
+        assert_eq!(s.session_counts().unwrap().sessions, 0);
         assert!(s.scan().unwrap().is_consistent());
         drop(s);
         // A second restore keeps only the newest copy of the replaced store.

@@ -4,7 +4,7 @@
 //! store's own writes, which are the only writes (the store is locked to
 //! one process).
 //!
-//! Coherence: a reader that misses reads sled, then inserts only if no
+//! Coherence: a reader that misses reads the store, then inserts only if no
 //! write invalidated anything since it started (the epoch). A writer
 //! invalidates after its commit. So a reader can see the old value only
 //! while the write is not yet acknowledged, as without a cache.
@@ -46,7 +46,7 @@ impl From<&UserRecord> for UserView {
 }
 
 /// Above this many cached users the map starts over (bounded memory; a
-/// miss costs one sled read).
+/// miss costs one store read).
 const MAX_USERS: usize = 100_000;
 
 #[derive(Default)]
@@ -74,7 +74,7 @@ impl Cache {
         read(&self.users).get(id).cloned()
     }
 
-    /// Caches a view read from sled when the epoch was `epoch`.
+    /// Caches a view read from the store when the epoch was `epoch`.
     pub(super) fn fill_user(&self, epoch: u64, view: Arc<UserView>) {
         let mut users = write(&self.users);
         if self.epoch() == epoch {

@@ -144,10 +144,10 @@ impl Store {
                     "not rewriting the counts of an inconsistent store: {problem}"
                 )));
             }
-            let mut batch = sled::Batch::default();
-            batch.insert(META_USERS, &scan.users.to_be_bytes());
-            batch.insert(META_NAMES, &scan.names.to_be_bytes());
-            batch.insert(META_ADMINS, &scan.admins.to_be_bytes());
+            let mut batch = super::kv::Batch::default();
+            batch.insert(META_USERS, scan.users.to_be_bytes());
+            batch.insert(META_NAMES, scan.names.to_be_bytes());
+            batch.insert(META_ADMINS, scan.admins.to_be_bytes());
             self.meta.apply_batch(batch)?;
             self.flush()?;
             self.scan()
@@ -171,7 +171,7 @@ impl Store {
                     continue;
                 }
             };
-            if k.as_ref() != rec.id.as_bytes() {
+            if k[..] != rec.id.as_bytes()[..] {
                 s.problem(format!(
                     "user record {} holds user {} ({:?})",
                     crate::hex::encode(&k),
@@ -274,7 +274,7 @@ impl Store {
     fn scan_rest(&self, s: &mut Scan) -> Result<()> {
         match self.meta.get(META_SCHEMA)? {
             None => s.problem("no schema version".into()),
-            Some(v) if v.as_ref() != SCHEMA_VERSION.to_string().as_bytes() => s.problem(format!(
+            Some(v) if v[..] != *SCHEMA_VERSION.to_string().as_bytes() => s.problem(format!(
                 "schema version {:?}, this build reads version {SCHEMA_VERSION}",
                 String::from_utf8_lossy(&v)
             )),
@@ -314,16 +314,10 @@ impl Store {
         for p in problems {
             s.problem(p);
         }
-        // `meta`, sled's default tree and anything else: bytes only.
-        let scanned: [&[u8]; 5] = [
-            b"users",
-            b"usernames",
-            b"keys",
-            b"refresh_tokens",
-            b"sessions",
-        ];
-        for name in self.db.tree_names() {
-            if scanned.contains(&name.as_ref()) {
+        // `meta` and anything else: bytes only.
+        let scanned = ["users", "usernames", "keys", "refresh_tokens", "sessions"];
+        for name in self.db.tree_names()? {
+            if scanned.contains(&name.as_str()) {
                 continue;
             }
             for item in self.db.open_tree(&name)?.iter() {
@@ -339,7 +333,8 @@ impl Store {
 /// start-up checks (nor their count migration), so that the scan can report
 /// everything wrong with a store start-up would refuse.
 pub fn open_for_check(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Store> {
-    if !Store::path_in(data_dir).join("db").exists() {
+    let path = Store::path_in(data_dir);
+    if !path.join(super::DATA_FILE).exists() && !super::migrate::is_sled_store(&path) {
         return Err(StoreError::Missing(data_dir.to_path_buf()));
     }
     Store::open_unchecked(data_dir, cache_capacity_bytes)
@@ -366,8 +361,8 @@ mod tests {
                 .insert(victim.as_bytes(), &b"\xffnot json"[..])
                 .unwrap();
             let meta = db.open_tree("meta").unwrap();
-            meta.insert(META_USERS, &20u64.to_be_bytes()).unwrap();
-            meta.insert(META_NAMES, &20u64.to_be_bytes()).unwrap();
+            meta.insert(META_USERS, 20u64.to_be_bytes()).unwrap();
+            meta.insert(META_NAMES, 20u64.to_be_bytes()).unwrap();
             db.flush().unwrap();
         }
         let (s, opened) = reopen(dir.path()).unwrap();
@@ -390,9 +385,9 @@ mod tests {
         {
             let db = raw(dir.path());
             let meta = db.open_tree("meta").unwrap();
-            meta.insert(META_USERS, &3u64.to_be_bytes()).unwrap();
-            meta.insert(META_NAMES, &3u64.to_be_bytes()).unwrap();
-            meta.insert(META_ADMINS, &2u64.to_be_bytes()).unwrap();
+            meta.insert(META_USERS, 3u64.to_be_bytes()).unwrap();
+            meta.insert(META_NAMES, 3u64.to_be_bytes()).unwrap();
+            meta.insert(META_ADMINS, 2u64.to_be_bytes()).unwrap();
             db.flush().unwrap();
         }
         {
@@ -411,7 +406,7 @@ mod tests {
                 .unwrap();
             db.open_tree("meta")
                 .unwrap()
-                .insert(META_ADMINS, &2u64.to_be_bytes())
+                .insert(META_ADMINS, 2u64.to_be_bytes())
                 .unwrap();
             db.flush().unwrap();
         }

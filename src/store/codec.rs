@@ -1,22 +1,22 @@
 //! How records become bytes and back (JSON values, big-endian counts), and
-//! the plumbing that carries a [`StoreError`] out of a sled transaction.
+//! the plumbing that carries a [`StoreError`] out of a transaction.
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 
+use super::kv::{IVec, TxError};
 use super::{Result, StoreError};
 
-pub(super) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+pub(super) type TxResult<T> = std::result::Result<T, TxError<StoreError>>;
 
 /// Aborts the transaction with `e`, which [`from_tx`] hands back.
 pub(super) fn abort<T>(e: StoreError) -> TxResult<T> {
-    Err(ConflictableTransactionError::Abort(e))
+    Err(TxError::Abort(e))
 }
 
-pub(super) fn from_tx(e: TransactionError<StoreError>) -> StoreError {
+pub(super) fn from_tx(e: TxError<StoreError>) -> StoreError {
     match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => StoreError::Sled(e),
+        TxError::Abort(e) => e,
+        TxError::Storage(e) => StoreError::Storage(e),
     }
 }
 
@@ -35,12 +35,12 @@ pub(super) fn encode<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 /// A count in `meta`: 8 bytes, big-endian; 0 when absent.
-pub(super) fn read_u64(v: Option<sled::IVec>) -> Result<u64> {
+pub(super) fn read_u64(v: Option<IVec>) -> Result<u64> {
     match v {
         None => Ok(0),
         Some(b) => {
             let arr: [u8; 8] = b
-                .as_ref()
+                .as_slice()
                 .try_into()
                 .map_err(|_| StoreError::Decode(format!("a count of {} bytes, not 8", b.len())))?;
             Ok(u64::from_be_bytes(arr))

@@ -1,65 +1,25 @@
 //! Group commit: concurrent writers share fsyncs. A writer takes a ticket
-//! after its transaction committed; if no flush is running it becomes the
-//! leader and flushes for every ticket taken so far, else it waits. Writers
-//! arriving during a flush are covered by the next one. On an SD card an
-//! fsync costs 5-20 ms, so under load this is what keeps throughput up.
+//! after its transaction committed (not yet durably: `kv`); if no flush is
+//! running it becomes the leader and flushes for every ticket taken so
+//! far, else it waits. Writers arriving during a flush are covered by the
+//! next one. On an SD card an fsync costs 5-20 ms, so under load this is
+//! what keeps throughput up.
 //!
-//! A flush is sled's, then ours ([`DiskSync`]): sled 0.34 ends its flush in
-//! `sync_file_range`, which writes the data out but neither the file's size
-//! and block map nor the disk's cache, so a power cut can take back what it
-//! flushed. The power-cut harness (`tests/it/powercut/`) showed it.
+//! A flush is one durable redb commit ([`Db::flush`]): it makes every
+//! transaction committed before it durable, in one `fdatasync`.
 
-use std::fs::File;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
+use super::kv::{Db, KvResult};
+
 /// The flusher; [`super::Store::flush`] names the store in its errors.
+#[derive(Default)]
 pub(super) struct GroupCommit {
     state: Mutex<CommitState>,
     done: Condvar,
     flushes: AtomicU64,
-    disk: DiskSync,
-}
-
-/// What makes a sled flush durable: `fdatasync` of sled's `db` file through
-/// a descriptor of our own (fsync acts on the file, not the descriptor), and
-/// an fsync of the store directory whenever its entries changed since the
-/// last one (sled renames a new snapshot into place and removes the old:
-/// without the directory's fsync a power cut can keep the log segments the
-/// new snapshot freed and reused, but not the snapshot).
-pub(super) struct DiskSync {
-    db: File,
-    dir: File,
-    /// The directory's (mtime, ctime) at its last fsync.
-    synced: Mutex<Option<(i64, i64, i64, i64)>>,
-}
-
-impl DiskSync {
-    /// For the sled directory `store` (its `db` file must exist).
-    pub(super) fn open(store: &Path) -> std::io::Result<DiskSync> {
-        Ok(DiskSync {
-            db: File::open(store.join("db"))?,
-            dir: File::open(store)?,
-            synced: Mutex::new(None),
-        })
-    }
-
-    /// Directory first: a snapshot must be durable before the log segments
-    /// it lets sled reuse are.
-    fn sync(&self) -> std::io::Result<()> {
-        let m = self.dir.metadata()?;
-        let stamp = Some((m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()));
-        let mut synced = self.synced.lock().unwrap_or_else(|p| p.into_inner());
-        if *synced != stamp {
-            self.dir.sync_all()?;
-            *synced = stamp;
-        }
-        drop(synced);
-        self.db.sync_data()
-    }
 }
 
 #[derive(Default)]
@@ -69,7 +29,9 @@ struct CommitState {
     /// Every ticket up to this one is durable (or failed: `last_error`).
     completed: u64,
     in_progress: bool,
-    last_error: Option<sled::Error>,
+    /// The last flush's failure, for the writers it covered (redb's
+    /// error is not `Clone`: its kind and words).
+    last_error: Option<(std::io::ErrorKind, String)>,
     /// Tickets the last flush covered.
     last_batch: u64,
 }
@@ -78,17 +40,8 @@ struct CommitState {
 const COMMIT_DELAY: Duration = Duration::from_micros(200);
 
 impl GroupCommit {
-    pub(super) fn new(disk: DiskSync) -> GroupCommit {
-        GroupCommit {
-            state: Mutex::default(),
-            done: Condvar::new(),
-            flushes: AtomicU64::new(0),
-            disk,
-        }
-    }
-
     /// Returns once everything written before the call is on disk.
-    pub(super) fn flush(&self, db: &sled::Db) -> sled::Result<()> {
+    pub(super) fn flush(&self, db: &Db) -> KvResult<()> {
         let lock = || self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut st = lock();
         st.requested += 1;
@@ -97,7 +50,9 @@ impl GroupCommit {
             if st.completed >= ticket {
                 return match &st.last_error {
                     None => Ok(()),
-                    Some(e) => Err(e.clone()),
+                    Some((kind, why)) => {
+                        Err(redb::Error::Io(std::io::Error::new(*kind, why.clone())))
+                    }
                 };
             }
             if st.in_progress {
@@ -119,17 +74,19 @@ impl GroupCommit {
             let target = st.requested;
             st.last_batch = target - st.completed;
             drop(st);
-            let result = db
-                .flush()
-                .and_then(|_| self.disk.sync().map_err(sled::Error::Io));
+            let result = db.flush();
             self.flushes.fetch_add(1, Ordering::Relaxed);
             st = lock();
             st.in_progress = false;
             st.completed = target;
             // A later successful flush covers earlier writes too, so the
             // latest outcome is the truth for every ticket up to `target`.
-            st.last_error = result.err();
+            st.last_error = result.as_ref().err().map(|e| match e {
+                redb::Error::Io(io) => (io.kind(), e.to_string()),
+                e => (std::io::ErrorKind::Other, e.to_string()),
+            });
             self.done.notify_all();
+            result?;
         }
     }
 

@@ -8,7 +8,7 @@ use std::path::Path;
 use super::{Result, StoreError};
 
 /// Gives everything under `copy` the owner and group of the `original`
-/// store directory, its mode to the directories and the mode of its `db`
+/// store directory, its mode to the directories and the mode of its data
 /// file to the files, less anything for group and other: the store holds
 /// the signing keys, and a copy never opens what start-up would close
 /// (`bootstrap::secure_data_dir`).
@@ -17,7 +17,12 @@ pub(super) fn adopt_owner_and_mode(copy: &Path, original: &Path) -> Result<()> {
     const PRIVATE: u32 = 0o7700;
     let stat = |p: &Path| fs::metadata(p).map_err(|e| io_error(p, "cannot stat", e));
     let dir = stat(original)?;
-    let file_mode = stat(&original.join("db"))?.mode() & PRIVATE;
+    let file = match original.join(super::DATA_FILE) {
+        redb if redb.exists() => redb,
+        // A store sled (the engine before redb) wrote.
+        _ => original.join("db"),
+    };
+    let file_mode = stat(&file)?.mode() & PRIVATE;
     let dir_mode = dir.mode() & PRIVATE;
     let mut stack = vec![copy.to_path_buf()];
     let mut paths = Vec::new();
@@ -187,13 +192,19 @@ mod tests {
     #[test]
     fn a_snapshot_sled_did_not_finish_is_removed_and_the_store_opens() {
         use crate::store::{Store, testing};
-        let dir = tempfile::tempdir().unwrap();
-        let users = testing::seeded(dir.path(), 3);
-        // An open after writes snapshots them.
-        drop(testing::reopen(dir.path()).unwrap());
+        // A store sled wrote (this only matters for its move to redb); an
+        // open of it after writes snapshots them.
+        let sled_store = || {
+            let dir = tempfile::tempdir().unwrap();
+            let users = testing::sled_store(dir.path(), 3);
+            let config = sled::Config::new().path(Store::path_in(dir.path()));
+            drop(config.segment_size(32 * 1024).open().unwrap());
+            (dir, users)
+        };
+        let (dir, _) = sled_store();
         let store = Store::path_in(dir.path());
-        let snaps = |suffix: &str| -> Vec<std::path::PathBuf> {
-            let mut v: Vec<_> = fs::read_dir(&store)
+        let snaps = |store: &std::path::Path, suffix: &str| -> Vec<std::path::PathBuf> {
+            let mut v: Vec<_> = fs::read_dir(store)
                 .unwrap()
                 .map(|e| e.unwrap().path())
                 .filter(|p| {
@@ -204,7 +215,7 @@ mod tests {
             v.sort();
             v
         };
-        let finished = snaps("").pop().expect("sled wrote a snapshot");
+        let finished = snaps(&store, "").pop().expect("sled wrote a snapshot");
         // A complete one whose rename was lost stays (sled uses it)...
         let complete = store.join("snap.7FFFFFFFFFFFFFFF.generating");
         fs::copy(&finished, &complete).unwrap();
@@ -214,11 +225,14 @@ mod tests {
         // ...an empty or torn one, newer than any, goes: sled would pick it
         // and refuse the store.
         for torn in [Vec::new(), fs::read(&finished).unwrap()[..20].to_vec()] {
+            let (dir, users) = sled_store();
+            let store = Store::path_in(dir.path());
             fs::write(store.join("snap.7FFFFFFFFFFFFFFF.generating"), torn).unwrap();
             let (s, _) = testing::reopen(dir.path()).unwrap();
             assert!(s.user_by_id(users[1].id).unwrap().is_some());
             drop(s);
-            assert!(snaps(".generating").is_empty());
+            let kept = dir.path().join(crate::store::SLED_KEPT);
+            assert!(snaps(&kept, ".generating").is_empty());
         }
     }
 

@@ -3,7 +3,7 @@
 //! earlier key at once), and deletion of retired keys once nothing they
 //! signed can still be valid. The record type is [`crate::keys`]'.
 
-use sled::Transactional;
+use super::kv::Transactional;
 
 use super::codec::{decode, decode_tx, encode, from_tx};
 use super::{KeyRecord, KeyState, META_ACTIVE_KID, Result, Store};
@@ -58,7 +58,7 @@ impl Store {
     /// suspected leak). Returns the deleted key ids, oldest first.
     pub fn rotate_key_revoking_previous(&self, new: &KeyRecord) -> Result<Vec<String>> {
         self.write(|| {
-            // sled transactions cannot iterate: the keys are listed here, and
+            // transactions here do not iterate: the keys are listed here, and
             // the active one is read again inside, so a rotation that ran in
             // between loses its key too.
             let listed: Vec<String> = self
@@ -109,7 +109,7 @@ impl Store {
             if candidates.is_empty() {
                 return Ok(candidates);
             }
-            // sled transactions cannot iterate: the candidates were read above,
+            // transactions here do not iterate: the candidates were read above,
             // and each is read again here, so the decision and the deletion
             // see the same record.
             let gone = self

@@ -9,17 +9,17 @@
 //! across a SIGKILL or a power cut: **`store` is a complete store**, and
 //! `store.compact`, if present, is something nobody needs.
 //!
-//! 1. `compact` opens `store` as every opener does, so it holds sled's lock
+//! 1. `compact` opens `store` as every opener does, so it holds redb's lock
 //!    on it (a running daemon makes it fail with "in use"; a daemon started
 //!    meanwhile fails the same way) and it keeps that handle, so the lock,
 //!    until the end.
-//! 2. It copies every tree into a new sled directory `store.compact`
-//!    (created exclusively, with [`super::SEGMENT_SIZE`]), flushes it,
-//!    closes it and reopens it from disk (sled's crash recovery path). It
+//! 2. It copies every tree into a new store directory `store.compact`
+//!    (created exclusively), flushes it, closes it and reopens it from
+//!    disk. It
 //!    gives it the original's owner and modes (`sudo engine-auth compact`
 //!    must leave a store the daemon's user can open), fsyncs every file and
 //!    directory in it, and compares it with the original: the same trees,
-//!    the same number of entries in each, the same CRC over every key and
+//!    the same number of entries in each, the same SHA-256 over every key and
 //!    value, and the store's own start-up checks and counts. A crash before
 //!    the swap leaves `store` untouched; the copy is junk.
 //! 3. One `renameat2(RENAME_EXCHANGE)` swaps the two directory entries
@@ -40,13 +40,12 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::files::{adopt_owner_and_mode, io_error, sync_dir, sync_tree};
+use super::kv::{Batch, Db};
 use super::users::read_count;
-use super::{
-    META_ADMINS, META_NAMES, META_USERS, Result, SEGMENT_SIZE, Store, StoreError, open_sled,
-};
+use super::{DATA_FILE, META_ADMINS, META_NAMES, META_USERS, Result, Store, StoreError};
 
 pub use super::check::{Counts, Scan, open_for_check};
 pub use super::files::disk_usage;
@@ -98,8 +97,9 @@ pub struct Footprint {
 }
 
 /// Disk a store may use beyond `ratio` × its live data before
-/// [`compact_if_over`] rewrites it: sled's own files (a fresh store is
-/// ~40 KiB for under 1 KiB of data) make any small store look amplified.
+/// [`compact_if_over`] rewrites it: the engine's own pages (a fresh redb
+/// file is a few hundred KiB for under 1 KiB of data) make any small store
+/// look amplified.
 pub const COMPACT_SLACK_BYTES: u64 = 1 << 20;
 
 impl Footprint {
@@ -119,7 +119,7 @@ impl Footprint {
 /// every tree (one pass, nothing decoded).
 pub fn footprint(store: &Store) -> Result<Footprint> {
     let mut live_bytes = 0u64;
-    for name in store.db.tree_names() {
+    for name in store.db.tree_names()? {
         for item in store.db.open_tree(&name)?.iter() {
             let (k, v) = item?;
             live_bytes += (k.len() + v.len()) as u64;
@@ -167,8 +167,8 @@ pub fn compact_if_over(
     }
 }
 
-/// Rewrites the store in `data_dir` into a fresh copy with
-/// [`SEGMENT_SIZE`] segments and swaps it in; see the module docs. Refuses
+/// Rewrites the store in `data_dir` into a fresh copy (only live data,
+/// packed) and swaps it in; see the module docs. Refuses
 /// (`StoreError::InUse`) while the daemon runs.
 pub fn compact(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Compacted> {
     let old = Store::open_existing(data_dir, cache_capacity_bytes)?;
@@ -236,18 +236,12 @@ fn build_copy(
     };
     let mut entries_of = BTreeMap::new();
     {
-        let new = sled::Config::new()
-            .path(copy)
-            .cache_capacity(cache_capacity_bytes)
-            .flush_every_ms(None)
-            .segment_size(SEGMENT_SIZE)
-            .create_new(true)
-            .open()?;
-        for name in old.db.tree_names() {
+        let mut new = super::open::create_db(copy, cache_capacity_bytes)?;
+        for name in old.db.tree_names()? {
             let from = old.db.open_tree(&name)?;
             let to = new.open_tree(&name)?;
             let mut n = 0u64;
-            let mut batch = sled::Batch::default();
+            let mut batch = Batch::default();
             for item in from.iter() {
                 let (k, v) = item?;
                 batch.insert(k, v);
@@ -261,23 +255,21 @@ fn build_copy(
             entries_of.insert(name, n);
         }
         new.flush()?;
+        // Trees are handles, not borrows: this is the only handle.
+        while new.compact()? {}
     }
     let reopened = reopen(copy, cache_capacity_bytes)?;
     // Made by whoever runs `compact` (root, say, for a daemon running as a
-    // systemd DynamicUser): make it the daemon's, as the original is. After
-    // the reopen, which wrote a snapshot file; nothing writes files after it.
+    // systemd DynamicUser): make it the daemon's, as the original is.
     adopt_owner_and_mode(copy, live)?;
     sync_tree(copy)?;
     let mismatch = |why: String| old.invalid(format!("the compacted copy differs: {why}"));
-    let names_new = reopened.tree_names();
+    let names_new = reopened.tree_names()?;
     if let Some(extra) = names_new.iter().find(|n| !entries_of.contains_key(*n)) {
-        return Err(mismatch(format!(
-            "extra tree {:?}",
-            String::from_utf8_lossy(extra)
-        )));
+        return Err(mismatch(format!("extra tree {extra:?}")));
     }
     for (name, n) in &entries_of {
-        let label = String::from_utf8_lossy(name);
+        let label = name;
         if !names_new.contains(name) {
             return Err(mismatch(format!("tree {label:?} missing")));
         }
@@ -288,11 +280,10 @@ fn build_copy(
             )));
         }
     }
-    let (want, got) = (old.db.checksum()?, reopened.checksum()?);
-    if want != got {
-        return Err(mismatch(format!("CRC {got:08x}, not {want:08x}")));
+    if old.db.digest()? != reopened.digest()? {
+        return Err(mismatch("the SHA-256 over every key and value".into()));
     }
-    let new = Store::from_db(live.to_path_buf(), reopened, copy)?;
+    let new = Store::from_db(live.to_path_buf(), reopened)?;
     new.check()?;
     let counts = |s: &Store| [META_USERS, META_NAMES, META_ADMINS].map(|k| read_count(&s.meta, k));
     if counts(&new) != counts(old) {
@@ -303,22 +294,14 @@ fn build_copy(
     Ok((new, entries_of.values().sum(), entries_of.len()))
 }
 
-/// Opens the copy again; sled's worker threads may hold the lock of the
-/// handle just closed for a moment.
-pub(super) fn reopen(path: &Path, cache_capacity_bytes: u64) -> Result<sled::Db> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match open_sled(path, cache_capacity_bytes) {
-            Ok(db) => return Ok(db),
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => return Err(e.into()),
-        }
+/// Opens the store directory `path` again from disk (it must hold its
+/// data file).
+pub(super) fn reopen(path: &Path, cache_capacity_bytes: u64) -> Result<Db> {
+    let file = path.join(DATA_FILE);
+    if !file.exists() {
+        return Err(StoreError::Missing(path.to_path_buf()));
     }
+    Db::open(&file, cache_capacity_bytes).map_err(|e| super::open::open_error(path, e))
 }
 
 /// Swaps two directory entries in one step (`renameat2` with
@@ -416,9 +399,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let users = seeded(dir.path(), 5);
         let copy = copy_path(dir.path());
-        // Killed half-way through the copy: a sled directory with part of it.
+        // Killed half-way through the copy: a store directory with part of it.
         {
-            let db = open_sled(&copy, 1 << 20).unwrap();
+            let db = crate::store::open::create_db(&copy, 1 << 20).unwrap();
             db.open_tree("users")
                 .unwrap()
                 .insert(users[0].id.as_bytes(), &b"partial"[..])

@@ -13,6 +13,7 @@ use std::fmt;
 use uuid::Uuid;
 
 use super::codec::{abort, decode_tx, encode, from_tx};
+use super::kv::Transactional;
 use super::{Result, Store, StoreError, UserRecord};
 
 /// A user's two-factor state as stored. Its `Debug` says only what is set.

@@ -1,10 +1,14 @@
-//! The user database, and the only module that touches sled: users and
+//! The user database, and the only module that touches the storage engine
+//! (redb, through `kv`): users and
 //! their case-insensitive username index, signing keys, login sessions and
 //! metadata (schema version, counts, active key id). This file holds the
 //! [`Store`] handle, its error type and the re-exports; each child owns one
 //! kind of record or one job:
 //!
+//! - `kv`: the engine (redb) as trees of bytes, atomic writes across trees;
 //! - `open`: opening, the cheap start-up checks, seeding an empty store;
+//! - `migrate`: the one-time move of a store written by sled (the engine
+//!   before redb) into redb;
 //! - `users`: user records, the username index and the counts in `meta`;
 //! - `keys`: signing-key records, rotation, deletion of retired keys;
 //! - `apikeys`: API keys (service accounts), stored by their SHA-256;
@@ -20,15 +24,15 @@
 //! - [`backup`]: the backup file (a logical dump of every tree, taken at one
 //!   instant) and restoring one into a fresh store swapped in atomically.
 //!
-//! Every write is one sled transaction across the trees it touches (or one
-//! compare-and-swap) and is flushed to disk before the call returns (sled's
-//! flush, then `fdatasync`: see `commit`), so a caller that answers 200
-//! after a write never acknowledges something a SIGKILL or a power cut
-//! could take back. sled's own timed flush is switched off.
+//! Every write is one transaction across the trees it touches (or one
+//! compare-and-swap) and is made durable before the call returns (a
+//! durable redb commit, shared by the writers of a moment: see `commit`),
+//! so a caller that answers 200 after a write never acknowledges something
+//! a SIGKILL or a power cut could take back.
 //!
 //! Every write goes through [`Store::write`]: a storage failure (a full
-//! disk) is kept and logged once, since sled refuses every later write of
-//! the process; [`Store::storage_failure`] is what `/health` and the
+//! disk) is kept and logged once, since redb refuses every later write of
+//! the process after an I/O error; [`Store::storage_failure`] is what `/health` and the
 //! watchdog ask. Every write also holds the export gate shared, which
 //! [`Store::export`] takes exclusively: a backup sees no write half done.
 
@@ -43,9 +47,11 @@ mod codec;
 mod commit;
 mod files;
 mod keys;
+mod kv;
 mod legacy;
 pub mod maintenance;
 mod mfa;
+mod migrate;
 mod open;
 mod rotation;
 mod sessions;
@@ -56,10 +62,14 @@ mod users;
 pub use crate::keys::{KeyRecord, KeyState};
 pub use apikeys::{ApiKeyRecord, KeyHash, TOUCH_INTERVAL_SECS};
 pub use cache::UserView;
+pub use kv::{DATA_FILE, Db};
 pub use legacy::RefreshRecord;
 pub use maintenance::{Compacted, Counts, Scan};
 pub use mfa::{MfaRecord, MfaRefusal, OtpProof};
-pub use open::{Opened, SCHEMA_VERSION, SEGMENT_SIZE, open_sled};
+pub use migrate::KEPT as SLED_KEPT;
+#[doc(hidden)]
+pub use migrate::write_sled_store;
+pub use open::{Opened, SCHEMA_VERSION};
 pub use rotation::{Exchange, Refusal};
 pub use sessions::{NewSession, Pruned, SessionCounts, SessionRecord, SessionToken};
 pub use users::{Recovered, UserRecord, new_user_record};
@@ -96,7 +106,7 @@ pub enum StoreError {
     #[error("the change would leave no admin")]
     LastAdmin,
     #[error("storage failure: {0}")]
-    Sled(#[from] sled::Error),
+    Storage(#[from] redb::Error),
     #[error("a stored record cannot be read: {0}")]
     Decode(String),
     /// The fsync a write ends in failed: the write may not be durable.
@@ -104,7 +114,7 @@ pub enum StoreError {
     Flush {
         path: PathBuf,
         #[source]
-        source: sled::Error,
+        source: redb::Error,
     },
     /// A file operation of compaction or of its clean-up failed.
     #[error("{what} {}", path.display())]
@@ -132,18 +142,20 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {
     /// A fault of the storage rather than of one record or request: an I/O
-    /// error (a full disk: ENOSPC), damage sled found, or a failed flush.
-    /// sled keeps such an error and refuses every later write of this
-    /// process, even once the disk has room again: only a restart (which
-    /// replays sled's log) makes the store writable.
+    /// error (a full disk: ENOSPC), damage redb found, or a failed flush.
+    /// redb keeps an I/O error and refuses every later write of this
+    /// process (`PreviousIo`), even once the disk has room again: only a
+    /// restart makes the store writable.
     pub fn is_storage_failure(&self) -> bool {
         matches!(
             self,
             StoreError::Flush { .. }
-                | StoreError::Sled(
-                    sled::Error::Io(_)
-                        | sled::Error::Corruption { .. }
-                        | sled::Error::ReportableBug(_)
+                | StoreError::Storage(
+                    redb::Error::Io(_)
+                        | redb::Error::PreviousIo
+                        | redb::Error::Corrupted(_)
+                        | redb::Error::DatabaseClosed
+                        | redb::Error::LockPoisoned(_)
                 )
         )
     }
@@ -156,24 +168,24 @@ struct Health {
     failure: OnceLock<String>,
 }
 
-/// Handle to the open store; cheap to clone (sled handles are shared).
+/// Handle to the open store; cheap to clone (engine handles are shared).
 #[derive(Clone)]
 pub struct Store {
     path: PathBuf,
-    db: sled::Db,
-    users: sled::Tree,
-    names: sled::Tree,
-    keys: sled::Tree,
-    meta: sled::Tree,
-    refresh: sled::Tree,
-    sessions: sled::Tree,
+    db: kv::Db,
+    users: kv::Tree,
+    names: kv::Tree,
+    keys: kv::Tree,
+    meta: kv::Tree,
+    refresh: kv::Tree,
+    sessions: kv::Tree,
     /// Per user, the ids of its sessions, oldest first (see `sessions`).
-    user_sessions: sled::Tree,
+    user_sessions: kv::Tree,
     /// API keys by the SHA-256 of the key, key id → that hash, owner →
     /// its key ids (see `apikeys`).
-    api_keys: sled::Tree,
-    api_key_ids: sled::Tree,
-    user_api_keys: sled::Tree,
+    api_keys: kv::Tree,
+    api_key_ids: kv::Tree,
+    user_api_keys: kv::Tree,
     flusher: Arc<commit::GroupCommit>,
     cache: Arc<cache::Cache>,
     health: Arc<Health>,
@@ -184,7 +196,7 @@ pub struct Store {
 }
 
 impl Store {
-    /// The sled directory inside a data dir.
+    /// The store's directory inside a data dir (it holds [`DATA_FILE`]).
     pub fn path_in(data_dir: &Path) -> PathBuf {
         data_dir.join("store")
     }
@@ -243,7 +255,7 @@ impl Store {
 
     /// The first storage failure of a write (a full disk, an I/O error, a
     /// failed flush), if any. Once set, this process cannot write again:
-    /// sled keeps the error. Reads still work.
+    /// the engine keeps the error. Reads still work.
     pub fn storage_failure(&self) -> Option<&str> {
         self.health.failure.get().map(String::as_str)
     }
@@ -268,13 +280,13 @@ mod tests {
         assert!(undecodable.is_err());
         assert_eq!(s.storage_failure(), None);
         let enospc = std::io::Error::from_raw_os_error(28);
-        let full = s.write(|| Err::<(), _>(StoreError::Sled(sled::Error::Io(enospc))));
+        let full = s.write(|| Err::<(), _>(StoreError::Storage(redb::Error::Io(enospc))));
         assert!(full.is_err());
         let clone = s.clone();
         let failure = clone.storage_failure().expect("kept, for every clone");
         assert!(failure.contains("No space left on device"), "{failure}");
         // The first failure is the one reported.
-        let _ = s.write(|| Err::<(), _>(StoreError::Sled(sled::Error::ReportableBug("b".into()))));
+        let _ = s.write(|| Err::<(), _>(StoreError::Storage(redb::Error::PreviousIo)));
         assert_eq!(s.storage_failure(), Some(failure));
     }
 }

@@ -1,30 +1,22 @@
-//! Opening the store: sled's configuration, the cheap start-up checks that
+//! Opening the store: the engine's file, the cheap start-up checks that
 //! refuse a damaged store without reading every record, and the one-time
 //! seed of an empty store.
 
-use sled::Transactional;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::codec::{decode, encode, from_tx, read_u64};
-use super::commit::{DiskSync, GroupCommit};
+use super::commit::GroupCommit;
+use super::files;
+use super::kv::{DATA_FILE, Db, Transactional};
 use super::users::{fold_key, id_of_entry, name_entry};
 use super::{
     KeyRecord, KeyState, META_ACTIVE_KID, META_ADMINS, META_NAMES, META_SCHEMA, META_SESSION_LISTS,
-    META_USERS, Result, Store, StoreError, UserRecord, maintenance,
+    META_USERS, Result, Store, StoreError, UserRecord, maintenance, migrate,
 };
-use super::{files, legacy};
 
 /// Bumped whenever the on-disk record layout changes incompatibly.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// sled log segment size for new stores. sled 0.34 reclaims a segment only
-/// once most of it is garbage, so with its default (512 KiB) a store grew to
-/// 8-10x its live data under steady overwrites; see `benches/store_space.rs`
-/// and the README's figures. sled records the size in the store's `conf`
-/// file and refuses another one, so older stores keep theirs until
-/// `engine-auth compact` rewrites them.
-pub const SEGMENT_SIZE: usize = 32 * 1024;
 
 /// What [`Store::open`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +41,9 @@ impl Store {
     pub fn open(data_dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Opened)> {
         let store = Self::open_unchecked(data_dir, cache_capacity_bytes)?;
         let opened = store.check()?;
+        if opened == Opened::Ready {
+            migrate::forget_kept(data_dir);
+        }
         // Only with the lock held: no compaction can be running then. Not
         // fatal: the copy is garbage whatever it holds, and `compact`
         // removes it too.
@@ -63,39 +58,27 @@ impl Store {
     /// everything wrong with a store that start-up would refuse.
     pub fn open_unchecked(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Store> {
         let path = Self::path_in(data_dir);
-        files::remove_torn_snapshots(&path)?;
-        let db = open_sled(&path, cache_capacity_bytes).map_err(|e| match e {
-            sled::Error::Io(ref io) if io.to_string().contains("could not acquire lock") => {
-                StoreError::InUse(path.clone())
-            }
-            sled::Error::Io(ref io) if no_space(io) => StoreError::NoSpace(path.clone()),
-            other => StoreError::Invalid {
-                path: path.clone(),
-                why: format!("sled cannot open it ({other})"),
-            },
-        })?;
-        // sled syncs neither the directory entries it creates (`db`,
-        // `conf`, `blobs`, the store directory itself) nor its `conf` file:
-        // once per open, so a power cut after the first start cannot leave
-        // a data dir without its store.
+        // A store written by sled, the engine before redb, moves to redb
+        // once (verified, kill-safe: see `migrate`).
+        migrate::finish_or_migrate(data_dir, cache_capacity_bytes)?;
+        std::fs::create_dir_all(&path).map_err(|e| files::io_error(&path, "cannot create", e))?;
+        let db = Db::open(&path.join(DATA_FILE), cache_capacity_bytes)
+            .map_err(|e| open_error(&path, e))?;
+        // Once per open: the store directory and its file are durable
+        // entries of the data dir, so a power cut after the first start
+        // cannot leave a data dir without its store.
         files::sync_tree(&path)?;
         files::sync_dir(data_dir)?;
-        Self::from_db(path.clone(), db, &path)
+        Self::from_db(path.clone(), db)
     }
 
-    /// The store over an open sled database in the directory `dir`,
-    /// named `path` in errors (a copy being checked is named after the
-    /// store it will replace).
-    pub(super) fn from_db(path: PathBuf, db: sled::Db, dir: &Path) -> Result<Store> {
-        let invalid = |e: sled::Error| match e {
-            sled::Error::Io(ref io) if no_space(io) => StoreError::NoSpace(path.clone()),
-            e => StoreError::Invalid {
-                path: path.clone(),
-                why: e.to_string(),
-            },
+    /// The store over an open database, named `path` in errors (a copy
+    /// being checked is named after the store it will replace).
+    pub(super) fn from_db(path: PathBuf, db: Db) -> Result<Store> {
+        let invalid = |e: redb::Error| StoreError::Invalid {
+            path: path.clone(),
+            why: e.to_string(),
         };
-        let disk =
-            DiskSync::open(dir).map_err(|e| files::io_error(dir, "cannot open for syncing", e))?;
         let store = Store {
             users: db.open_tree("users").map_err(invalid)?,
             names: db.open_tree("usernames").map_err(invalid)?,
@@ -109,7 +92,7 @@ impl Store {
             user_api_keys: db.open_tree("user_api_keys").map_err(invalid)?,
             path,
             db,
-            flusher: Arc::new(GroupCommit::new(disk)),
+            flusher: Arc::new(GroupCommit::default()),
             cache: Arc::default(),
             health: Arc::default(),
             export_gate: Arc::default(),
@@ -121,7 +104,7 @@ impl Store {
     /// create one).
     pub fn open_existing(data_dir: &Path, cache_capacity_bytes: u64) -> Result<Store> {
         let path = Self::path_in(data_dir);
-        if !path.join("db").exists() {
+        if !path.join(DATA_FILE).exists() && !migrate::is_sled_store(&path) {
             return Err(StoreError::Missing(data_dir.to_path_buf()));
         }
         match Self::open(data_dir, cache_capacity_bytes)? {
@@ -140,10 +123,10 @@ impl Store {
     pub(super) fn check(&self) -> Result<Opened> {
         let version = self.meta.get(META_SCHEMA)?;
         let Some(version) = version else {
-            if self.users.is_empty()
-                && self.names.is_empty()
-                && self.keys.is_empty()
-                && self.meta.is_empty()
+            if self.users.is_empty()?
+                && self.names.is_empty()?
+                && self.keys.is_empty()?
+                && self.meta.is_empty()?
             {
                 return Ok(Opened::Empty);
             }
@@ -203,8 +186,6 @@ impl Store {
                 "the username index ({names} entries) does not match the users ({users})"
             )));
         }
-        // Not `last()` as well: sled's reverse iteration links in a 1 MiB
-        // constant (its maximal key), a sixth of the binary.
         let Some((_, first)) = self.users.first()? else {
             return Err(self.invalid(format!("no user records, {users} counted")));
         };
@@ -231,8 +212,8 @@ impl Store {
     /// an earlier, interrupted first start left there is removed first),
     /// made durable, and only then renamed to `store`, so a power cut
     /// during a first start leaves either no store, and the next start is a
-    /// first start again, or a seeded one: never a half-made store that
-    /// sled cannot open (`powercut`'s cuts during a first start).
+    /// first start again, or a seeded one: never a half-made store
+    /// (`powercut`'s cuts during a first start).
     pub fn create_seeded(
         data_dir: &Path,
         cache_capacity_bytes: u64,
@@ -246,25 +227,9 @@ impl Store {
                 .map_err(|e| files::io_error(&staging, "cannot remove", e))?;
         }
         {
-            let db = open_sled(&staging, cache_capacity_bytes).map_err(|e| match e {
-                sled::Error::Io(ref io) if no_space(io) => StoreError::NoSpace(staging.clone()),
-                other => StoreError::Sled(other),
-            })?;
-            let store = Self::from_db(staging.clone(), db, &staging)?;
+            let db = create_db(&staging, cache_capacity_bytes)?;
+            let store = Self::from_db(staging.clone(), db)?;
             store.initialize(admin, key)?;
-        }
-        // sled closes the store once its last handle is gone, which may be
-        // a moment after the drop (a background job can hold one): wait for
-        // its lock, so that nothing writes into the store after the syncs
-        // and the rename, and the open that follows finds it free.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            match super::backup::lock_live(&staging) {
-                Err(StoreError::InUse(_)) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                other => break drop(other?),
-            }
         }
         files::sync_tree(&staging)?;
         std::fs::rename(&staging, &live)
@@ -276,7 +241,7 @@ impl Store {
     /// in one transaction, then flushes. Only valid on an `Empty` store.
     pub fn initialize(&self, admin: &UserRecord, key: &KeyRecord) -> Result<()> {
         self.write(|| {
-            if !self.meta.is_empty() || !self.users.is_empty() {
+            if !self.meta.is_empty()? || !self.users.is_empty()? {
                 return Err(self.invalid("refusing to seed a store that already holds data"));
             }
             (&self.users, &self.names, &self.keys, &self.meta)
@@ -285,9 +250,9 @@ impl Store {
                     names.insert(fold_key(&admin.username), name_entry(admin))?;
                     keys.insert(key.kid.as_bytes(), encode(key))?;
                     meta.insert(META_ACTIVE_KID, key.kid.as_bytes())?;
-                    meta.insert(META_ADMINS, &1u64.to_be_bytes())?;
-                    meta.insert(META_USERS, &1u64.to_be_bytes())?;
-                    meta.insert(META_NAMES, &1u64.to_be_bytes())?;
+                    meta.insert(META_ADMINS, 1u64.to_be_bytes())?;
+                    meta.insert(META_USERS, 1u64.to_be_bytes())?;
+                    meta.insert(META_NAMES, 1u64.to_be_bytes())?;
                     meta.insert(META_SESSION_LISTS, b"1")?;
                     meta.insert(META_SCHEMA, SCHEMA_VERSION.to_string().as_bytes())?;
                     Ok(())
@@ -298,26 +263,29 @@ impl Store {
     }
 }
 
-/// Opens the sled directory `path` (creating it if needed) with the segment
-/// size it was created with: [`SEGMENT_SIZE`] for new stores, the size in
-/// its `conf` file for older ones (sled refuses any other, and names the
-/// right one). No timed flush: every write path flushes. For the store
-/// itself, compaction, and tests or benchmarks that look underneath it.
-pub fn open_sled(path: &Path, cache_capacity_bytes: u64) -> sled::Result<sled::Db> {
-    let config = |segment_size| {
-        sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_capacity_bytes)
-            .flush_every_ms(None)
-            .segment_size(segment_size)
-    };
-    match config(SEGMENT_SIZE).open() {
-        // "cannot change the io buffer size across restarts. please change
-        // it back to N": a store made with another segment size.
-        Err(sled::Error::Unsupported(why)) if why.contains("io buffer size") => {
-            config(legacy::recorded_segment_size(&why)).open()
+/// Creates the store directory `dir` (which must not exist) and its empty
+/// database: for a first start, compaction's copy, a restore and the
+/// migration from sled.
+pub(super) fn create_db(dir: &Path, cache_capacity_bytes: u64) -> Result<Db> {
+    std::fs::create_dir(dir).map_err(|e| match e.kind() {
+        _ if no_space(&e) => StoreError::NoSpace(dir.to_path_buf()),
+        _ => files::io_error(dir, "cannot create", e),
+    })?;
+    Db::open(&dir.join(DATA_FILE), cache_capacity_bytes).map_err(|e| open_error(dir, e))
+}
+
+/// What opening the database in the store directory `path` failed with, in
+/// the store's words.
+pub(super) fn open_error(path: &Path, e: redb::DatabaseError) -> StoreError {
+    match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(path.to_path_buf()),
+        redb::DatabaseError::Storage(redb::StorageError::Io(ref io)) if no_space(io) => {
+            StoreError::NoSpace(path.to_path_buf())
         }
-        other => other,
+        other => StoreError::Invalid {
+            path: path.to_path_buf(),
+            why: format!("its database cannot be opened ({other})"),
+        },
     }
 }
 
@@ -392,7 +360,7 @@ mod tests {
     fn counts_that_do_not_fit_are_recounted_and_damage_is_still_refused() {
         let dir = tempfile::tempdir().unwrap();
         seeded(dir.path(), 3);
-        let tamper = |f: &dyn Fn(&sled::Tree)| {
+        let tamper = |f: &dyn Fn(&super::super::kv::Tree)| {
             let db = raw(dir.path());
             f(&db.open_tree("meta").unwrap());
             db.flush().unwrap();
@@ -401,16 +369,16 @@ mod tests {
         // Counts that are unreadable or do not fit one another (as after an
         // earlier version, which keeps no user count, ran on the store) are
         // counted again.
-        let stale: [&dyn Fn(&sled::Tree); 3] = [
+        let stale: [&dyn Fn(&super::super::kv::Tree); 3] = [
             &|meta| {
                 meta.insert(META_NAMES, &[1u8, 2][..]).unwrap();
             },
             &|meta| {
-                meta.insert(META_USERS, &2u64.to_be_bytes()).unwrap();
+                meta.insert(META_USERS, 2u64.to_be_bytes()).unwrap();
             },
             &|meta| {
-                meta.insert(META_USERS, &0u64.to_be_bytes()).unwrap();
-                meta.insert(META_NAMES, &0u64.to_be_bytes()).unwrap();
+                meta.insert(META_USERS, 0u64.to_be_bytes()).unwrap();
+                meta.insert(META_NAMES, 0u64.to_be_bytes()).unwrap();
             },
         ];
         for f in stale {
@@ -422,12 +390,12 @@ mod tests {
         // A wrong admin count is damage, not staleness (every version keeps
         // it): refused when start-up can tell, i.e. when it does not fit...
         tamper(&|meta| {
-            meta.insert(META_ADMINS, &7u64.to_be_bytes()).unwrap();
+            meta.insert(META_ADMINS, 7u64.to_be_bytes()).unwrap();
         });
         assert!(open_err().contains("admin count is 7"), "{}", open_err());
         // ...and otherwise found by the full scan (`engine-auth check`).
         tamper(&|meta| {
-            meta.insert(META_ADMINS, &3u64.to_be_bytes()).unwrap();
+            meta.insert(META_ADMINS, 3u64.to_be_bytes()).unwrap();
         });
         {
             let (s, _) = reopen(dir.path()).unwrap();
@@ -439,7 +407,7 @@ mod tests {
         }
         // The first user record (in key order) is not a user record.
         tamper(&|meta| {
-            meta.insert(META_ADMINS, &1u64.to_be_bytes()).unwrap();
+            meta.insert(META_ADMINS, 1u64.to_be_bytes()).unwrap();
         });
         let first = {
             let (s, _) = reopen(dir.path()).unwrap();

@@ -8,10 +8,10 @@
 //! `jti` names its session (`<session>.<random>`), so a rotation reads and
 //! rewrites exactly one key with a single `compare_and_swap`.
 //!
-//! Why one key: a sled 0.34 transaction across trees writes the log twice
-//! and costs two syncs whatever the flush policy, so under load the group
-//! commit could not share them (2.03 syncs per refresh, measured). A
-//! single-key CAS is covered by the shared flush like any other write.
+//! Why one key: it was cheaper under sled, the engine before redb (a sled
+//! transaction across trees cost two syncs); it stays because a rotation
+//! then touches one record, whose compare-and-swap is covered by the
+//! shared flush like any other write.
 //!
 //! Reuse detection needs no record of old tokens: a token that verifies
 //! (our signature) and names this session, but is neither unspent nor the
@@ -31,8 +31,8 @@
 //! store resolves and rotates them in `legacy` ([`Store::session_of`] and
 //! [`Store::exchange_refresh`] hide the difference from callers).
 
+use super::kv::{IVec, Transactional};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sled::Transactional;
 use uuid::Uuid;
 
 use super::codec::{decode, encode, from_tx};
@@ -313,7 +313,7 @@ impl Store {
                 if dead
                     && self
                         .sessions
-                        .compare_and_swap(&k, Some(v), None::<sled::IVec>)?
+                        .compare_and_swap(&k, Some(v), None::<IVec>)?
                         .is_ok()
                 {
                     pruned.sessions += 1;
@@ -327,11 +327,11 @@ impl Store {
     }
 
     /// Number of stored old-layout refresh-token records and sessions.
-    pub fn session_counts(&self) -> SessionCounts {
-        SessionCounts {
-            legacy_tokens: self.refresh.len(),
-            sessions: self.sessions.len(),
-        }
+    pub fn session_counts(&self) -> Result<SessionCounts> {
+        Ok(SessionCounts {
+            legacy_tokens: self.refresh.len()? as usize,
+            sessions: self.sessions.len()? as usize,
+        })
     }
 }
 
@@ -441,7 +441,7 @@ pub(super) mod tests {
         assert!(s.session(live).unwrap().is_some());
         assert!(s.session(f).unwrap().is_none());
         assert_eq!(
-            s.session_counts(),
+            s.session_counts().unwrap(),
             SessionCounts {
                 legacy_tokens: 0,
                 sessions: 1

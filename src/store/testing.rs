@@ -1,15 +1,15 @@
 //! What the store's unit tests share: sample records, a seeded store, and
-//! opening with retries while sled's threads let go of a dropped handle's
-//! lock (seen on a loaded machine).
+//! opening with retries while another handle lets go of the store's lock.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
+use super::kv::Db;
 use super::users::read_count;
 use super::{
     Compacted, KeyRecord, KeyState, META_ADMINS, META_NAMES, META_USERS, Opened, Result, Store,
-    StoreError, UserRecord, maintenance, new_user_record, open_sled,
+    StoreError, UserRecord, maintenance, new_user_record,
 };
 use crate::domain::{Roles, Username};
 
@@ -33,7 +33,7 @@ pub fn user(name: &str, roles: Roles) -> UserRecord {
 }
 
 /// Runs `f` again while it fails with "in use", for up to 10 s: a store
-/// just dropped may still be locked by sled's background threads.
+/// just dropped by another thread may still be locked.
 pub fn retried<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -56,20 +56,35 @@ pub fn compact(dir: &Path) -> Result<Compacted> {
     retried(|| maintenance::compact(dir, 1 << 20))
 }
 
-/// The sled database underneath, retried.
-pub fn raw(dir: &Path) -> sled::Db {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match open_sled(&Store::path_in(dir), 1 << 20) {
-            Err(sled::Error::Io(e))
-                if e.to_string().contains("could not acquire lock")
-                    && Instant::now() < deadline =>
-            {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            other => return other.unwrap(),
-        }
-    }
+/// The database underneath.
+pub fn raw(dir: &Path) -> Db {
+    retried(|| maintenance::reopen(&Store::path_in(dir), 1 << 20)).unwrap()
+}
+
+/// A sled store (what builds before redb wrote) in `dir` holding the
+/// records of a seeded store with `n` extra users.
+pub fn sled_store(dir: &Path, n: usize) -> Vec<UserRecord> {
+    let (_seeded, trees, users) = dumped(n);
+    super::migrate::write_sled_store(dir, &trees).unwrap();
+    users
+}
+
+/// Every record of a seeded store with `n` extra users, tree by tree, and
+/// the users; the store stays in the returned directory.
+pub fn dumped(n: usize) -> (tempfile::TempDir, super::kv::Records, Vec<UserRecord>) {
+    let src = tempfile::tempdir().unwrap();
+    let users = seeded(src.path(), n);
+    let db = raw(src.path());
+    let trees = db
+        .tree_names()
+        .unwrap()
+        .into_iter()
+        .map(|name| {
+            let tree = db.open_tree(&name).unwrap();
+            (name, tree.iter().map(Result::unwrap).collect())
+        })
+        .collect();
+    (src, trees, users)
 }
 
 /// The user whose record start-up never reads (it reads the first).

@@ -8,9 +8,8 @@
 //! applied NFKC keep some entries under the old key (case mapping alone,
 //! [`legacy_fold_key`]); see [`find_entry`] for how lookups still find them.
 
+use super::kv::{IVec, Transactional, Tree, TxTree};
 use serde::{Deserialize, Serialize};
-use sled::transaction::TransactionalTree;
-use sled::{IVec, Transactional};
 use std::fmt;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -269,7 +268,7 @@ impl Store {
     pub fn recover_admin(&self, username: &Username, hash: String, now: u64) -> Result<Recovered> {
         self.write(|| {
             let key = fold_key(username.as_str());
-            // Made outside the closure, which sled may run more than once.
+            // Made outside the transaction.
             let fresh = new_user_record(username, hash.clone(), Roles::ALL, now);
             let recovered = (&self.users, &self.names, &self.meta)
                 .transaction(|(users, names, meta)| {
@@ -448,7 +447,7 @@ pub(super) fn id_of_entry(entry: &[u8]) -> Result<Uuid> {
 
 /// Keeps `admin_count` in step when a user record changes from `old` to
 /// `new`.
-fn adjust_admins_for(meta: &TransactionalTree, old: &UserRecord, new: &UserRecord) -> TxResult<()> {
+fn adjust_admins_for(meta: &TxTree, old: &UserRecord, new: &UserRecord) -> TxResult<()> {
     match (old.is_admin(), new.is_admin()) {
         (true, false) => adjust_admins(meta, -1),
         (false, true) => adjust_admins(meta, 1),
@@ -458,30 +457,30 @@ fn adjust_admins_for(meta: &TransactionalTree, old: &UserRecord, new: &UserRecor
 
 /// Keeps `admin_count` in step with the users, inside the same transaction,
 /// so that two concurrent demotions cannot both pass the last-admin check.
-fn adjust_admins(meta: &TransactionalTree, delta: i64) -> TxResult<()> {
+fn adjust_admins(meta: &TxTree, delta: i64) -> TxResult<()> {
     let current = read_u64(meta.get(META_ADMINS)?).or_else(abort)?;
     let next = current as i64 + delta;
     if next < 1 {
         return abort(StoreError::LastAdmin);
     }
-    meta.insert(META_ADMINS, &(next as u64).to_be_bytes())?;
+    meta.insert(META_ADMINS, (next as u64).to_be_bytes())?;
     Ok(())
 }
 
 /// Keeps `user_count` and `name_count` in step with the users and the index,
 /// inside the transaction that adds or removes one.
-fn adjust_user_count(meta: &TransactionalTree, delta: i64) -> TxResult<()> {
+fn adjust_user_count(meta: &TxTree, delta: i64) -> TxResult<()> {
     for key in [META_USERS, META_NAMES] {
         let current = read_u64(meta.get(key)?).or_else(abort)?;
         let next = current.saturating_add_signed(delta);
-        meta.insert(key, &next.to_be_bytes())?;
+        meta.insert(key, next.to_be_bytes())?;
     }
     Ok(())
 }
 
 /// A count from `meta`; 0 when absent or unreadable (`check` refuses a store
 /// whose counts are unreadable, so this is only for display).
-pub(super) fn read_count(meta: &sled::Tree, key: &[u8]) -> u64 {
+pub(super) fn read_count(meta: &Tree, key: &[u8]) -> u64 {
     meta.get(key)
         .ok()
         .flatten()
@@ -508,7 +507,7 @@ mod tests {
             .unwrap();
         for key in [META_USERS, META_NAMES] {
             let n = super::read_count(&s.meta, key) + 1;
-            s.meta.insert(key, &n.to_be_bytes()).unwrap();
+            s.meta.insert(key, n.to_be_bytes()).unwrap();
         }
         rec
     }

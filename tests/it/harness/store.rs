@@ -1,9 +1,11 @@
 //! A stopped daemon's store, opened by the test: through the store's own
-//! API, or underneath it with sled (to damage records the API would never
-//! write). Every function waits briefly for the store's lock, which sled
-//! releases a moment after the last handle drops.
+//! API, or underneath it with the engine's trees (to damage records the API
+//! would never write). Every function waits briefly for the store's lock,
+//! which a process that just exited may still hold a moment.
 
-use engine_auth::store::{KeyRecord, KeyState, Opened, Store, StoreError, maintenance, open_sled};
+use engine_auth::store::{
+    DATA_FILE, Db, KeyRecord, KeyState, Opened, Store, StoreError, maintenance,
+};
 use std::path::{Path, PathBuf};
 
 use super::wait_until;
@@ -76,11 +78,8 @@ pub fn compact_copy_path(data_dir: &Path) -> PathBuf {
     maintenance::copy_path(data_dir)
 }
 
-/// The segment size every store is made with.
-pub const SEGMENT_SIZE: usize = engine_auth::store::SEGMENT_SIZE;
-
-/// The store's sled trees, under the store's API.
-pub struct Raw(sled::Db);
+/// The store's trees, under the store's API.
+pub struct Raw(Db);
 
 impl Raw {
     /// The live store of `data_dir`.
@@ -88,12 +87,13 @@ impl Raw {
         Raw::open_at(&store_path(data_dir))
     }
 
-    /// A sled database at `path` (e.g. [`compact_copy_path`]), created if
-    /// missing, with the store's segment size.
+    /// The store directory `path` (e.g. [`compact_copy_path`]), created
+    /// if missing.
     pub fn open_at(path: &Path) -> Raw {
+        std::fs::create_dir_all(path).expect("create the store directory");
         let mut db = None;
-        wait_until(10, "sled's lock to be released", || {
-            match open_sled(path, CACHE) {
+        wait_until(10, "the store's lock to be released", || {
+            match Db::open(&path.join(DATA_FILE), CACHE) {
                 Ok(d) => {
                     db = Some(d);
                     true
@@ -113,10 +113,11 @@ impl Raw {
 
     pub fn get(&self, tree: &str, key: &[u8]) -> Option<Vec<u8>> {
         let t = self.0.open_tree(tree).expect("tree");
-        t.get(key).expect("get").map(|v| v.to_vec())
+        t.get(key).expect("get")
     }
 
     pub fn len(&self, tree: &str) -> usize {
-        self.0.open_tree(tree).expect("tree").len()
+        let n = self.0.open_tree(tree).expect("tree").len().expect("len");
+        usize::try_from(n).expect("a count")
     }
 }
