@@ -60,6 +60,17 @@ pub(super) fn io_error(path: &Path, what: &str, source: std::io::Error) -> Store
     }
 }
 
+/// Refuses ([`StoreError::NoSpace`]) when the file system holding `path`
+/// has no block left for this process to write.
+pub(super) fn require_space(path: &Path) -> Result<()> {
+    let stat = rustix::fs::statvfs(path)
+        .map_err(|e| io_error(path, "cannot measure the free space of", e.into()))?;
+    if stat.f_bavail == 0 {
+        return Err(StoreError::NoSpace(path.to_path_buf()));
+    }
+    Ok(())
+}
+
 pub(super) fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir)
         .and_then(|d| d.sync_all())

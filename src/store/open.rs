@@ -40,6 +40,9 @@ impl Store {
     /// written before they were kept.
     pub fn open(data_dir: &Path, cache_capacity_bytes: u64) -> Result<(Store, Opened)> {
         let store = Self::open_unchecked(data_dir, cache_capacity_bytes)?;
+        // redb opens a store without writing, so a full disk would only
+        // show at the first write: refused here, as `NoSpace`.
+        files::require_space(&store.path)?;
         let opened = store.check()?;
         if opened == Opened::Ready {
             migrate::forget_kept(data_dir);

@@ -226,10 +226,12 @@ async fn healthcheck_exits_0_while_running_and_non_zero_when_nothing_listens() {
 }
 
 /// Seeds a store (configured admin password, one extra user), SIGKILLs the
-/// daemon (so sled has written no snapshot, as after a power cut), damages
-/// `store/<file>`, and checks that `serve` refuses to start: non-zero exit,
-/// a message naming the store, no listener, no new admin password file.
-async fn damaged_store_is_refused(file: &str) {
+/// daemon (as after a power cut), overwrites the first `damaged` bytes of
+/// the store's data file with junk (all of it when `None`), and checks that
+/// `serve` refuses to start: non-zero exit, a message naming the store, no
+/// listener, no new admin password file.
+async fn damaged_store_is_refused(damaged: Option<usize>) {
+    let file = store::DATA_FILE_NAME;
     let sb = Sandbox::new();
     let mut d = sb.start();
     let admin = d.admin_token().await;
@@ -243,11 +245,10 @@ async fn damaged_store_is_refused(file: &str) {
     d.sigkill();
 
     let target = store::store_path(&sb.data()).join(file);
-    let len = fs::metadata(&target)
-        .map(|m| m.len() as usize)
-        .unwrap_or(0)
-        .max(4096);
-    fs::write(&target, junk(len, 0x9E37_79B9_7F4A_7C15)).expect("damage the store");
+    let mut bytes = fs::read(&target).expect("the store's data file");
+    let n = damaged.unwrap_or(bytes.len()).min(bytes.len());
+    bytes[..n].copy_from_slice(&junk(n, 0x9E37_79B9_7F4A_7C15));
+    fs::write(&target, bytes).expect("damage the store");
 
     // No admin password configured: a (wrong) re-seed would generate one.
     let mut d = sb.daemon().no_admin_password().spawn();
@@ -269,13 +270,13 @@ async fn damaged_store_is_refused(file: &str) {
 }
 
 #[actix_web::test]
-async fn a_store_with_a_damaged_conf_file_stops_the_daemon_without_seeding() {
-    damaged_store_is_refused("conf").await;
+async fn a_store_whose_file_lost_its_header_stops_the_daemon_without_seeding() {
+    damaged_store_is_refused(Some(512)).await;
 }
 
 #[actix_web::test]
-async fn a_store_with_a_damaged_db_file_stops_the_daemon_without_seeding() {
-    damaged_store_is_refused("db").await;
+async fn a_store_whose_file_is_junk_stops_the_daemon_without_seeding() {
+    damaged_store_is_refused(None).await;
 }
 
 #[test]

@@ -279,7 +279,7 @@ async fn a_full_disk_makes_the_daemon_unhealthy_and_a_restart_with_space_brings_
         once(&d.logs()) >= 1
     });
     assert_eq!(once(&d.logs()), 1, "{}", d.logs());
-    // Even with space back, this process stays unhealthy: sled refuses
+    // Even with space back, this process stays unhealthy: redb refuses
     // every write after an I/O error.
     std::fs::remove_file(&filler).expect("remove the filler");
     assert_eq!(

@@ -255,7 +255,9 @@ async fn a_store_left_open_by_an_earlier_version_is_made_private_at_the_next_sta
     Serving::start(&sb, "first").stop();
     // What a version without this defence left on a umask 022 system.
     loosen(&data);
-    let db = data.join("store").join("db");
+    let db = data
+        .join("store")
+        .join(crate::harness::store::DATA_FILE_NAME);
     assert_eq!(mode_of(&db), "0644");
 
     let serving = Serving::start(&sb, "second");
@@ -442,10 +444,12 @@ async fn a_store_file_another_user_owns_and_others_can_read_is_refused() {
     Serving::start(&sb, "first").stop();
     // A file left open and owned by someone else (say by an older version
     // run as another user): this daemon cannot close it.
-    let conf = data.join("store").join("conf");
-    chmod(&conf, 0o644);
-    let conf_arg = conf.to_str().expect("utf-8 path");
-    run_as_root(&["chown", &format!("{NOBODY}:{NOBODY}"), conf_arg]);
+    let file = data
+        .join("store")
+        .join(crate::harness::store::DATA_FILE_NAME);
+    chmod(&file, 0o644);
+    let file_arg = file.to_str().expect("utf-8 path");
+    run_as_root(&["chown", &format!("{NOBODY}:{NOBODY}"), file_arg]);
 
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -461,9 +465,9 @@ async fn a_store_file_another_user_owns_and_others_can_read_is_refused() {
         output.contains("refusing to start")
             && output.contains(&format!(
                 "{} (mode 0644, owner uid {NOBODY})",
-                conf.display()
+                file.display()
             )),
         "the refusal must name the file, its mode and owner: {output}"
     );
-    assert_eq!(mode_of(&conf), "0644", "not ours to change");
+    assert_eq!(mode_of(&file), "0644", "not ours to change");
 }

@@ -8,6 +8,8 @@ use engine_auth::store::{
 };
 use std::path::{Path, PathBuf};
 
+pub use engine_auth::store::DATA_FILE as DATA_FILE_NAME;
+
 use super::wait_until;
 
 const CACHE: u64 = 1 << 20;

@@ -89,7 +89,7 @@ async fn restore_drill_brings_back_the_users_and_revokes_every_earlier_token() {
     assert_eq!(backups_in(&sb), online, "--output wrote into backups/");
 
     // Damage: the store's data file overwritten.
-    let db = store::store_path(&sb.data()).join("db");
+    let db = store::store_path(&sb.data()).join(store::DATA_FILE_NAME);
     let len = std::fs::metadata(&db).unwrap().len();
     std::fs::write(&db, vec![0x5a; len as usize]).unwrap();
     let mut refused = sb.daemon().spawn();

@@ -1,4 +1,4 @@
-//! The CLI against a running daemon: sled lets one process hold the store,
+//! The CLI against a running daemon: one process holds the store,
 //! so `engine-auth user …` and `recover-admin` go through
 //! `DATA_DIR/admin.sock` and their effect is visible over HTTP at once.
 //! (`api::binary` covers the socket itself and the stopped daemon.)

@@ -2,7 +2,7 @@
 //! message and a non-zero exit, rather than minting a new key that would
 //! silently log everyone out. Two ways to break them: through the store's
 //! public API (a key record whose secret is not a 256-bit hex string) and
-//! underneath it, with sled itself (a record that is not a key at all).
+//! underneath it, with the engine itself (a record that is not a key at all).
 
 use crate::harness::{Sandbox, store};
 
