@@ -1,5 +1,8 @@
 //! Power cuts during the offline commands: `engine-auth compact` and
-//! `engine-auth restore`, each promised safe to interrupt at any point.
+//! `engine-auth restore`, each promised safe to interrupt at any point, and
+//! during the one-time move of a sled store (what builds before redb
+//! wrote) to redb, which the first open of such a store makes (here
+//! `engine-auth check`'s).
 //!
 //! Per mode, on one store that accumulates: the load changes it (and, for
 //! a restore, a backup is taken online, then the load changes it some
@@ -15,7 +18,10 @@
 //! signing key (a restore makes a new one, the only one): then exactly the
 //! backup's users with their passwords and roles at backup time, and no
 //! token issued before works. Never a mix: the other state's users,
-//! passwords or keys are findings.
+//! passwords or keys are findings. For a migration, the stopped daemon's
+//! store is rewritten as the same records in a sled store (made durable)
+//! before the command runs; after the cut the ledger is the one of the
+//! store as the daemon left it.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -32,6 +38,7 @@ use crate::harness::text;
 enum Op {
     Compact,
     Restore,
+    Migrate,
 }
 
 /// One command's cuts in one mode.
@@ -53,7 +60,7 @@ struct Runs {
 impl Runs {
     fn figures(&self, what: &str, op: Op, seed: u64) -> String {
         let outcomes = match op {
-            Op::Compact => String::new(),
+            Op::Compact | Op::Migrate => String::new(),
             Op::Restore => format!(
                 "; the old store came up after {}, the restored one after {}",
                 self.old, self.restored
@@ -78,10 +85,10 @@ impl Runs {
 }
 
 #[test]
-fn cuts_during_compact_and_restore() {
+fn cuts_during_compact_restore_and_migration() {
     preflight();
     // A third of the count for each command, in each mode: 10 with the
-    // default, 40 cuts in all.
+    // default, 60 cuts in all.
     let total = cut_count();
     let per = (total / 3).max(1);
     let seed = seed();
@@ -90,14 +97,19 @@ fn cuts_during_compact_and_restore() {
     let mut figures = String::new();
     let mut all = Vec::new();
     for mode in [Mode::Strict, Mode::Harsh] {
-        let (compact, restore) = mode_cuts(mode, per, &mut rng);
+        let [compact, restore, migrate] = mode_cuts(mode, per, &mut rng);
         let name = mode.name();
         figures.push_str(&compact.figures(&format!("compact {name}"), Op::Compact, seed));
         figures.push_str(&restore.figures(&format!("restore {name}"), Op::Restore, seed));
-        all.extend([compact, restore]);
+        figures.push_str(&migrate.figures(
+            &format!("migration from sled {name}"),
+            Op::Migrate,
+            seed,
+        ));
+        all.extend([compact, restore, migrate]);
     }
     figures.push_str(&format!(
-        "powercut compact and restore: {:.1} s\n",
+        "powercut compact, restore and migration: {:.1} s\n",
         started.elapsed().as_secs_f64()
     ));
     // Straight to stderr, as the other power-cut tests do.
@@ -108,15 +120,26 @@ fn cuts_during_compact_and_restore() {
         "replay the same choices with ENGINE_AUTH_POWERCUT_SEED={seed} \
          ENGINE_AUTH_POWERCUT_CUTS={total}; thread timing differs"
     );
-    super::judge("compact and restore", failed, cuts, &replay, &report);
+    super::judge(
+        "compact, restore and migration",
+        failed,
+        cuts,
+        &replay,
+        &report,
+    );
 }
 
-/// `per` cuts during each command in `mode`, alternating, on one store.
-fn mode_cuts(mode: Mode, per: u64, rng: &mut Rng) -> (Runs, Runs) {
+/// `per` cuts during each command in `mode`, in turn, on one store.
+fn mode_cuts(mode: Mode, per: u64, rng: &mut Rng) -> [Runs; 3] {
     let mut world = World::new(rng);
-    let (mut compact, mut restore) = (Runs::default(), Runs::default());
+    let (mut compact, mut restore, mut migrate) =
+        (Runs::default(), Runs::default(), Runs::default());
     for n in 0..=per {
-        for (op, runs) in [(Op::Compact, &mut compact), (Op::Restore, &mut restore)] {
+        for (op, runs) in [
+            (Op::Compact, &mut compact),
+            (Op::Restore, &mut restore),
+            (Op::Migrate, &mut migrate),
+        ] {
             let label = format!("{} {n}", runs_label(op, n));
             if round(&mut world, op, mode, rng, runs, label, n == 0) {
                 runs.tally.fresh_stores += 1;
@@ -124,15 +147,17 @@ fn mode_cuts(mode: Mode, per: u64, rng: &mut Rng) -> (Runs, Runs) {
             }
         }
     }
-    (compact, restore)
+    [compact, restore, migrate]
 }
 
 fn runs_label(op: Op, n: u64) -> &'static str {
     match (op, n) {
         (Op::Compact, 0) => "compact (uncut, measuring)",
         (Op::Restore, 0) => "restore (uncut, measuring)",
+        (Op::Migrate, 0) => "migration (uncut, measuring)",
         (Op::Compact, _) => "compact cut",
         (Op::Restore, _) => "restore cut",
+        (Op::Migrate, _) => "migration cut",
     }
 }
 
@@ -169,10 +194,15 @@ fn round(
     found.extend(world.take_refused());
     world.daemon.take().expect("a running daemon").terminate();
     let changes = acked(world) - before;
+    if op == Op::Migrate {
+        crate::harness::store::downgrade_to_sled(&world.sb.data());
+    }
 
     let args: Vec<&str> = match op {
         Op::Compact => vec!["compact"],
         Op::Restore => vec!["restore", &backup],
+        // The first open of a sled store migrates it.
+        Op::Migrate => vec!["check"],
     };
     let delay = if measuring {
         Duration::from_secs(120)
