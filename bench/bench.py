@@ -659,8 +659,9 @@ class Bench:
                      value="neither perf nor strace installed")
             return
         # fsync and fdatasync are what make a write durable (the store ends
-        # every group commit in one fdatasync); sled's sync_file_range only
-        # starts writeback, so it is listed but not counted as a sync.
+        # every group commit in one durable redb commit, one fdatasync);
+        # sync_file_range only starts writeback, so it is listed but not
+        # counted as a sync.
         n = calls.get("fsync", 0) + calls.get("fdatasync", 0)
         per = n / r["requests"] if r["requests"] else float("nan")
         self.flushes_per_request = per

@@ -49,4 +49,15 @@ post login '{"username":"pi@example.com","password":"raspberry-pi-4"}' | token >
 post login "{\"username\":\"admin\",\"password\":\"$admin_pw\"}" | token >/dev/null
 say "both log in after restart"
 kill -TERM "$pid"; wait "$pid"; pid=
+# The store's offline upkeep under emulation too: the full scan, and
+# compaction (redb's copy, verification and atomic swap).
+$qemu "$bin" check --data-dir "$dir/data" >"$dir/check" 2>&1 || { cat "$dir/check"; say "check failed"; exit 1; }
+grep -qx consistent "$dir/check" || { cat "$dir/check"; say "check did not say consistent"; exit 1; }
+say "check: consistent"
+$qemu "$bin" compact --data-dir "$dir/data" >"$dir/compact" 2>&1 || { cat "$dir/compact"; say "compact failed"; exit 1; }
+say "$(head -n1 "$dir/compact")"
+start
+post login '{"username":"pi@example.com","password":"raspberry-pi-4"}' | token >/dev/null
+say "the user logs in after compaction"
+kill -TERM "$pid"; wait "$pid"; pid=
 say "PASS"

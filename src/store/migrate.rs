@@ -303,7 +303,7 @@ pub fn write_sled_store(data_dir: &Path, trees: &super::kv::Records) -> Result<(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testing::{counts, raw, reopen, seeded};
+    use super::super::testing::{counts, raw, records, reopen, seeded};
     use super::super::{Opened, maintenance};
     use super::*;
     use crate::domain::Roles;
@@ -322,22 +322,8 @@ mod tests {
             session.id = uuid::Uuid::from_u128(7);
             s.start_session(&session).unwrap();
         }
-        let db = raw(dir.path());
-        let trees = db
-            .tree_names()
-            .unwrap()
-            .into_iter()
-            .map(|name| {
-                let records = db
-                    .open_tree(&name)
-                    .unwrap()
-                    .iter()
-                    .map(Result::unwrap)
-                    .collect();
-                (name, records)
-            })
-            .collect();
-        let digest = db.digest().unwrap();
+        let trees = records(dir.path());
+        let digest = raw(dir.path()).digest().unwrap();
         (dir, trees, digest)
     }
 

@@ -74,17 +74,21 @@ pub fn sled_store(dir: &Path, n: usize) -> Vec<UserRecord> {
 pub fn dumped(n: usize) -> (tempfile::TempDir, super::kv::Records, Vec<UserRecord>) {
     let src = tempfile::tempdir().unwrap();
     let users = seeded(src.path(), n);
-    let db = raw(src.path());
-    let trees = db
-        .tree_names()
+    let trees = records(src.path());
+    (src, trees, users)
+}
+
+/// Every record of the (closed) store in `dir`, tree by tree.
+pub fn records(dir: &Path) -> super::kv::Records {
+    let db = raw(dir);
+    db.tree_names()
         .unwrap()
         .into_iter()
         .map(|name| {
             let tree = db.open_tree(&name).unwrap();
             (name, tree.iter().map(Result::unwrap).collect())
         })
-        .collect();
-    (src, trees, users)
+        .collect()
 }
 
 /// The user whose record start-up never reads (it reads the first).

@@ -20,7 +20,12 @@
 //! - [`Mode::Harsh`]: the synced state plus a random subset of the
 //!   unsynced operations: entry changes in order, each file's writes and
 //!   truncates in random order, each write torn at 512-byte sectors (a
-//!   random subset of its sectors lands).
+//!   random subset of its sectors lands). A file's size is metadata, which
+//!   filesystems journal in order with the syscall that set it: it is the
+//!   size after a random prefix of the file's unsynced writes and
+//!   truncates (each write extending it to its end, each truncate setting
+//!   it), never one no syscall gave the file; landed sectors beyond it are
+//!   gone, and what no landed write covers within it reads as zeros.
 //!
 //! Whatever no durable entry reaches from the root is gone. Sockets (the
 //! admin socket in the data dir) are inodes like any other: the kernel
@@ -72,6 +77,14 @@ enum DataOp {
 }
 
 impl DataOp {
+    /// The file's size once this op has run on a file of `size` bytes.
+    fn size_after(&self, size: u64) -> u64 {
+        match self {
+            DataOp::Write { offset, bytes } => size.max(offset + bytes.len() as u64),
+            DataOp::Truncate { size } => *size,
+        }
+    }
+
     fn apply(&self, data: &mut Vec<u8>) {
         match self {
             DataOp::Write { offset, bytes } => {
@@ -313,6 +326,11 @@ impl Image {
                     } => {
                         let mut data = durable.clone();
                         if mode == Mode::Harsh {
+                            // The size: after a prefix of the size changes.
+                            let kept = rng.range(0, pending.len() as u64) as usize;
+                            let size = pending[..kept]
+                                .iter()
+                                .fold(data.len() as u64, |size, op| op.size_after(size));
                             let mut landed = Vec::new();
                             for op in pending {
                                 if rng.coin() {
@@ -323,6 +341,7 @@ impl Image {
                             for op in &landed {
                                 op.apply(&mut data);
                             }
+                            data.resize(size as usize, 0);
                         }
                         Body::File {
                             durable: data.clone(),
@@ -1199,5 +1218,37 @@ mod model {
         }
         assert!(torn > 0 && whole > 0 && none > 0, "{torn} {whole} {none}");
         assert!(entries > 0 && entries < 200, "{entries}");
+    }
+
+    #[test]
+    fn harsh_keeps_only_sizes_the_file_had_in_order() {
+        let mut sizes = std::collections::BTreeSet::new();
+        for seed in 0..300 {
+            let mut rng = Rng::new(seed);
+            let mut img = Image::new(0, 0);
+            let a = new_file(&mut img, "a");
+            img.fsync(INodeNo(ROOT)).expect("fsyncdir");
+            write(&mut img, a, 0, &[7; 1000]);
+            img.fsync(INodeNo(a)).expect("fsync");
+            // Unsynced: grown to 8192 (as `set_len` does), pages written
+            // inside, then an append of 1500 bytes.
+            img.change(INodeNo(a), DataOp::Truncate { size: 8192 })
+                .expect("truncate");
+            write(&mut img, a, 4096, &[1; 4096]);
+            write(&mut img, a, 8192, &[2; 1500]);
+            let cut = img.cut(Mode::Harsh, &mut rng);
+            let data = survivor(&cut, "a").expect("a is durable");
+            sizes.insert(data.len());
+            assert!(data[..1000].iter().all(|&b| b == 7), "synced data kept");
+            if data.len() > 8192 {
+                assert!(data[8192..].iter().all(|&b| b == 2 || b == 0));
+            }
+        }
+        // The durable size, after the truncate, after the append: nothing
+        // torn in between.
+        assert_eq!(
+            sizes.into_iter().collect::<Vec<_>>(),
+            vec![1000, 8192, 9692]
+        );
     }
 }
