@@ -11,7 +11,7 @@
 
 use sha2::{Digest, Sha256};
 use std::fmt;
-use totp_rs::{Algorithm, Totp};
+use totp_rs::{Algorithm, TOTP};
 
 /// The issuer authenticator apps show, and the label's prefix.
 pub const ISSUER: &str = "engine-auth";
@@ -55,31 +55,25 @@ impl TotpSecret {
     /// The secret from its base32 form (as stored or shown); `None` unless
     /// it is exactly [`SECRET_BYTES`] bytes.
     pub fn from_base32(s: &str) -> Option<TotpSecret> {
-        let bytes = totp_rs::Secret::try_from_base32(s).ok()?;
-        let bytes: [u8; SECRET_BYTES] = bytes.as_bytes().try_into().ok()?;
+        let bytes = totp_rs::Secret::Encoded(s.to_owned()).to_bytes().ok()?;
+        let bytes: [u8; SECRET_BYTES] = bytes.as_slice().try_into().ok()?;
         Some(TotpSecret(bytes))
     }
 
     /// Base32, upper case, no padding: what authenticator apps take.
     pub fn to_base32(&self) -> String {
-        totp_rs::Secret::from(self.0).to_base32()
+        base32(&self.0)
     }
 
-    fn totp(&self) -> Totp {
+    fn totp(&self) -> TOTP {
         // The parameters are RFC 6238's and the secret is 160 bits, which
-        // `build` would accept; `build_noncompliant` just cannot fail.
-        totp_rs::Builder::new()
-            .with_algorithm(Algorithm::SHA1)
-            .with_digits(DIGITS as u8)
-            .with_skew(1)
-            .with_step_duration(STEP_SECS)
-            .with_secret(self.0)
-            .build_noncompliant()
+        // `new` would accept; `new_unchecked` just cannot fail.
+        TOTP::new_unchecked(Algorithm::SHA1, DIGITS, 1, STEP_SECS, self.0.to_vec())
     }
 
     /// The code of the step `time` (Unix seconds) falls in.
     pub fn code_at(&self, time: u64) -> String {
-        self.totp().generate(time).to_string()
+        self.totp().generate(time)
     }
 
     /// The step a code matches at `time`, one step of skew either way, or
@@ -87,7 +81,18 @@ impl TotpSecret {
     /// keeps the last accepted step per user).
     pub fn verify(&self, code: &str, time: u64) -> Option<u64> {
         let code = totp_code(code)?;
-        self.totp().check(&code, time)
+        let totp = self.totp();
+        let step = time / STEP_SECS;
+        (step.saturating_sub(1)..=step + 1).find(|&s| {
+            let expected = totp.generate(s * STEP_SECS);
+            // Constant time: every byte compared whatever differs.
+            expected.len() == code.len()
+                && expected
+                    .bytes()
+                    .zip(code.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        })
     }
 }
 

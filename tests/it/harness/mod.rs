@@ -129,16 +129,12 @@ pub fn now() -> u64 {
 /// `secret` at Unix time `time`, as an authenticator app computes it:
 /// totp-rs directly, not engine-auth's own code.
 pub fn totp_at(secret: &str, time: u64) -> String {
-    let bytes = totp_rs::Secret::try_from_base32(secret).expect("a base32 TOTP secret");
-    totp_rs::Builder::new()
-        .with_algorithm(totp_rs::Algorithm::SHA1)
-        .with_digits(6)
-        .with_step_duration(30)
-        .with_secret(bytes.as_bytes().to_vec())
-        .build()
+    let bytes = totp_rs::Secret::Encoded(secret.to_owned())
+        .to_bytes()
+        .expect("a base32 TOTP secret");
+    totp_rs::TOTP::new(totp_rs::Algorithm::SHA1, 6, 1, 30, bytes)
         .expect("an RFC 6238 TOTP")
         .generate(time)
-        .to_string()
 }
 
 /// The one polling loop: checks `cond` every 50 ms until it holds, failing
