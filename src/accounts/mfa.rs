@@ -105,7 +105,7 @@ impl<'a> Accounts<'a> {
         })?;
         throttle
             .attempt(client_of(origin), &crate::domain::fold(username))
-            .map_err(|wait| throttled(origin, Some(username), wait))
+            .map_err(|wait| throttled(self.trail(), origin, Some(username), wait))
     }
 
     /// A wrong code: counted, audited, refused (403).
@@ -117,7 +117,7 @@ impl<'a> Accounts<'a> {
         during: &'static str,
     ) -> AccountError {
         attempt.fail();
-        audit::emit(
+        audit::emit(self.trail(), 
             Event::OtpFailed {
                 subject: subject(me),
                 during,
@@ -186,7 +186,7 @@ impl<'a> Accounts<'a> {
         blocking(move || Ok(store.mfa_enable(id, &pending, step, &hashes, now)?))
             .await?
             .map_err(refusal)?;
-        audit::emit(Event::MfaEnabled(subject(me)), origin);
+        audit::emit(self.trail(), Event::MfaEnabled(subject(me)), origin);
         Ok(shown)
     }
 
@@ -211,7 +211,7 @@ impl<'a> Accounts<'a> {
         match outcome {
             Ok(_) => {
                 attempt.neutral();
-                audit::emit(Event::MfaDisabled(subject(me)), origin);
+                audit::emit(self.trail(), Event::MfaDisabled(subject(me)), origin);
                 Ok(())
             }
             Err(MfaRefusal::Spent) => Err(self.wrong_code(attempt, me, origin, "disable")),
@@ -234,7 +234,7 @@ impl<'a> Accounts<'a> {
         actor.require_admin()?;
         let (store, now) = (self.store.clone(), self.clock.now());
         let rec = blocking(move || Ok(store.mfa_reset(id, now)?)).await?;
-        audit::emit(
+        audit::emit(self.trail(), 
             Event::MfaReset(Subject {
                 username: &rec.username,
                 id: rec.id,
@@ -271,7 +271,7 @@ impl<'a> Accounts<'a> {
         if spent {
             return Ok(SecondFactor::Accepted);
         }
-        audit::emit(
+        audit::emit(self.trail(), 
             Event::OtpFailed {
                 subject: Subject {
                     username: &rec.username,

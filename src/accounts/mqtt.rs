@@ -74,7 +74,7 @@ impl Sessions<'_> {
             let key = api_key_caller(a.store, a.clock, || origin.clone(), password.expose())
                 .map_err(|e| {
                     let reason = e.to_string();
-                    audit::emit(
+                    audit::emit(self.accounts.trail(), 
                         Event::MqttLoginFailed {
                             username,
                             reason: &reason,
@@ -84,7 +84,7 @@ impl Sessions<'_> {
                     AccountError::Forbidden("Invalid API key")
                 })?;
             if key.api_key.map(|id| id.to_string()) != Some(username.to_ascii_lowercase()) {
-                audit::emit(
+                audit::emit(self.accounts.trail(), 
                     Event::MqttLoginFailed {
                         username,
                         reason: "the username is not the API key's id",
@@ -95,7 +95,7 @@ impl Sessions<'_> {
                     "With an API key as the password, the username is the key's id",
                 ));
             }
-            audit::emit(
+            audit::emit(self.accounts.trail(), 
                 Event::MqttLoginOk {
                     subject: subject(&key),
                     via: "api key",
@@ -107,14 +107,14 @@ impl Sessions<'_> {
         if looks_like_jwt(password.expose()) {
             let now = a.clock.now();
             let refused = |reason: &str| {
-                audit::emit(Event::MqttLoginFailed { username, reason }, origin);
+                audit::emit(self.accounts.trail(), Event::MqttLoginFailed { username, reason }, origin);
                 AccountError::Forbidden("Invalid token, or not the named user's")
             };
             let access = match self.tokens.verify_access(password.expose(), now) {
                 Ok(access) => access,
                 Err(e) => {
                     if let Err(wait) = self.throttle.bad_token(client_of(origin)) {
-                        return Err(throttled(origin, None, wait));
+                        return Err(throttled(self.accounts.trail(), origin, None, wait));
                     }
                     return Err(refused(&e.to_string()));
                 }
@@ -127,7 +127,7 @@ impl Sessions<'_> {
             if fold(&user.username) != fold(username) {
                 return Err(refused("another user's token"));
             }
-            audit::emit(
+            audit::emit(self.accounts.trail(), 
                 Event::MqttLoginOk {
                     subject: subject(&user),
                     via: "token",
@@ -145,7 +145,7 @@ impl Sessions<'_> {
         }
         checked.attempt.succeed();
         let view = UserView::from(&checked.user);
-        audit::emit(
+        audit::emit(self.accounts.trail(), 
             Event::MqttLoginOk {
                 subject: subject(&view),
                 via: "password",

@@ -314,6 +314,10 @@ impl Store {
         for p in problems {
             s.problem(p);
         }
+        let (_, problems) = self.scan_audit()?;
+        for p in problems {
+            s.problem(p);
+        }
         // `meta`, sled's default tree and anything else: bytes only.
         let scanned: [&[u8]; 5] = [
             b"users",

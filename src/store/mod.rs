@@ -8,6 +8,7 @@
 //! - `users`: user records, the username index and the counts in `meta`;
 //! - `keys`: signing-key records, rotation, deletion of retired keys;
 //! - `apikeys`: API keys (service accounts), stored by their SHA-256;
+//! - `audit`: the last 10,000 security events and each user's last login;
 //! - `sessions`: login sessions, and `rotation`, the rules of refresh-token
 //!   rotation applied to one session's record;
 //! - `legacy`: everything about older on-disk layouts, with its removal plan;
@@ -36,6 +37,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 mod apikeys;
+mod audit;
 pub mod backup;
 mod cache;
 mod check;
@@ -44,6 +46,7 @@ mod commit;
 mod files;
 mod keys;
 mod legacy;
+mod listing;
 pub mod maintenance;
 mod mfa;
 mod open;
@@ -55,13 +58,16 @@ mod users;
 
 pub use crate::keys::{KeyRecord, KeyState};
 pub use apikeys::{ApiKeyRecord, KeyHash, TOUCH_INTERVAL_SECS};
+pub use audit::{AUDIT_KEPT, AuditRecord, LastLogin};
 pub use cache::UserView;
 pub use legacy::RefreshRecord;
 pub use maintenance::{Compacted, Counts, Scan};
 pub use mfa::{MfaRecord, MfaRefusal, OtpProof};
 pub use open::{Opened, SCHEMA_VERSION, SEGMENT_SIZE, open_sled};
 pub use rotation::{Exchange, Refusal};
-pub use sessions::{NewSession, Pruned, SessionCounts, SessionRecord, SessionToken};
+pub use sessions::{
+    NewSession, Pruned, SessionClient, SessionCounts, SessionRecord, SessionToken, USER_AGENT_MAX,
+};
 pub use users::{Recovered, UserRecord, new_user_record};
 
 /// Keys of the `meta` tree.
@@ -174,6 +180,8 @@ pub struct Store {
     api_keys: sled::Tree,
     api_key_ids: sled::Tree,
     user_api_keys: sled::Tree,
+    /// The recent security events and each user's last login (see `audit`).
+    audit: sled::Tree,
     flusher: Arc<commit::GroupCommit>,
     cache: Arc<cache::Cache>,
     health: Arc<Health>,

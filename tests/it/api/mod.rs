@@ -5,6 +5,7 @@
 
 mod apikeys;
 mod bad_input;
+mod console;
 mod binary;
 mod cookies;
 mod health;
