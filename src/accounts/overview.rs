@@ -169,7 +169,8 @@ impl Accounts<'_> {
         Ok(())
     }
 
-    /// The signing keys, newest first. Admins only.
+    /// The signing keys: the active one, then the others newest first.
+    /// Admins only.
     pub fn signing_keys(&self, actor: Actor<'_>) -> Result<Vec<ListedSigningKey>> {
         actor.require_admin()?;
         let mut keys: Vec<ListedSigningKey> = self
@@ -182,7 +183,15 @@ impl Accounts<'_> {
                 created_at: k.created_at,
             })
             .collect();
-        keys.sort_by(|a, b| (b.created_at, &b.kid).cmp(&(a.created_at, &a.kid)));
+        // The active key first (a rotation within the second of the key
+        // before it gives both one creation time), then newest first.
+        keys.sort_by_key(|k| {
+            (
+                k.state != KeyState::Active,
+                std::cmp::Reverse(k.created_at),
+                k.kid.clone(),
+            )
+        });
         Ok(keys)
     }
 

@@ -452,6 +452,7 @@
 
   function showUsers() {
     show("users");
+    say("create-error", "");
     loadUsers();
   }
 
@@ -640,5 +641,14 @@
   roleBoxes("user-roles", "user-role");
   EVENTS.forEach(function (e) { $("audit-event").appendChild(el("option", { value: e, text: e })); });
   window.addEventListener("hashchange", function () { if (token) route(); });
+  // The link of the page already shown loads it again (fresh lists).
+  document.querySelectorAll("#nav a").forEach(function (a) {
+    a.addEventListener("click", function (ev) {
+      if (a.getAttribute("href") === location.hash) {
+        ev.preventDefault();
+        if (token) route();
+      }
+    });
+  });
   start();
 })();

@@ -217,7 +217,7 @@ impl From<ListedSigningKey> for SigningKeyInfo {
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/keys", tag = "console", security(("bearer" = [])),
-    responses((status = 200, description = "The signing keys, newest first", body = Vec<SigningKeyInfo>),
+    responses((status = 200, description = "The signing keys: the active one first, then newest first", body = Vec<SigningKeyInfo>),
         AdminErrors))]
 /// The signing keys: id, state, creation time.
 pub async fn list_keys(state: State, Admin(admin): Admin) -> ApiResult {

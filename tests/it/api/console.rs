@@ -7,7 +7,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN_PASSWORD, Reply, TestApp, USER_PASSWORD, keys, send};
+use crate::harness::{ADMIN_PASSWORD, Reply, TestApp, USER_PASSWORD, keys, send, send_unchecked};
 
 fn array(r: &Reply) -> Vec<Value> {
     r.ok_json().as_array().expect("a JSON array").clone()
@@ -290,7 +290,8 @@ const CSP: &str = "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; 
 #[actix_web::test]
 async fn the_console_is_served_with_its_policy_and_hashed_cacheable_assets() {
     let app = TestApp::spawn().await;
-    let get = |path: &str| send(app.client.get(app.url(path)));
+    // Cacheable on purpose: not the API's `no-store` (checked by `send`).
+    let get = |path: &str| send_unchecked(app.client.get(app.url(path)));
     let page = get("/admin/").await;
     assert_eq!(page.status(), 200);
     assert_eq!(page.header("content-security-policy"), Some(CSP));
@@ -320,7 +321,7 @@ async fn the_console_is_served_with_its_policy_and_hashed_cacheable_assets() {
         );
         assert_eq!(file.header("x-content-type-options"), Some("nosniff"));
     }
-    let redirect = send(
+    let redirect = send_unchecked(
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -330,7 +331,7 @@ async fn the_console_is_served_with_its_policy_and_hashed_cacheable_assets() {
     .await;
     assert_eq!(redirect.status(), 308);
     assert_eq!(redirect.header("location"), Some("/admin/"));
-    get("/admin/assets/console.0000000000000000.js")
+    send(app.client.get(app.url("/admin/assets/console.0000000000000000.js")))
         .await
         .error(404);
     send(app.client.request(Method::POST, app.url("/admin/")))

@@ -164,11 +164,9 @@ pub struct Browser<'d> {
 }
 
 /// An element of the page.
-#[derive(Clone)]
 pub struct Element<'b, 'd> {
     browser: &'b Browser<'d>,
     id: String,
-    pub css: String,
 }
 
 impl<'d> Browser<'d> {
@@ -229,7 +227,6 @@ impl<'d> Browser<'d> {
         Some(Element {
             browser: self,
             id: v[ELEMENT].as_str()?.to_owned(),
-            css: css.to_owned(),
         })
     }
 
