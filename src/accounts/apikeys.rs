@@ -100,7 +100,8 @@ impl Accounts<'_> {
         };
         let (store, hash, stored) = (self.store.clone(), key.hash(), rec.clone());
         blocking(move || Ok(store.create_api_key(&stored, &hash)?)).await?;
-        audit::emit(self.trail(), 
+        audit::emit(
+            self.trail(),
             Event::ApiKeyCreated {
                 subject: subject(&owner.username, owner.id),
                 key: rec.id,
@@ -163,7 +164,8 @@ impl Accounts<'_> {
             .store
             .user_view(rec.owner)?
             .map_or_else(String::new, |u| u.username.to_string());
-        audit::emit(self.trail(), 
+        audit::emit(
+            self.trail(),
             Event::ApiKeyRevoked {
                 subject: subject(&owner_name, rec.owner),
                 key: rec.id,
@@ -208,7 +210,6 @@ pub fn api_key_caller(
                     store: &store,
                     now_ms,
                 },
-                
                 Event::ApiKeyUsed {
                     subject: subject(&who.username, who.id),
                     key: rec.id,

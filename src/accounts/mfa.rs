@@ -117,7 +117,8 @@ impl<'a> Accounts<'a> {
         during: &'static str,
     ) -> AccountError {
         attempt.fail();
-        audit::emit(self.trail(), 
+        audit::emit(
+            self.trail(),
             Event::OtpFailed {
                 subject: subject(me),
                 during,
@@ -234,7 +235,8 @@ impl<'a> Accounts<'a> {
         actor.require_admin()?;
         let (store, now) = (self.store.clone(), self.clock.now());
         let rec = blocking(move || Ok(store.mfa_reset(id, now)?)).await?;
-        audit::emit(self.trail(), 
+        audit::emit(
+            self.trail(),
             Event::MfaReset(Subject {
                 username: &rec.username,
                 id: rec.id,
@@ -271,7 +273,8 @@ impl<'a> Accounts<'a> {
         if spent {
             return Ok(SecondFactor::Accepted);
         }
-        audit::emit(self.trail(), 
+        audit::emit(
+            self.trail(),
             Event::OtpFailed {
                 subject: Subject {
                     username: &rec.username,

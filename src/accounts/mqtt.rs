@@ -74,7 +74,8 @@ impl Sessions<'_> {
             let key = api_key_caller(a.store, a.clock, || origin.clone(), password.expose())
                 .map_err(|e| {
                     let reason = e.to_string();
-                    audit::emit(self.accounts.trail(), 
+                    audit::emit(
+                        self.accounts.trail(),
                         Event::MqttLoginFailed {
                             username,
                             reason: &reason,
@@ -84,7 +85,8 @@ impl Sessions<'_> {
                     AccountError::Forbidden("Invalid API key")
                 })?;
             if key.api_key.map(|id| id.to_string()) != Some(username.to_ascii_lowercase()) {
-                audit::emit(self.accounts.trail(), 
+                audit::emit(
+                    self.accounts.trail(),
                     Event::MqttLoginFailed {
                         username,
                         reason: "the username is not the API key's id",
@@ -95,7 +97,8 @@ impl Sessions<'_> {
                     "With an API key as the password, the username is the key's id",
                 ));
             }
-            audit::emit(self.accounts.trail(), 
+            audit::emit(
+                self.accounts.trail(),
                 Event::MqttLoginOk {
                     subject: subject(&key),
                     via: "api key",
@@ -107,7 +110,11 @@ impl Sessions<'_> {
         if looks_like_jwt(password.expose()) {
             let now = a.clock.now();
             let refused = |reason: &str| {
-                audit::emit(self.accounts.trail(), Event::MqttLoginFailed { username, reason }, origin);
+                audit::emit(
+                    self.accounts.trail(),
+                    Event::MqttLoginFailed { username, reason },
+                    origin,
+                );
                 AccountError::Forbidden("Invalid token, or not the named user's")
             };
             let access = match self.tokens.verify_access(password.expose(), now) {
@@ -127,7 +134,8 @@ impl Sessions<'_> {
             if fold(&user.username) != fold(username) {
                 return Err(refused("another user's token"));
             }
-            audit::emit(self.accounts.trail(), 
+            audit::emit(
+                self.accounts.trail(),
                 Event::MqttLoginOk {
                     subject: subject(&user),
                     via: "token",
@@ -145,7 +153,8 @@ impl Sessions<'_> {
         }
         checked.attempt.succeed();
         let view = UserView::from(&checked.user);
-        audit::emit(self.accounts.trail(), 
+        audit::emit(
+            self.accounts.trail(),
             Event::MqttLoginOk {
                 subject: subject(&view),
                 via: "password",

@@ -116,7 +116,8 @@ impl Sessions<'_> {
         };
         audit::emit(self.accounts.trail(), Event::LoginOk(subject), origin);
         if !evicted.is_empty() {
-            audit::emit(self.accounts.trail(), 
+            audit::emit(
+                self.accounts.trail(),
                 Event::SessionsEvicted {
                     subject,
                     sessions: &evicted,
@@ -176,7 +177,11 @@ impl Sessions<'_> {
                     tokio::time::sleep(rest).await;
                 }
                 attempt.fail();
-                audit::emit(self.accounts.trail(), Event::LoginFailed { username }, origin);
+                audit::emit(
+                    self.accounts.trail(),
+                    Event::LoginFailed { username },
+                    origin,
+                );
                 Err(AccountError::Unauthorized(
                     "Invalid username or password".into(),
                 ))
@@ -260,7 +265,8 @@ impl Sessions<'_> {
                     return Err(throttled(self.accounts.trail(), origin, None, wait));
                 }
                 let reason = e.to_string();
-                audit::emit(self.accounts.trail(), 
+                audit::emit(
+                    self.accounts.trail(),
                     Event::RefreshFailed {
                         reason: &reason,
                         subject: None,
@@ -276,7 +282,8 @@ impl Sessions<'_> {
     async fn exchange(&self, origin: &Origin, presented: Refresh, now: u64) -> Result<TokenPair> {
         let (s, a) = (self.settings, &self.accounts);
         let refused = |reason: &str, user: Option<&UserView>, message: &str| {
-            audit::emit(self.accounts.trail(), 
+            audit::emit(
+                self.accounts.trail(),
                 Event::RefreshFailed {
                     reason,
                     subject: user.map(subject),
@@ -330,7 +337,11 @@ impl Sessions<'_> {
                     refresh_id: &next,
                     refresh_exp: exp,
                 })?;
-                audit::emit(self.accounts.trail(), Event::Refresh(subject(&user)), origin);
+                audit::emit(
+                    self.accounts.trail(),
+                    Event::Refresh(subject(&user)),
+                    origin,
+                );
                 Ok(pair)
             }
             Exchange::Refused(why) => {
@@ -338,7 +349,8 @@ impl Sessions<'_> {
                 Err(refused(why, Some(&user), why))
             }
             Exchange::ReuseDetected { session } => {
-                audit::emit(self.accounts.trail(), 
+                audit::emit(
+                    self.accounts.trail(),
                     Event::RefreshReuseDetected {
                         subject: subject(&user),
                         session,

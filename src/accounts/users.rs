@@ -100,7 +100,8 @@ impl Accounts<'_> {
         let rec = new_user_record(&username, hash, roles, self.clock.now());
         let store = self.store.clone();
         let rec = blocking(move || Ok(store.create_user(&rec).map(|_| rec)?)).await?;
-        audit::emit(self.trail(), 
+        audit::emit(
+            self.trail(),
             Event::UserCreated {
                 subject: subject(&rec),
                 roles: rec.roles,
@@ -132,7 +133,8 @@ impl Accounts<'_> {
         actor.require_admin()?;
         let (store, now) = (self.store.clone(), self.clock.now());
         let rec = blocking(move || Ok(store.set_roles(id, roles, now)?)).await?;
-        audit::emit(self.trail(), 
+        audit::emit(
+            self.trail(),
             Event::UserRolesChanged {
                 subject: subject(&rec),
                 roles: rec.roles,
@@ -178,7 +180,8 @@ impl Accounts<'_> {
         let hash = self.hasher.hash(password).await?;
         let (store, now) = (self.store.clone(), self.clock.now());
         let rec = blocking(move || Ok(store.set_password_hash(id, hash, now)?)).await?;
-        audit::emit(self.trail(), 
+        audit::emit(
+            self.trail(),
             Event::UserPasswordChanged(subject(&rec)),
             &actor.origin(origin),
         );
@@ -203,7 +206,8 @@ impl Accounts<'_> {
                 "a password proof is checked only by the daemon, with its throttle"
             ))
         })?;
-        let (attempt, slot) = start_check(self.trail(), throttle, self.hasher, origin, &me.username)?;
+        let (attempt, slot) =
+            start_check(self.trail(), throttle, self.hasher, origin, &me.username)?;
         let stored = self.store.user_by_id(me.id)?.ok_or_else(|| {
             AccountError::Unauthorized("The token's user no longer exists".into())
         })?;
@@ -239,7 +243,11 @@ impl Accounts<'_> {
         actor.require_admin()?;
         let store = self.store.clone();
         let rec = blocking(move || Ok(store.delete_user(id)?)).await?;
-        audit::emit(self.trail(), Event::UserDeleted(subject(&rec)), &actor.origin(origin));
+        audit::emit(
+            self.trail(),
+            Event::UserDeleted(subject(&rec)),
+            &actor.origin(origin),
+        );
         Ok(rec)
     }
 
@@ -329,7 +337,11 @@ impl Accounts<'_> {
         })
         .await?;
         let origin = actor.origin(origin);
-        audit::emit(self.trail(), Event::KeyRotated { kid: &replaced.kid }, &origin);
+        audit::emit(
+            self.trail(),
+            Event::KeyRotated { kid: &replaced.kid },
+            &origin,
+        );
         for kid in &replaced.revoked {
             audit::emit(self.trail(), Event::KeyRevoked { kid }, &origin);
         }

@@ -112,7 +112,11 @@ pub struct SessionClient {
     pub address: Option<String>,
     #[serde(default, rename = "userAgent", skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
-    #[serde(default, rename = "lastUsedAt", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "lastUsedAt",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub last_used_at: Option<u64>,
     /// The user's token generation at login: once the user's has moved on
     /// (a password or role change, "log out everywhere"), no token of the

@@ -1,6 +1,6 @@
 // engine-auth admin console. Plain JavaScript, no framework. The access
-// token lives in this closure only (never in localStorage, sessionStorage
-// or a cookie the page can read); the refresh token is the HttpOnly cookie
+// token lives in this closure only (never in web storage or a cookie the
+// page can read); the refresh token is the HttpOnly cookie
 // that /login sets in cookie mode, which only /refresh and /logout read.
 // Text from the server is only ever set as textContent, never as HTML.
 (function () {

@@ -36,7 +36,14 @@ async fn accounts_lists_roles_mfa_creation_and_last_login_to_admins_only() {
     let entry = list.iter().find(|u| u["_id"] == bob.as_str()).expect("bob");
     assert_eq!(
         keys(entry),
-        ["_id", "createdAt", "lastLoginAt", "mfa", "roles", "username"]
+        [
+            "_id",
+            "createdAt",
+            "lastLoginAt",
+            "mfa",
+            "roles",
+            "username"
+        ]
     );
     assert_eq!(entry["username"], "Bob");
     assert_eq!(entry["roles"]["write"], true);
@@ -182,10 +189,17 @@ async fn keys_are_listed_without_key_material_and_rotate() {
     let list = array(&listed);
     assert_eq!(list.len(), 1);
     assert_eq!(keys(&list[0]), ["createdAt", "kid", "state"]);
-    assert_eq!((list[0]["kid"].as_str(), list[0]["state"].as_str()), (Some(kid.as_str()), Some("active")));
+    assert_eq!(
+        (list[0]["kid"].as_str(), list[0]["state"].as_str()),
+        (Some(kid.as_str()), Some("active"))
+    );
 
     let new = app
-        .post_json("/keys/rotate", Some(&admin), &json!({"revokePrevious": false}))
+        .post_json(
+            "/keys/rotate",
+            Some(&admin),
+            &json!({"revokePrevious": false}),
+        )
         .await
         .ok_json();
     let list = array(&app.get("/keys", Some(&admin)).await);
@@ -224,7 +238,10 @@ async fn audit_lists_kept_events_newest_first_and_filters_them() {
         assert!(!text.contains(secret), "a password in the audit list");
     }
     let events = array(&all);
-    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    let names: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
         [
@@ -331,9 +348,12 @@ async fn the_console_is_served_with_its_policy_and_hashed_cacheable_assets() {
     .await;
     assert_eq!(redirect.status(), 308);
     assert_eq!(redirect.header("location"), Some("/admin/"));
-    send(app.client.get(app.url("/admin/assets/console.0000000000000000.js")))
-        .await
-        .error(404);
+    send(
+        app.client
+            .get(app.url("/admin/assets/console.0000000000000000.js")),
+    )
+    .await
+    .error(404);
     send(app.client.request(Method::POST, app.url("/admin/")))
         .await
         .error(405);

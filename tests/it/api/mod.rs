@@ -5,8 +5,8 @@
 
 mod apikeys;
 mod bad_input;
-mod console;
 mod binary;
+mod console;
 mod cookies;
 mod health;
 mod login;

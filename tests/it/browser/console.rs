@@ -99,13 +99,15 @@ fn console_admin_and_user_scenario_in_chromium() {
     a.click("#create-submit");
     a.wait_text("#create-status", "Created maria");
     a.wait_text("tr[data-user=\"maria\"]", "flows, read");
+    a.resize(1280, 1100);
+    docs_shot(&a, "console-users");
+    a.resize(1280, 900);
     // A bad input is refused next to the form, in words.
     a.fill("#create-username", "maria");
     a.fill("#create-password", "another-password");
     a.click("#create-submit");
     a.wait_text("#create-error", "Username is already taken");
     a.visible("#create-username").clear();
-    docs_shot(&a, "console-users");
 
     // Signs out; the user signs in and changes its password, which ends
     // every session of it: back to sign-in, then in with the new one.
@@ -197,7 +199,11 @@ fn console_admin_and_user_scenario_in_chromium() {
     ] {
         assert!(events.iter().any(|e| e == wanted), "{wanted} in {events:?}");
     }
-    assert_eq!(events.first().map(String::as_str), Some("login_ok"), "newest first: {events:?}");
+    assert_eq!(
+        events.first().map(String::as_str),
+        Some("login_ok"),
+        "newest first: {events:?}"
+    );
     b.fill("#audit-user", "admin");
     b.script(
         "var s = document.getElementById('audit-event'); s.value = 'login_failed';",
@@ -213,8 +219,10 @@ fn console_admin_and_user_scenario_in_chromium() {
         json!([]),
     );
     b.click("#audit-submit");
-    b.wait(10, "every event listed", || rows(&b, "#audit", "data-event").len() > 8);
-    docs_shot(&b, "console-security");
+    b.wait(10, "every event listed", || {
+        rows(&b, "#audit", "data-event").len() > 8
+    });
+    b.screenshot(&dir, "security");
 
     // Rotates the signing key.
     b.click("#keys-rotate");
@@ -269,7 +277,12 @@ fn console_admin_and_user_scenario_in_chromium() {
     b.screenshot(&dir, "user-last-admin");
 
     // Nothing secret reached the daemon's log.
-    sb.assert_logs_free_of(&[ADMIN_PASSWORD, "maria-first-password", "maria-second-password", &secret]);
+    sb.assert_logs_free_of(&[
+        ADMIN_PASSWORD,
+        "maria-first-password",
+        "maria-second-password",
+        &secret,
+    ]);
     drop(b);
     drop(a);
 
@@ -290,12 +303,18 @@ fn console_admin_and_user_scenario_in_chromium() {
         phone.click(nav);
         phone.visible(view);
         phone.wait(10, "the tables filled", || {
-            phone.script("return document.querySelectorAll('tbody tr').length", json!([])) != 0
+            phone.script(
+                "return document.querySelectorAll('tbody tr').length",
+                json!([]),
+            ) != 0
         });
         fits(&phone, name);
         phone.screenshot(&dir, name);
     }
-    phone.script("location.hash = '#/users/' + arguments[0]", json!([admin_id(&daemon)]));
+    phone.script(
+        "location.hash = '#/users/' + arguments[0]",
+        json!([admin_id(&daemon)]),
+    );
     phone.wait_text("#user-title", "admin");
     fits(&phone, "user");
     phone.screenshot(&dir, "user-360");

@@ -112,8 +112,13 @@ impl Driver {
                 ],
             },
         }}});
-        let v = call(&self.http, "POST", &format!("{}/session", self.url), Some(caps))
-            .unwrap_or_else(|e| panic!("cannot start Chromium through chromedriver: {e}"));
+        let v = call(
+            &self.http,
+            "POST",
+            &format!("{}/session", self.url),
+            Some(caps),
+        )
+        .unwrap_or_else(|e| panic!("cannot start Chromium through chromedriver: {e}"));
         let id = v["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session id in {v}"))
