@@ -390,7 +390,9 @@ pub fn emit(trail: Trail<'_>, event: Event, origin: &Origin) {
     keep(trail, &event, origin);
 }
 
-/// The kept form of an event written to the log.
+/// The kept form of an event written to the log. Not inlined: `emit` is
+/// called from many places, and this is its larger half.
+#[inline(never)]
 fn keep(trail: Trail<'_>, event: &Event, origin: &Origin) {
     let (username, user_id) = event.about();
     let (address, by) = match origin {

@@ -10,8 +10,9 @@
 //! (`configure`), not in `openapi::routes`, and are not in the OpenAPI
 //! document.
 
+use actix_web::http::Method;
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 
@@ -28,7 +29,7 @@ const INDEX: &str = include_str!("console/index.html");
 const STYLE: &str = include_str!("console/console.css");
 /// The vendored QR code generator, then the console's own script: one file.
 const SCRIPT: &str = concat!(
-    include_str!("console/vendor/qrcode-generator-2.0.4.js"),
+    include_str!("console/vendor/qrcode-generator-2.0.4.min.js"),
     "\n",
     include_str!("console/console.js")
 );
@@ -93,23 +94,28 @@ fn with_policy(mut res: HttpResponse) -> HttpResponse {
     res
 }
 
-async fn index() -> HttpResponse {
-    with_policy(
-        HttpResponse::Ok()
-            .content_type("text/html; charset=utf-8")
-            .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .body(assets().index.clone()),
-    )
-}
-
-async fn to_index() -> HttpResponse {
-    HttpResponse::PermanentRedirect()
-        .insert_header((header::LOCATION, format!("{PREFIX}/")))
-        .finish()
-}
-
-async fn asset(name: web::Path<String>) -> HttpResponse {
-    match assets().files.iter().find(|a| a.name == *name) {
+/// Every console request: one handler for the three paths (each handler
+/// actix instantiates costs binary size; the budget is tight).
+async fn serve(req: HttpRequest) -> HttpResponse {
+    if req.method() != Method::GET {
+        return super::error::method_not_allowed("GET");
+    }
+    let path = req.path();
+    if path == PREFIX {
+        return HttpResponse::PermanentRedirect()
+            .insert_header((header::LOCATION, format!("{PREFIX}/")))
+            .finish();
+    }
+    if path.len() == PREFIX.len() + 1 {
+        return with_policy(
+            HttpResponse::Ok()
+                .content_type("text/html; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "no-cache"))
+                .body(assets().index.clone()),
+        );
+    }
+    let name = req.match_info().get("name").unwrap_or_default();
+    match assets().files.iter().find(|a| a.name == name) {
         Some(a) => with_policy(
             HttpResponse::Ok()
                 .content_type(a.content_type)
@@ -123,23 +129,16 @@ async fn asset(name: web::Path<String>) -> HttpResponse {
     }
 }
 
-/// Registers `/admin`, `/admin/` and `/admin/assets/{name}` (GET only).
+/// Registers `/admin` (a redirect to `/admin/`), `/admin/` (the page) and
+/// `/admin/assets/{name}` (GET only; 405 otherwise).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let get_only = || web::to(|| std::future::ready(super::error::method_not_allowed("GET")));
     cfg.service(
-        web::resource(PREFIX)
-            .route(web::get().to(to_index))
-            .default_service(get_only()),
-    )
-    .service(
-        web::resource(format!("{PREFIX}/"))
-            .route(web::get().to(index))
-            .default_service(get_only()),
-    )
-    .service(
-        web::resource(format!("{PREFIX}/assets/{{name}}"))
-            .route(web::get().to(asset))
-            .default_service(get_only()),
+        web::resource([
+            PREFIX.to_owned(),
+            format!("{PREFIX}/"),
+            format!("{PREFIX}/assets/{{name}}"),
+        ])
+        .to(serve),
     );
 }
 
@@ -173,7 +172,10 @@ mod tests {
         // nothing but this origin's API.
         let ours = include_str!("console/console.js");
         assert!(!ours.contains("innerHTML"), "HTML from strings");
-        assert!(!ours.contains("http://") && !ours.contains("https://"), "another origin");
+        assert!(
+            !ours.contains("http://") && !ours.contains("https://"),
+            "another origin"
+        );
     }
 
     #[test]

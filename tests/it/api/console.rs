@@ -174,6 +174,21 @@ async fn session_calls_refuse_bad_input_in_words() {
     app.delete(&gone, Some(&admin)).await.error(404);
     app.get("/sessions", None).await.error(401);
     app.delete(&gone, None).await.error(401);
+    // An API key may not list or end sessions, even an admin's key.
+    let key = app
+        .post_json(
+            "/apikeys",
+            Some(&admin),
+            &json!({"name": "k", "roles": crate::harness::all_roles()}),
+        )
+        .await
+        .ok_json()["key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let message = app.get("/sessions", Some(&key)).await.error_message(403);
+    assert!(message.contains("API key"), "{message}");
+    app.delete(&gone, Some(&key)).await.error(403);
 }
 
 #[actix_web::test]

@@ -318,6 +318,18 @@ fn console_admin_and_user_scenario_in_chromium() {
     phone.wait_text("#user-title", "admin");
     fits(&phone, "user");
     phone.screenshot(&dir, "user-360");
+
+    // Dark mode follows the system's preference.
+    let background = || {
+        phone.script(
+            "return getComputedStyle(document.body).backgroundColor",
+            json!([]),
+        )
+    };
+    assert_eq!(background(), "rgb(244, 245, 247)", "light by default");
+    phone.color_scheme("dark");
+    assert_eq!(background(), "rgb(15, 20, 25)", "dark when the system is");
+    phone.screenshot(&dir, "user-360-dark");
 }
 
 /// The page is no wider than the window (no sideways scrolling of the
@@ -386,7 +398,7 @@ fn admin_id(daemon: &crate::harness::Daemon) -> String {
 }
 
 #[test]
-fn console_returns_to_sign_in_when_the_session_expires() {
+fn console_signs_in_by_keyboard_and_returns_to_sign_in_when_the_session_expires() {
     let driver = Driver::start();
     let sb = Sandbox::new();
     // Access tokens of 2 s, sessions of 5 s, no leeway: the page refreshes
@@ -406,7 +418,17 @@ fn console_returns_to_sign_in_when_the_session_expires() {
         .start();
     let b = driver.browser(1280, 900);
     b.goto(&format!("{}/admin/", daemon.address));
-    sign_in(&b, "admin", ADMIN_PASSWORD);
+    // By keyboard alone: the username field has the focus; Tab, then Enter
+    // in the password field submits.
+    b.visible("#view-signin");
+    b.wait(10, "the username field focused", || {
+        b.script("return document.activeElement.id", json!([])) == "signin-username"
+    });
+    b.keys("#signin-username", "admin\u{E004}");
+    b.wait(10, "Tab to reach the password", || {
+        b.script("return document.activeElement.id", json!([])) == "signin-password"
+    });
+    b.keys("#signin-password", &format!("{ADMIN_PASSWORD}\u{E007}"));
     signed_in_as(&b, "admin");
     // Still signed in after the first access token expired (refreshed).
     std::thread::sleep(std::time::Duration::from_secs(3));

@@ -285,6 +285,24 @@ impl<'d> Browser<'d> {
         e.type_text(text);
     }
 
+    /// Emulates the system's dark (or light) colour scheme
+    /// (`prefers-color-scheme`), through chromedriver's DevTools command.
+    pub fn color_scheme(&self, scheme: &str) {
+        self.cmd(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({"cmd": "Emulation.setEmulatedMedia", "params": {
+                "features": [{"name": "prefers-color-scheme", "value": scheme}]
+            }})),
+        );
+    }
+
+    /// Presses keys in the focused element (W3C key codes: `\u{E007}` is
+    /// Enter, `\u{E004}` Tab).
+    pub fn keys(&self, css: &str, keys: &str) {
+        self.visible(css).type_text(keys);
+    }
+
     /// Saves a PNG of the window to `dir/name.png`.
     pub fn screenshot(&self, dir: &Path, name: &str) {
         let v = self.cmd("GET", "/screenshot", None);
