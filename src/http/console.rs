@@ -97,8 +97,8 @@ fn with_policy(mut res: HttpResponse) -> HttpResponse {
 /// Every console request: one handler for the three paths (each handler
 /// actix instantiates costs binary size; the budget is tight).
 async fn serve(req: HttpRequest) -> HttpResponse {
-    if req.method() != Method::GET {
-        return super::error::method_not_allowed("GET");
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return super::error::method_not_allowed("GET, HEAD");
     }
     let path = req.path();
     if path == PREFIX {
@@ -130,7 +130,7 @@ async fn serve(req: HttpRequest) -> HttpResponse {
 }
 
 /// Registers `/admin` (a redirect to `/admin/`), `/admin/` (the page) and
-/// `/admin/assets/{name}` (GET only; 405 otherwise).
+/// `/admin/assets/{name}` (GET and HEAD; 405 otherwise).
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource([

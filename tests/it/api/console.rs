@@ -369,7 +369,10 @@ async fn the_console_is_served_with_its_policy_and_hashed_cacheable_assets() {
     )
     .await
     .error(404);
-    send(app.client.request(Method::POST, app.url("/admin/")))
-        .await
-        .error(405);
+    let post = send(app.client.request(Method::POST, app.url("/admin/"))).await;
+    post.error(405);
+    assert_eq!(post.header("allow"), Some("GET, HEAD"));
+    let head = send_unchecked(app.client.request(Method::HEAD, app.url("/admin/"))).await;
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.header("content-security-policy"), Some(CSP));
 }
