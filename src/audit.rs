@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 use crate::domain::Roles;
+use crate::store::{AuditRecord, LastLogin, Store};
 
 pub const TARGET: &str = "engine_auth::audit";
 
@@ -167,6 +168,48 @@ pub enum Event<'a> {
 }
 
 impl Event<'_> {
+    /// The user the event is about, as far as it names one: the name (as
+    /// sent, for a failed login) and the id.
+    pub fn about(&self) -> (Option<&str>, Option<Uuid>) {
+        match self {
+            Event::LoginOk(u)
+            | Event::Refresh(u)
+            | Event::Logout(u)
+            | Event::LogoutAll(u)
+            | Event::UserPasswordChanged(u)
+            | Event::PasswordChangeFailed(u)
+            | Event::PasswordGuessing(u)
+            | Event::UserDeleted(u)
+            | Event::AdminRecovered(u)
+            | Event::MfaEnabled(u)
+            | Event::MfaDisabled(u)
+            | Event::MfaReset(u)
+            | Event::MfaGenerateFailed(u)
+            | Event::RefreshReuseDetected { subject: u, .. }
+            | Event::SessionsEvicted { subject: u, .. }
+            | Event::UserCreated { subject: u, .. }
+            | Event::UserRolesChanged { subject: u, .. }
+            | Event::OtpFailed { subject: u, .. }
+            | Event::MqttLoginOk { subject: u, .. }
+            | Event::ApiKeyCreated { subject: u, .. }
+            | Event::ApiKeyUsed { subject: u, .. }
+            | Event::ApiKeyRevoked { subject: u, .. } => (Some(u.username), Some(u.id)),
+            Event::LoginFailed { username } | Event::MqttLoginFailed { username, .. } => {
+                (Some(*username), None)
+            }
+            Event::Throttled { username, .. } => (*username, None),
+            Event::RefreshFailed {
+                subject, user_id, ..
+            } => match subject {
+                Some(u) => (Some(u.username), Some(u.id)),
+                None => (None, *user_id),
+            },
+            Event::KeyRotated { .. } | Event::KeyDeleted { .. } | Event::KeyRevoked { .. } => {
+                (None, None)
+            }
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             Event::LoginOk(_) => "login_ok",
@@ -304,9 +347,19 @@ fn describe(event: &Event) -> String {
     s
 }
 
+/// Where a daemon keeps its recent events for `GET /audit`: its store, and
+/// the one clock's time now.
+#[derive(Clone, Copy)]
+pub struct Trail<'a> {
+    pub store: &'a Store,
+    pub now_ms: u64,
+}
+
 /// Writes one audit line (or, for a repeated failure, counts it: see the
-/// module's documentation).
-pub fn emit(event: Event, origin: &Origin) {
+/// module's documentation), and keeps every line written as an event in
+/// `trail`'s store (`store::AuditRecord`; a failure to keep it is logged,
+/// the line stands).
+pub fn emit(trail: Trail<'_>, event: Event, origin: &Origin) {
     let suppressed = match origin {
         Origin::Http { peer: Some(ip), .. } if event.repeatable() => {
             match lock().admit(event.name(), *ip, Instant::now()) {
@@ -334,6 +387,35 @@ pub fn emit(event: Event, origin: &Origin) {
         let _ = write!(line, " suppressed={suppressed}");
     }
     log::log!(target: TARGET, event.level(), "{line}");
+    keep(trail, &event, origin);
+}
+
+/// The kept form of an event written to the log. Not inlined: `emit` is
+/// called from many places, and this is its larger half.
+#[inline(never)]
+fn keep(trail: Trail<'_>, event: &Event, origin: &Origin) {
+    let (username, user_id) = event.about();
+    let (address, by) = match origin {
+        Origin::Http { peer, by } => (peer.map(|ip| ip.to_string()), by.clone()),
+        Origin::Cli => (None, Some("cli".to_owned())),
+        Origin::Daemon => (None, None),
+    };
+    let login = match event {
+        Event::LoginOk(u) => LastLogin::Set(u.id, trail.now_ms / 1000),
+        Event::UserDeleted(u) => LastLogin::Forget(u.id),
+        _ => LastLogin::Keep,
+    };
+    let rec = AuditRecord {
+        time: trail.now_ms,
+        event: event.name().to_owned(),
+        username: username.map(str::to_owned),
+        user_id,
+        address,
+        by,
+    };
+    if let Err(e) = trail.store.record_event(&rec, login) {
+        log::warn!("cannot keep the {} event in the store: {e}", event.name());
+    }
 }
 
 /// How long one aggregation interval lasts.

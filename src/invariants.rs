@@ -71,6 +71,8 @@ fn handlers_and_the_admin_socket_leave_writes_to_the_use_cases() {
         "store.revoke_all_tokens(",
         "store.recover_admin(",
         "store.start_session(",
+        "store.start_session_of(",
+        "store.record_event(",
         "store.exchange_refresh(",
         "store.revoke_session_of(",
         "store.rotate_key(",

@@ -77,7 +77,14 @@ pub fn housekeeping(
             settings.key_max_age_secs
         );
         let replaced = replace_signing_key(store, Some(tokens), now, PreviousKeys::Retire)?;
-        audit::emit(Event::KeyRotated { kid: &replaced.kid }, &Origin::Daemon);
+        audit::emit(
+            audit::Trail {
+                store,
+                now_ms: now.saturating_mul(1000),
+            },
+            Event::KeyRotated { kid: &replaced.kid },
+            &Origin::Daemon,
+        );
     }
     // A retired key signed its last token at `retired_at`; that token is
     // accepted until its exp plus the leeway.
@@ -86,7 +93,14 @@ pub fn housekeeping(
     if !gone.is_empty() {
         tokens.reload(&store.keys()?, &store.active_kid()?)?;
         for kid in gone {
-            audit::emit(Event::KeyDeleted { kid: &kid }, &Origin::Daemon);
+            audit::emit(
+                audit::Trail {
+                    store,
+                    now_ms: now.saturating_mul(1000),
+                },
+                Event::KeyDeleted { kid: &kid },
+                &Origin::Daemon,
+            );
         }
     }
     let pruned = store.prune_sessions(now, settings.leeway_secs)?;

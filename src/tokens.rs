@@ -78,6 +78,8 @@ pub struct Access {
     /// The roles the token claims (authorization reads the stored ones).
     pub roles: Roles,
     pub generation: u64,
+    /// `iat`: the session that issued the token rotated (or began) then.
+    pub issued_at: u64,
 }
 
 /// A verified refresh token.
@@ -392,6 +394,7 @@ impl Tokens {
                 user_id: c.id,
                 roles: Roles::from_bits(roles),
                 generation: c.generation,
+                issued_at: c.iat,
             },
             (None, _) => return Err(TokenError::Invalid),
         };

@@ -101,6 +101,7 @@ impl Accounts<'_> {
         let (store, hash, stored) = (self.store.clone(), key.hash(), rec.clone());
         blocking(move || Ok(store.create_api_key(&stored, &hash)?)).await?;
         audit::emit(
+            self.trail(),
             Event::ApiKeyCreated {
                 subject: subject(&owner.username, owner.id),
                 key: rec.id,
@@ -164,6 +165,7 @@ impl Accounts<'_> {
             .user_view(rec.owner)?
             .map_or_else(String::new, |u| u.username.to_string());
         audit::emit(
+            self.trail(),
             Event::ApiKeyRevoked {
                 subject: subject(&owner_name, rec.owner),
                 key: rec.id,
@@ -201,8 +203,13 @@ pub fn api_key_caller(
         .is_none_or(|t| now.saturating_sub(t) >= TOUCH_INTERVAL_SECS);
     if due && let Ok(rt) = tokio::runtime::Handle::try_current() {
         let (store, origin, who) = (store.clone(), origin(), owner.clone());
+        let now_ms = clock.now_millis();
         rt.spawn_blocking(move || match store.touch_api_key(&hash, now) {
             Ok(Some(rec)) => audit::emit(
+                audit::Trail {
+                    store: &store,
+                    now_ms,
+                },
                 Event::ApiKeyUsed {
                     subject: subject(&who.username, who.id),
                     key: rec.id,

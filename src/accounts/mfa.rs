@@ -105,7 +105,7 @@ impl<'a> Accounts<'a> {
         })?;
         throttle
             .attempt(client_of(origin), &crate::domain::fold(username))
-            .map_err(|wait| throttled(origin, Some(username), wait))
+            .map_err(|wait| throttled(self.trail(), origin, Some(username), wait))
     }
 
     /// A wrong code: counted, audited, refused (403).
@@ -118,6 +118,7 @@ impl<'a> Accounts<'a> {
     ) -> AccountError {
         attempt.fail();
         audit::emit(
+            self.trail(),
             Event::OtpFailed {
                 subject: subject(me),
                 during,
@@ -186,7 +187,7 @@ impl<'a> Accounts<'a> {
         blocking(move || Ok(store.mfa_enable(id, &pending, step, &hashes, now)?))
             .await?
             .map_err(refusal)?;
-        audit::emit(Event::MfaEnabled(subject(me)), origin);
+        audit::emit(self.trail(), Event::MfaEnabled(subject(me)), origin);
         Ok(shown)
     }
 
@@ -211,7 +212,7 @@ impl<'a> Accounts<'a> {
         match outcome {
             Ok(_) => {
                 attempt.neutral();
-                audit::emit(Event::MfaDisabled(subject(me)), origin);
+                audit::emit(self.trail(), Event::MfaDisabled(subject(me)), origin);
                 Ok(())
             }
             Err(MfaRefusal::Spent) => Err(self.wrong_code(attempt, me, origin, "disable")),
@@ -235,6 +236,7 @@ impl<'a> Accounts<'a> {
         let (store, now) = (self.store.clone(), self.clock.now());
         let rec = blocking(move || Ok(store.mfa_reset(id, now)?)).await?;
         audit::emit(
+            self.trail(),
             Event::MfaReset(Subject {
                 username: &rec.username,
                 id: rec.id,
@@ -272,6 +274,7 @@ impl<'a> Accounts<'a> {
             return Ok(SecondFactor::Accepted);
         }
         audit::emit(
+            self.trail(),
             Event::OtpFailed {
                 subject: Subject {
                     username: &rec.username,

@@ -13,6 +13,7 @@ mod apikeys;
 mod error;
 mod mfa;
 mod mqtt;
+mod overview;
 mod sessions;
 mod users;
 
@@ -20,6 +21,10 @@ pub use apikeys::{CreatedKey, KeyRequest, ListedKey, api_key_caller};
 pub use error::AccountError;
 pub use mfa::NewTotpSecret;
 pub use mqtt::MqttAccess;
+pub use overview::{
+    AUDIT_DEFAULT_LIMIT, AUDIT_MAX_LIMIT, AccountSummary, AuditQuery, ListedSession,
+    ListedSigningKey,
+};
 pub use sessions::{LoginRequest, Sessions};
 pub use users::PasswordProof;
 
@@ -126,9 +131,15 @@ fn retry_secs(wait: Duration) -> u64 {
 }
 
 /// 429 for `wait`, audited.
-fn throttled(origin: &Origin, username: Option<&str>, wait: Duration) -> AccountError {
+fn throttled(
+    trail: audit::Trail<'_>,
+    origin: &Origin,
+    username: Option<&str>,
+    wait: Duration,
+) -> AccountError {
     let secs = retry_secs(wait);
     audit::emit(
+        trail,
         Event::Throttled {
             username,
             retry_after_secs: secs,
@@ -143,6 +154,7 @@ fn throttled(origin: &Origin, username: Option<&str>, wait: Duration) -> Account
 /// before any hash. Otherwise the pending attempt (settle it once the hash
 /// has answered) and the place in the hash queue for its verify.
 fn start_check<'t>(
+    trail: audit::Trail<'_>,
     throttle: &'t Throttle,
     hasher: &Hasher,
     origin: &Origin,
@@ -150,7 +162,7 @@ fn start_check<'t>(
 ) -> Result<(Attempt<'t>, Slot)> {
     let attempt = throttle
         .attempt(client_of(origin), &crate::domain::fold(username))
-        .map_err(|wait| throttled(origin, Some(username), wait))?;
+        .map_err(|wait| throttled(trail, origin, Some(username), wait))?;
     match hasher.reserve() {
         Ok(slot) => Ok((attempt, slot)),
         Err(crate::password::QueueFull) => {
@@ -161,6 +173,14 @@ fn start_check<'t>(
 }
 
 impl Accounts<'_> {
+    /// Where this daemon keeps its audit events: its store, now.
+    pub(crate) fn trail(&self) -> audit::Trail<'_> {
+        audit::Trail {
+            store: self.store,
+            now_ms: self.clock.now_millis(),
+        }
+    }
+
     /// How long a failed login lasts at least ([`Hasher::failure_floor`]).
     /// The first call lists the argon2 parameter sets the store's hashes
     /// use (one read of every user), so start-up does not.

@@ -75,6 +75,7 @@ impl Sessions<'_> {
                 .map_err(|e| {
                     let reason = e.to_string();
                     audit::emit(
+                        self.accounts.trail(),
                         Event::MqttLoginFailed {
                             username,
                             reason: &reason,
@@ -85,6 +86,7 @@ impl Sessions<'_> {
                 })?;
             if key.api_key.map(|id| id.to_string()) != Some(username.to_ascii_lowercase()) {
                 audit::emit(
+                    self.accounts.trail(),
                     Event::MqttLoginFailed {
                         username,
                         reason: "the username is not the API key's id",
@@ -96,6 +98,7 @@ impl Sessions<'_> {
                 ));
             }
             audit::emit(
+                self.accounts.trail(),
                 Event::MqttLoginOk {
                     subject: subject(&key),
                     via: "api key",
@@ -107,14 +110,18 @@ impl Sessions<'_> {
         if looks_like_jwt(password.expose()) {
             let now = a.clock.now();
             let refused = |reason: &str| {
-                audit::emit(Event::MqttLoginFailed { username, reason }, origin);
+                audit::emit(
+                    self.accounts.trail(),
+                    Event::MqttLoginFailed { username, reason },
+                    origin,
+                );
                 AccountError::Forbidden("Invalid token, or not the named user's")
             };
             let access = match self.tokens.verify_access(password.expose(), now) {
                 Ok(access) => access,
                 Err(e) => {
                     if let Err(wait) = self.throttle.bad_token(client_of(origin)) {
-                        return Err(throttled(origin, None, wait));
+                        return Err(throttled(self.accounts.trail(), origin, None, wait));
                     }
                     return Err(refused(&e.to_string()));
                 }
@@ -128,6 +135,7 @@ impl Sessions<'_> {
                 return Err(refused("another user's token"));
             }
             audit::emit(
+                self.accounts.trail(),
                 Event::MqttLoginOk {
                     subject: subject(&user),
                     via: "token",
@@ -146,6 +154,7 @@ impl Sessions<'_> {
         checked.attempt.succeed();
         let view = UserView::from(&checked.user);
         audit::emit(
+            self.accounts.trail(),
             Event::MqttLoginOk {
                 subject: subject(&view),
                 via: "password",

@@ -9,7 +9,9 @@ use super::{AccountError, Accounts, Actor, Result, blocking, client_of, start_ch
 use crate::audit::{self, Event, Origin, Subject};
 use crate::config::Settings;
 use crate::domain::{PASSWORD_MAX_BYTES, Password, Secret};
-use crate::store::{Exchange, NewSession, Refusal, SessionToken, UserRecord, UserView};
+use crate::store::{
+    Exchange, NewSession, Refusal, SessionClient, SessionToken, UserRecord, UserView,
+};
 use crate::throttle::{Attempt, Throttle};
 use crate::tokens::{Issue, Refresh, RefreshId, TokenPair, Tokens};
 
@@ -21,6 +23,9 @@ pub struct LoginRequest {
     /// A one-time password (TOTP code or recovery code), for users with
     /// two-factor authentication on.
     pub otp: Option<Secret>,
+    /// The client's `User-Agent`, kept with the session for its owner's
+    /// sessions list.
+    pub user_agent: Option<String>,
 }
 
 /// A right password: its user, and the throttle's attempt, pending.
@@ -47,6 +52,14 @@ fn subject(user: &UserView) -> Subject<'_> {
     }
 }
 
+/// The client's address, for requests over HTTP.
+fn peer_of(origin: &Origin) -> Option<std::net::IpAddr> {
+    match origin {
+        Origin::Http { peer, .. } => *peer,
+        _ => None,
+    }
+}
+
 /// What the client is told when the store refuses a refresh token.
 fn refusal_message(why: Refusal) -> &'static str {
     match why {
@@ -70,6 +83,7 @@ impl Sessions<'_> {
             username,
             password,
             otp,
+            user_agent,
         } = req;
         let a = &self.accounts;
         let Checked {
@@ -94,14 +108,16 @@ impl Sessions<'_> {
         if a.hasher.needs_rehash(&user.password_hash) {
             self.upgrade_hash(&user, password).await;
         }
-        let (pair, evicted) = self.start_session(&user).await?;
+        let client = SessionClient::new(peer_of(origin), user_agent.as_deref(), user.generation);
+        let (pair, evicted) = self.start_session(&user, client).await?;
         let subject = Subject {
             username: &user.username,
             id: user.id,
         };
-        audit::emit(Event::LoginOk(subject), origin);
+        audit::emit(self.accounts.trail(), Event::LoginOk(subject), origin);
         if !evicted.is_empty() {
             audit::emit(
+                self.accounts.trail(),
                 Event::SessionsEvicted {
                     subject,
                     sessions: &evicted,
@@ -133,7 +149,7 @@ impl Sessions<'_> {
         let a = &self.accounts;
         // Settled as soon as the hash answers; dropped on an error path or
         // with a cancelled request, it counts as a failure.
-        let (attempt, slot) = start_check(self.throttle, a.hasher, origin, username)?;
+        let (attempt, slot) = start_check(a.trail(), self.throttle, a.hasher, origin, username)?;
         let user = a.store.user_by_name(username)?;
         let password_copy = Password::parse(password.clone()).ok();
         // Unknown users are checked against the dummy hash, and every
@@ -161,7 +177,11 @@ impl Sessions<'_> {
                     tokio::time::sleep(rest).await;
                 }
                 attempt.fail();
-                audit::emit(Event::LoginFailed { username }, origin);
+                audit::emit(
+                    self.accounts.trail(),
+                    Event::LoginFailed { username },
+                    origin,
+                );
                 Err(AccountError::Unauthorized(
                     "Invalid username or password".into(),
                 ))
@@ -196,7 +216,11 @@ impl Sessions<'_> {
     /// A login opens a session (every refresh token descended from it)
     /// with an absolute end, ending the user's oldest sessions beyond the
     /// cap (returned).
-    async fn start_session(&self, user: &UserRecord) -> Result<(TokenPair, Vec<Uuid>)> {
+    async fn start_session(
+        &self,
+        user: &UserRecord,
+        client: SessionClient,
+    ) -> Result<(TokenPair, Vec<Uuid>)> {
         let s = self.settings;
         let now = self.accounts.clock.now();
         let id = Uuid::new_v4();
@@ -220,7 +244,7 @@ impl Sessions<'_> {
             keep_at_most: s.max_sessions_per_user,
         };
         let store = self.accounts.store.clone();
-        let evicted = blocking(move || Ok(store.start_session(&session)?)).await?;
+        let evicted = blocking(move || Ok(store.start_session_of(&session, client)?)).await?;
         Ok((pair, evicted))
     }
 
@@ -238,10 +262,11 @@ impl Sessions<'_> {
             Ok(presented) => self.exchange(origin, presented, now).await,
             Err(e) => {
                 if let Err(wait) = self.throttle.bad_token(client_of(origin)) {
-                    return Err(throttled(origin, None, wait));
+                    return Err(throttled(self.accounts.trail(), origin, None, wait));
                 }
                 let reason = e.to_string();
                 audit::emit(
+                    self.accounts.trail(),
                     Event::RefreshFailed {
                         reason: &reason,
                         subject: None,
@@ -258,6 +283,7 @@ impl Sessions<'_> {
         let (s, a) = (self.settings, &self.accounts);
         let refused = |reason: &str, user: Option<&UserView>, message: &str| {
             audit::emit(
+                self.accounts.trail(),
                 Event::RefreshFailed {
                     reason,
                     subject: user.map(subject),
@@ -311,7 +337,11 @@ impl Sessions<'_> {
                     refresh_id: &next,
                     refresh_exp: exp,
                 })?;
-                audit::emit(Event::Refresh(subject(&user)), origin);
+                audit::emit(
+                    self.accounts.trail(),
+                    Event::Refresh(subject(&user)),
+                    origin,
+                );
                 Ok(pair)
             }
             Exchange::Refused(why) => {
@@ -320,6 +350,7 @@ impl Sessions<'_> {
             }
             Exchange::ReuseDetected { session } => {
                 audit::emit(
+                    self.accounts.trail(),
                     Event::RefreshReuseDetected {
                         subject: subject(&user),
                         session,
@@ -387,7 +418,7 @@ impl Sessions<'_> {
         let store = self.accounts.store.clone();
         blocking(move || Ok(store.revoke_session_of(&token, now)?)).await?;
         if let Some(user) = me.or(owner.as_deref()) {
-            audit::emit(Event::Logout(subject(user)), origin);
+            audit::emit(self.accounts.trail(), Event::Logout(subject(user)), origin);
         }
         Ok(())
     }

@@ -101,6 +101,7 @@ impl Accounts<'_> {
         let store = self.store.clone();
         let rec = blocking(move || Ok(store.create_user(&rec).map(|_| rec)?)).await?;
         audit::emit(
+            self.trail(),
             Event::UserCreated {
                 subject: subject(&rec),
                 roles: rec.roles,
@@ -133,6 +134,7 @@ impl Accounts<'_> {
         let (store, now) = (self.store.clone(), self.clock.now());
         let rec = blocking(move || Ok(store.set_roles(id, roles, now)?)).await?;
         audit::emit(
+            self.trail(),
             Event::UserRolesChanged {
                 subject: subject(&rec),
                 roles: rec.roles,
@@ -179,6 +181,7 @@ impl Accounts<'_> {
         let (store, now) = (self.store.clone(), self.clock.now());
         let rec = blocking(move || Ok(store.set_password_hash(id, hash, now)?)).await?;
         audit::emit(
+            self.trail(),
             Event::UserPasswordChanged(subject(&rec)),
             &actor.origin(origin),
         );
@@ -203,7 +206,8 @@ impl Accounts<'_> {
                 "a password proof is checked only by the daemon, with its throttle"
             ))
         })?;
-        let (attempt, slot) = start_check(throttle, self.hasher, origin, &me.username)?;
+        let (attempt, slot) =
+            start_check(self.trail(), throttle, self.hasher, origin, &me.username)?;
         let stored = self.store.user_by_id(me.id)?.ok_or_else(|| {
             AccountError::Unauthorized("The token's user no longer exists".into())
         })?;
@@ -220,10 +224,10 @@ impl Accounts<'_> {
             username: &me.username,
             id: me.id,
         };
-        audit::emit(purpose.failed(who), origin);
+        audit::emit(self.trail(), purpose.failed(who), origin);
         if throttle.wrong_current_password(me.id, me.generation) {
             self.log_out_everywhere(actor, origin, me.id).await?;
-            audit::emit(Event::PasswordGuessing(who), origin);
+            audit::emit(self.trail(), Event::PasswordGuessing(who), origin);
             return Err(AccountError::Forbidden(purpose.too_often()));
         }
         Err(AccountError::Forbidden(purpose.wrong()))
@@ -239,7 +243,11 @@ impl Accounts<'_> {
         actor.require_admin()?;
         let store = self.store.clone();
         let rec = blocking(move || Ok(store.delete_user(id)?)).await?;
-        audit::emit(Event::UserDeleted(subject(&rec)), &actor.origin(origin));
+        audit::emit(
+            self.trail(),
+            Event::UserDeleted(subject(&rec)),
+            &actor.origin(origin),
+        );
         Ok(rec)
     }
 
@@ -266,7 +274,7 @@ impl Accounts<'_> {
         } else {
             actor.origin(origin)
         };
-        audit::emit(Event::LogoutAll(subject(&rec)), &origin);
+        audit::emit(self.trail(), Event::LogoutAll(subject(&rec)), &origin);
         Ok(rec)
     }
 
@@ -291,7 +299,7 @@ impl Accounts<'_> {
         // One transaction: every role, the new hash, tokens revoked (or a
         // new user when the name is gone).
         let rec = blocking(move || Ok(store.recover_admin(&username, hash, now)?.user)).await?;
-        audit::emit(Event::AdminRecovered(subject(&rec)), origin);
+        audit::emit(self.trail(), Event::AdminRecovered(subject(&rec)), origin);
         Ok(rec)
     }
 
@@ -329,9 +337,13 @@ impl Accounts<'_> {
         })
         .await?;
         let origin = actor.origin(origin);
-        audit::emit(Event::KeyRotated { kid: &replaced.kid }, &origin);
+        audit::emit(
+            self.trail(),
+            Event::KeyRotated { kid: &replaced.kid },
+            &origin,
+        );
         for kid in &replaced.revoked {
-            audit::emit(Event::KeyRevoked { kid }, &origin);
+            audit::emit(self.trail(), Event::KeyRevoked { kid }, &origin);
         }
         Ok(replaced)
     }

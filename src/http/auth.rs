@@ -19,6 +19,10 @@ use crate::store::UserView;
 /// An authenticated caller.
 pub struct Caller {
     pub user: Arc<UserView>,
+    /// The access token's `iat` (`None` for an API key): a session's
+    /// tokens are issued when it begins or rotates, so this tells which
+    /// of the user's sessions is the caller's (`GET /sessions`' `current`).
+    pub issued_at: Option<u64>,
 }
 
 /// An authenticated caller with the admin role (403 otherwise, before the
@@ -72,7 +76,10 @@ fn caller_of(req: &HttpRequest, token: &str) -> Result<Caller, ApiError> {
             || super::handlers::origin(req),
             token,
         )?;
-        return Ok(Caller { user });
+        return Ok(Caller {
+            user,
+            issued_at: None,
+        });
     }
     let access = state
         .tokens
@@ -89,7 +96,10 @@ fn caller_of(req: &HttpRequest, token: &str) -> Result<Caller, ApiError> {
     if user.generation != access.generation {
         return Err(ApiError::unauthorized("Token has been revoked"));
     }
-    Ok(Caller { user })
+    Ok(Caller {
+        user,
+        issued_at: Some(access.issued_at),
+    })
 }
 
 impl FromRequest for Caller {

@@ -1,10 +1,12 @@
 //! The HTTP surface: routes, body limits, error shapes and common headers.
 //! Handlers live in `handlers`, caller identification in `auth`, the
+//! admin console's embedded files in `console`, the
 //! client's address (`X-Forwarded-For` from trusted proxies) in
 //! `forwarded`, the error type in `error`.
 
 pub mod auth;
 pub mod body;
+pub mod console;
 pub mod cookies;
 pub mod error;
 pub mod forwarded;
@@ -56,6 +58,9 @@ pub fn configure(body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
             }));
             cfg.service(resource);
         }
+        // The admin console's static files (not API calls: not in the
+        // OpenAPI document).
+        console::configure(cfg);
     }
 }
 

@@ -48,13 +48,18 @@ use crate::domain::Roles;
         handlers::create_api_key,
         handlers::list_api_keys,
         handlers::revoke_api_key,
+        handlers::list_accounts,
+        handlers::list_sessions,
+        handlers::end_session,
+        handlers::list_keys,
+        handlers::list_audit,
     ),
     components(schemas(
         ErrorBody, TokenResponse, Roles, LoginBody, RefreshBody, LogoutBody, NewUserBody, RolesBody,
         PasswordBody, IdBody, ResultBody, HealthBody, RotateKeyBody, RotatedKeyBody,
         MfaGenerateBody, MfaCodeBody, MfaSecretBody, RecoveryCodesBody, MeBody,
         MqttUserParams, MqttSuperuserParams, MqttAclParams, MqttAllowed, ApiKeyBody,
-        NewApiKeyBody, ApiKeyInfo
+        NewApiKeyBody, ApiKeyInfo, AccountInfo, SessionInfo, SigningKeyInfo, AuditEventInfo
     )),
     modifiers(&BearerScheme, &DecidedSchemas)
 )]
@@ -259,6 +264,36 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/auth/apikeys/{id}",
             "/api/v1/auth/apikeys/{id}",
             || to(revoke_api_key),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/auth/accounts",
+            "/api/v1/auth/accounts",
+            || to(list_accounts),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/auth/sessions",
+            "/api/v1/auth/sessions",
+            || to(list_sessions),
+        ),
+        r(
+            Method::DELETE,
+            "/api/v1/auth/sessions/{id}",
+            "/api/v1/auth/sessions/{id}",
+            || to(end_session),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/auth/keys",
+            "/api/v1/auth/keys",
+            || to(list_keys),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/auth/audit",
+            "/api/v1/auth/audit",
+            || to(list_audit),
         ),
         r(
             Method::GET,

@@ -64,7 +64,7 @@ pub const FORMAT: &str = "engine-auth-backup";
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The store's trees, in the order a backup lists them.
-pub const TREES: [&str; 10] = [
+pub const TREES: [&str; 11] = [
     "meta",
     "users",
     "usernames",
@@ -75,10 +75,12 @@ pub const TREES: [&str; 10] = [
     "api_keys",
     "api_key_ids",
     "user_api_keys",
+    "audit",
 ];
 
 /// The trees a restore brings back. The others (sessions and their
-/// per-user lists, old-layout refresh tokens, signing keys, API keys) are
+/// per-user lists, old-layout refresh tokens, signing keys, API keys, the
+/// recent events and last logins) are
 /// dropped, so every token and every API key issued before the restore is
 /// refused.
 const RESTORED: [&str; 3] = ["meta", "users", "usernames"];
@@ -151,6 +153,7 @@ impl Store {
             &self.api_keys,
             &self.api_key_ids,
             &self.user_api_keys,
+            &self.audit,
         ];
         let _exclusive = self
             .export_gate

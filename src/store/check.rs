@@ -314,6 +314,10 @@ impl Store {
         for p in problems {
             s.problem(p);
         }
+        let (_, problems) = self.scan_audit()?;
+        for p in problems {
+            s.problem(p);
+        }
         // `meta` and anything else: bytes only.
         let scanned = ["users", "usernames", "keys", "refresh_tokens", "sessions"];
         for name in self.db.tree_names()? {

@@ -269,6 +269,7 @@ mod tests {
             revoked_at: None,
             live: Vec::new(),
             spent: Vec::new(),
+            client: Default::default(),
         }
     }
 

@@ -12,6 +12,7 @@
 //! - `users`: user records, the username index and the counts in `meta`;
 //! - `keys`: signing-key records, rotation, deletion of retired keys;
 //! - `apikeys`: API keys (service accounts), stored by their SHA-256;
+//! - `audit`: the last 10,000 security events and each user's last login;
 //! - `sessions`: login sessions, and `rotation`, the rules of refresh-token
 //!   rotation applied to one session's record;
 //! - `legacy`: everything about older on-disk layouts, with its removal plan;
@@ -40,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 mod apikeys;
+mod audit;
 pub mod backup;
 mod cache;
 mod check;
@@ -49,6 +51,7 @@ mod files;
 mod keys;
 mod kv;
 mod legacy;
+mod listing;
 pub mod maintenance;
 mod mfa;
 mod migrate;
@@ -61,6 +64,7 @@ mod users;
 
 pub use crate::keys::{KeyRecord, KeyState};
 pub use apikeys::{ApiKeyRecord, KeyHash, TOUCH_INTERVAL_SECS};
+pub use audit::{AUDIT_KEPT, AuditRecord, LastLogin};
 pub use cache::UserView;
 pub use kv::{DATA_FILE, Db};
 pub use legacy::RefreshRecord;
@@ -71,7 +75,9 @@ pub use migrate::KEPT as SLED_KEPT;
 pub use migrate::write_sled_store;
 pub use open::{Opened, SCHEMA_VERSION};
 pub use rotation::{Exchange, Refusal};
-pub use sessions::{NewSession, Pruned, SessionCounts, SessionRecord, SessionToken};
+pub use sessions::{
+    NewSession, Pruned, SessionClient, SessionCounts, SessionRecord, SessionToken, USER_AGENT_MAX,
+};
 pub use users::{Recovered, UserRecord, new_user_record};
 
 /// Keys of the `meta` tree.
@@ -186,6 +192,8 @@ pub struct Store {
     api_keys: kv::Tree,
     api_key_ids: kv::Tree,
     user_api_keys: kv::Tree,
+    /// The recent security events and each user's last login (see `audit`).
+    audit: kv::Tree,
     flusher: Arc<commit::GroupCommit>,
     cache: Arc<cache::Cache>,
     health: Arc<Health>,

@@ -93,6 +93,7 @@ impl Store {
             api_keys: db.open_tree("api_keys").map_err(invalid)?,
             api_key_ids: db.open_tree("api_key_ids").map_err(invalid)?,
             user_api_keys: db.open_tree("user_api_keys").map_err(invalid)?,
+            audit: db.open_tree("audit").map_err(invalid)?,
             path,
             db,
             flusher: Arc::new(GroupCommit::default()),

@@ -101,6 +101,7 @@ pub(super) fn rotate(
         return (Some(rec), Exchange::ReuseDetected { session: id });
     }
     let exp = rec.issue(r.new, r.wanted_exp);
+    rec.client.last_used_at = Some(r.now);
     (Some(rec), Exchange::Rotated { session: id, exp })
 }
 

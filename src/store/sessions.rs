@@ -97,6 +97,62 @@ pub struct SessionRecord {
     pub live: Vec<LiveToken>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub spent: Vec<SpentToken>,
+    /// Who began it and when it last rotated, for the sessions list
+    /// (records written before it was kept have none).
+    #[serde(default, skip_serializing_if = "SessionClient::is_empty")]
+    pub client: SessionClient,
+}
+
+/// What a session's owner is shown about it: the client's address and
+/// browser at login (as given, cut to [`USER_AGENT_MAX`] bytes), and when
+/// a refresh last rotated it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClient {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, rename = "userAgent", skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(
+        default,
+        rename = "lastUsedAt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub last_used_at: Option<u64>,
+    /// The user's token generation at login: once the user's has moved on
+    /// (a password or role change, "log out everywhere"), no token of the
+    /// session is accepted, and the list leaves it out.
+    #[serde(default, rename = "gen", skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
+}
+
+/// The longest user agent kept (a longer one is cut at a character
+/// boundary): the record stays small whatever a client sends.
+pub const USER_AGENT_MAX: usize = 256;
+
+impl SessionClient {
+    pub fn new(
+        address: Option<std::net::IpAddr>,
+        user_agent: Option<&str>,
+        generation: u64,
+    ) -> SessionClient {
+        let user_agent = user_agent.map(|ua| {
+            let mut end = ua.len().min(USER_AGENT_MAX);
+            while !ua.is_char_boundary(end) {
+                end -= 1;
+            }
+            ua[..end].to_owned()
+        });
+        SessionClient {
+            address: address.map(|a| a.to_string()),
+            user_agent,
+            last_used_at: None,
+            generation: Some(generation),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self == &SessionClient::default()
+    }
 }
 
 /// What a login decided about its new session; the store builds the record.
@@ -148,6 +204,11 @@ impl Store {
     /// one transaction with the user's session list, which also deletes the
     /// user's oldest live sessions beyond `keep_at_most`. Returns those.
     pub fn start_session(&self, new: &NewSession) -> Result<Vec<Uuid>> {
+        self.start_session_of(new, SessionClient::default())
+    }
+
+    /// [`Store::start_session`] recording the client the login came from.
+    pub fn start_session_of(&self, new: &NewSession, client: SessionClient) -> Result<Vec<Uuid>> {
         self.write(|| {
             let rec = SessionRecord {
                 user_id: new.user_id,
@@ -160,6 +221,7 @@ impl Store {
                     exp: new.token_exp,
                 }],
                 spent: Vec::new(),
+                client: client.clone(),
             };
             let user = new.user_id.as_bytes();
             let evicted = (&self.sessions, &self.user_sessions)

@@ -13,10 +13,13 @@
 //!   (signals, SIGKILL, the CLI over the admin socket, offline store upkeep).
 //! - `frontdoor`: engine-auth deciding for other services behind real
 //!   reverse proxies (Debian's nginx and caddy, on loopback).
+//! - `browser`: the admin console in headless Chromium through WebDriver
+//!   (needs Debian's chromium and chromium-driver).
 //! - `powercut`: power cuts under mixed load, on a FUSE filesystem that
 //!   keeps only what was synced (needs root and `/dev/fuse`).
 
 mod api;
+mod browser;
 mod compat;
 mod frontdoor;
 mod hardening;

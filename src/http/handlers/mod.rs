@@ -1,7 +1,8 @@
 //! One function per API call, grouped by what they serve: `sessions`
 //! (login, refresh, logout), `users` (user and role management), `keys`
 //! (signing-key rotation and revocation), `apikeys` (API keys), `mfa`
-//! (two-factor authentication, `/me`), `verify` (forward-auth for reverse
+//! (two-factor authentication, `/me`), `console` (what the admin console
+//! reads: accounts, sessions, signing keys, security events), `verify` (forward-auth for reverse
 //! proxies) and `mqtt` (the MQTT broker's auth backend). A
 //! handler's body is decided as the original decides it (`http::body`; each
 //! body type names its schema), then parsed into domain types (400 on
@@ -10,6 +11,7 @@
 //! the result.
 
 mod apikeys;
+mod console;
 mod keys;
 mod mfa;
 mod mqtt;
@@ -18,6 +20,7 @@ mod users;
 mod verify;
 
 pub use apikeys::*;
+pub use console::*;
 pub use keys::*;
 pub use mfa::*;
 pub use mqtt::*;

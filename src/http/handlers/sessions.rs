@@ -49,6 +49,11 @@ pub async fn login(req: HttpRequest, state: State, body: Body<LoginBody>) -> Api
                 username,
                 password,
                 otp,
+                user_agent: req
+                    .headers()
+                    .get(actix_web::http::header::USER_AGENT)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned),
             },
         )
         .await?;

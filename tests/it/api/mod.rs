@@ -6,6 +6,7 @@
 mod apikeys;
 mod bad_input;
 mod binary;
+mod console;
 mod cookies;
 mod health;
 mod login;

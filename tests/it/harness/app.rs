@@ -210,6 +210,7 @@ impl TestApp {
             revoked_at: None,
             live: Vec::new(),
             spent: Vec::new(),
+            client: Default::default(),
         };
         store
             .start_legacy_session(

@@ -246,7 +246,8 @@ pub async fn send(rb: RequestBuilder) -> Reply {
 }
 
 /// [`send`] without the security-header check: for a response that is not
-/// engine-auth's (a reverse proxy's, or a service's behind it).
+/// engine-auth's (a reverse proxy's, or a service's behind it), or one of
+/// the admin console's files (cacheable, unlike the API's answers).
 pub async fn send_unchecked(rb: RequestBuilder) -> Reply {
     let (what, status, headers, body) = exchange(rb).await;
     Reply::unchecked(what, status, headers, body)
