@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import base64
 import concurrent.futures as futures
 import http.client
 import json
@@ -497,6 +498,48 @@ class Bench:
         self.row("GET /verify?roles=read (forward-auth) c32, wrk 1 thread", r, ceil, "p99<5ms",
                  "met" if ok else "MISSED")
 
+    def alg_and_metrics(self, store: dict) -> None:
+        """Authenticated GET /user/roles/{id} with an HS256 and an EdDSA
+        access token, each beside the hello ceiling, and with
+        `--metrics-listen` off and on (target: within 5%), all on fresh
+        daemons over the same store. Also the token's first verification
+        with each algorithm (a cold verified-token cache): GET with a new
+        token on every request is what `verify_refresh` costs in Criterion."""
+        ids_file = self.tmp / "ids-alg.txt"
+        ids_file.write_text("\n".join(store["ids"][:1000] or ["-"]) + "\n")
+        tgt = "≥70% of hello"
+        results = {}
+        for name, extra in (("HS256", ["--signing-alg", "HS256"]),
+                            ("EdDSA", ["--signing-alg", "EdDSA", "--jwks-max-age-secs", "0"]),
+                            ("HS256, metrics on", ["--signing-alg", "HS256",
+                                                   "--metrics-listen", f"127.0.0.1:{free_port()}"])):
+            srv = self.daemon(store["dir"], extra, tag=f"-alg-{len(results)}")
+            srv.start()
+            c = Client(srv.port)
+            token = c.login("admin", ADMIN_PASSWORD)["token"]
+            want = "EdDSA" if name == "EdDSA" else "HS256"
+            for _ in range(30):  # a new key signs from the next second on
+                alg = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["alg"]
+                if alg == want:
+                    break
+                time.sleep(0.2)
+                token = c.login("admin", ADMIN_PASSWORD)["token"]
+            c.close()
+            args = [token, "/api/v1/auth/user/roles/{id}", str(ids_file)]
+            r = self.measure(srv, "get.lua", args, 32)
+            ceil = self.ceiling("get-roles-alg", "get.lua", args, 32)
+            srv.stop()
+            results[name] = r
+            ok = r["rps"] >= 0.7 * ceil["rps"] and r["errors"] == 0
+            self.row(f"GET /user/roles/{{id}}, {alg} token{', metrics on' if 'metrics' in name else ''} c32",
+                     r, ceil, tgt, "met" if ok else "MISSED")
+        off, on = results["HS256"], results["HS256, metrics on"]
+        if off["rps"]:
+            ratio = on["rps"] / off["rps"]
+            self.notes.append(f"metrics on vs off (GET /user/roles/{{id}} c32): {on['rps']:,.0f} vs "
+                              f"{off['rps']:,.0f} req/s = {ratio:.1%} (target ≥95%: "
+                              f"{'met' if ratio >= 0.95 else 'MISSED'})")
+
     def login_scenario(self, srv, store, label, n_users) -> None:
         # Login flood, users with default-parameter hashes, from 256 clients
         # behind a trusted proxy (X-Forwarded-For), as many connections as
@@ -853,6 +896,8 @@ class Bench:
             self.measure_hash_time(base)
         if self.want("get") or self.want("refresh") or self.want("login"):
             self.api_scenarios(base, "base", base=True)
+        if self.want("alg"):
+            self.alg_and_metrics(base)
         if self.want("flood"):
             self.login_under_flood(base)
         if self.want("flush"):
@@ -986,7 +1031,7 @@ def main() -> None:
     ap.add_argument("--flood-connections", type=int, default=200,
                     help="wrong-login connections from one address in the flood scenario")
     ap.add_argument("--only", help="comma-separated scenario groups to run (while iterating on one fix): "
-                    "get, refresh, flood, flush, login, 10k, startup, arm, binary")
+                    "get, refresh, alg, flood, flush, login, 10k, startup, arm, binary")
     a = ap.parse_args()
     if a.duration is None:
         a.duration = 3 if a.smoke else 15

@@ -307,6 +307,7 @@ fn describe(event: &Event) -> String {
 /// Writes one audit line (or, for a repeated failure, counts it: see the
 /// module's documentation).
 pub fn emit(event: Event, origin: &Origin) {
+    crate::metrics::event(&event);
     let suppressed = match origin {
         Origin::Http { peer: Some(ip), .. } if event.repeatable() => {
             match lock().admit(event.name(), *ip, Instant::now()) {

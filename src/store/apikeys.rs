@@ -114,6 +114,11 @@ impl Store {
             .transpose()
     }
 
+    /// How many API keys are stored.
+    pub fn api_key_count(&self) -> usize {
+        self.api_key_ids.len()
+    }
+
     pub fn api_key_by_id(&self, id: Uuid) -> Result<Option<ApiKeyRecord>> {
         let Some(hash) = self.api_key_ids.get(id.as_bytes())? else {
             return Ok(None);

@@ -119,9 +119,11 @@ impl GroupCommit {
             let target = st.requested;
             st.last_batch = target - st.completed;
             drop(st);
+            let started = std::time::Instant::now();
             let result = db
                 .flush()
                 .and_then(|_| self.disk.sync().map_err(sled::Error::Io));
+            crate::metrics::fsync_done(started.elapsed());
             self.flushes.fetch_add(1, Ordering::Relaxed);
             st = lock();
             st.in_progress = false;

@@ -13,6 +13,10 @@
 //!   (signals, SIGKILL, the CLI over the admin socket, offline store upkeep).
 //! - `frontdoor`: engine-auth deciding for other services behind real
 //!   reverse proxies (Debian's nginx and caddy, on loopback).
+//! - `jwks`: EdDSA tokens verified by other services from the published
+//!   key set (PyJWT and the `jose` npm package, installed from their pins
+//!   in `tests/jwks/`), the attacks on that, and the Prometheus metrics
+//!   (checked with Debian's `promtool`).
 //! - `powercut`: power cuts under mixed load, on a FUSE filesystem that
 //!   keeps only what was synced (needs root and `/dev/fuse`).
 
@@ -21,5 +25,6 @@ mod compat;
 mod frontdoor;
 mod hardening;
 mod harness;
+mod jwks;
 mod lifecycle;
 mod powercut;
