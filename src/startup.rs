@@ -240,6 +240,7 @@ fn metrics_server(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap(http::default_headers())
             .route("/metrics", web::get().to(crate::metrics::serve))
     })
     .workers(1)

@@ -334,8 +334,20 @@ fn build_keyring(records: &[KeyRecord], active: &str) -> anyhow::Result<Keyring>
         })
         .collect();
     let jwks = serde_json::to_string(&serde_json::json!({ "keys": set }))?;
-    let mut newest_first: Vec<String> = keys.keys().cloned().collect();
-    newest_first.sort_by_key(|kid| std::cmp::Reverse(keys.get(kid).map_or(0, |k| k.created_at)));
+    // Made in the same second (a restart that switched the algorithm, quick
+    // rotations): the later retired is the newer, the active the newest.
+    let mut order: Vec<(u64, u64, String)> = records
+        .iter()
+        .map(|r| {
+            let retired = match r.state {
+                KeyState::Active => u64::MAX,
+                KeyState::Retired => r.retired_at.unwrap_or(0),
+            };
+            (r.created_at, retired, r.kid.clone())
+        })
+        .collect();
+    order.sort_by(|a, b| b.cmp(a));
+    let newest_first: Vec<String> = order.into_iter().map(|(_, _, kid)| kid).collect();
     Ok(Keyring {
         active: active.to_owned(),
         keys,
@@ -453,8 +465,12 @@ impl Tokens {
     /// EdDSA key is published for `jwks_max_age` before it signs (a
     /// verifier holding the key set it fetched just before the rotation
     /// must find every new token's key once it fetches again); meanwhile
-    /// the newest key published that long signs. A key with no such
-    /// predecessor (the first, or after a revocation) signs at once.
+    /// the newest key published that long signs, or, when every key is
+    /// younger (rotations in quick succession after a start), the oldest,
+    /// the one published first. A key with no predecessor (the first, or
+    /// after a revocation) signs at once. Either way a retired key signs
+    /// for at most `jwks_max_age` after its retirement, which is when its
+    /// successor was made.
     fn signer<'r>(&self, ring: &'r Keyring, now: u64) -> anyhow::Result<(&'r str, &'r Key)> {
         let active = ring
             .keys
@@ -474,7 +490,11 @@ impl Tokens {
                 return Ok((kid, k));
             }
         }
-        Ok((&ring.active, active))
+        let oldest = ring
+            .newest_first
+            .last()
+            .and_then(|kid| Some((kid, ring.keys.get(kid)?)));
+        Ok(oldest.map_or((&ring.active, active), |(kid, k)| (kid.as_str(), k)))
     }
 
     /// The kid that signs new tokens at `now` (see [`Tokens::issue`]).
@@ -1035,6 +1055,24 @@ mod tests {
         t.reload(std::slice::from_ref(&fourth), &fourth.kid)
             .unwrap();
         assert_eq!(t.signing_kid(6000).unwrap(), fourth.kid);
+        // A rotation while every key is young: the one published first signs.
+        let fifth = new_key_record(6001, KeyAlg::EdDSA).unwrap();
+        t.reload(&[fourth.clone(), fifth.clone()], &fifth.kid)
+            .unwrap();
+        assert_eq!(t.signing_kid(6002).unwrap(), fourth.kid);
+        assert_eq!(t.signing_kid(6301).unwrap(), fourth.kid);
+        assert_eq!(t.signing_kid(6302).unwrap(), fifth.kid);
+        // Made in the same second (a restart that switched the algorithm):
+        // the retired one is the older, and signs meanwhile.
+        for _ in 0..8 {
+            let mut old = new_key_record(8000, KeyAlg::HS256).unwrap();
+            old.state = KeyState::Retired;
+            old.retired_at = Some(8000);
+            let new = new_key_record(8000, KeyAlg::EdDSA).unwrap();
+            t.reload(&[new.clone(), old.clone()], &new.kid).unwrap();
+            assert_eq!(t.signing_kid(8000).unwrap(), old.kid);
+            assert_eq!(t.signing_kid(8301).unwrap(), new.kid);
+        }
         // HS256 keys are never published, so never wait.
         let hs = new_key_record(7000, KeyAlg::HS256).unwrap();
         t.reload(&[fourth.clone(), hs.clone()], &hs.kid).unwrap();
