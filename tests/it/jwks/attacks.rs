@@ -1,7 +1,7 @@
 //! Attacks on EdDSA tokens over HTTP, each a genuine admin token's claims
 //! under a forged header or key: the published public key used as an HS256
 //! secret, `alg: none`, a forged `kid`, a key the token brings along
-//! (`jwk`) or points to (`jku`, `x5u`). A control with the real key shows
+//! (`jwk`) or points to (`jku`, `x5u`), which is never used. A control with the real key shows
 //! each refusal is for the one thing changed.
 
 use base64::Engine as _;
@@ -109,13 +109,12 @@ async fn confused_algorithms_and_keys_a_token_brings_are_refused() {
     ] {
         refused(&app, &ed_signed(&header, &claims, &attacker), what).await;
     }
+    // With the real key's signature such a header changes nothing (the
+    // key is always the daemon's own, as for HS256: hardening::tokens).
     let ours_with_jku = json!({"alg": "EdDSA", "kid": kid, "jku": jku});
-    refused(
-        &app,
-        &ed_signed(&ours_with_jku, &claims, &real),
-        "genuine signature with jku",
-    )
-    .await;
+    app.list_users(&ed_signed(&ours_with_jku, &claims, &real))
+        .await
+        .ok_json();
     // And the daemon still serves the genuine token.
     app.list_users(&genuine).await.ok_json();
 }
