@@ -124,8 +124,8 @@ impl Metrics {
                 IntCounterVec::new(
                     Opts::new(
                         "engine_auth_logins_total",
-                        "Password checks (logins, MQTT user checks) by outcome: ok, failed (wrong \
-                         username or password), throttled (refused before any hash)",
+                        "Logins by outcome: ok, failed (wrong username or password), throttled \
+                         (a password check refused before any hash, 429)",
                     ),
                     &["outcome"],
                 )?,
@@ -268,11 +268,14 @@ impl Metrics {
 pub fn event(event: &Event) {
     let Some(m) = get() else { return };
     match event {
-        Event::LoginOk(_) | Event::MqttLoginOk { .. } => {
-            m.logins.with_label_values(&["ok"]).inc();
-        }
+        Event::LoginOk(_) => m.logins.with_label_values(&["ok"]).inc(),
         Event::LoginFailed { .. } => m.logins.with_label_values(&["failed"]).inc(),
-        Event::Throttled { .. } => m.logins.with_label_values(&["throttled"]).inc(),
+        // A password check refused before any hash (a login, a password
+        // change, the MQTT user check); refresh and MQTT-token throttling
+        // name no user and show as 429s in the request counts.
+        Event::Throttled {
+            username: Some(_), ..
+        } => m.logins.with_label_values(&["throttled"]).inc(),
         Event::OtpFailed { .. } => m.otp_failures.inc(),
         Event::Refresh(_) => m.refreshes.with_label_values(&["ok"]).inc(),
         Event::RefreshFailed { .. } => m.refreshes.with_label_values(&["failed"]).inc(),
