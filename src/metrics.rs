@@ -314,6 +314,12 @@ pub fn fsync_done(took: Duration) {
     }
 }
 
+/// A resource's route template, attached to it as app data when routes are
+/// registered (`http::configure`): what labels a request, found without
+/// matching the path again (`HttpRequest::match_pattern` would).
+#[derive(Clone, Copy)]
+pub struct Route(pub &'static str);
+
 /// Middleware (only with `--metrics-listen`): counts each answered request
 /// by its route template (`unmatched` for paths no route serves, so
 /// scanners cannot grow the label set) and times it.
@@ -324,8 +330,10 @@ pub async fn track(
     let started = Instant::now();
     let res = next.call(req).await?;
     if let Some(m) = get() {
-        let route = res.request().match_pattern();
-        let route = route.as_deref().unwrap_or("unmatched");
+        let route = res
+            .request()
+            .app_data::<Route>()
+            .map_or("unmatched", |r| r.0);
         let status = match res.status().as_u16() / 100 {
             1 => "1xx",
             2 => "2xx",
