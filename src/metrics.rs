@@ -353,7 +353,8 @@ pub async fn track(
     Ok(res)
 }
 
-/// Reads the store's gauges (a few counters it keeps; the size at most
+/// Reads the store's gauges (the user count it keeps; sessions, API keys
+/// and signing keys counted, a pass over those trees; the size at most
 /// once a minute) and renders every metric. Blocking: run it on the
 /// blocking pool.
 pub fn render(state: &AppState) -> anyhow::Result<String> {
