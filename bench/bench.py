@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import base64
 import concurrent.futures as futures
 import http.client
 import json
@@ -85,6 +86,13 @@ def spawn(cmd: list[str], **kw) -> subprocess.Popen:
 def reap(p: subprocess.Popen) -> None:
     if p in _children:
         _children.remove(p)
+
+
+def cpu_secs(pid: int) -> float:
+    """User + system CPU time of process `pid` so far, seconds."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -497,6 +505,78 @@ class Bench:
         self.row("GET /verify?roles=read (forward-auth) c32, wrk 1 thread", r, ceil, "p99<5ms",
                  "met" if ok else "MISSED")
 
+    def alg_and_metrics(self, store: dict) -> None:
+        """Authenticated GET /user/roles/{id} with an HS256 and an EdDSA
+        access token, and with `--metrics-listen` off and on (target: within
+        5%), beside the hello ceiling, each on a fresh daemon over the same
+        store. The configurations run in turn, `reps` rounds (3; 1 with
+        --smoke), and each row is the round with the median req/s, so that
+        other work on the machine falls on all of them alike. A token is
+        verified once (the verified-token cache): the cost of a first
+        verification is Criterion's `verify_refresh`."""
+        ids_file = self.tmp / "ids-alg.txt"
+        ids_file.write_text("\n".join(store["ids"][:1000] or ["-"]) + "\n")
+        configs = (("HS256 token", "HS256", ["--signing-alg", "HS256"]),
+                   ("EdDSA token", "EdDSA", ["--signing-alg", "EdDSA", "--jwks-max-age-secs", "0"]),
+                   ("HS256 token, metrics on", "HS256", ["--signing-alg", "HS256", "--metrics-listen",
+                                                   f"127.0.0.1:{free_port()}"]))
+        reps = 1 if self.args.smoke else 3
+        runs: dict[str, list[dict]] = {name: [] for name, _, _ in configs}
+        runs["hello"] = []
+        for rep in range(reps):
+            for name, want, extra in configs:
+                srv = self.daemon(store["dir"], extra, tag=f"-alg-{rep}-{want}")
+                srv.start()
+                c = Client(srv.port)
+                token = c.login("admin", ADMIN_PASSWORD)["token"]
+                for _ in range(30):  # a new key signs from the next second on
+                    if json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["alg"] == want:
+                        break
+                    time.sleep(0.2)
+                    token = c.login("admin", ADMIN_PASSWORD)["token"]
+                c.close()
+                args = [token, "/api/v1/auth/user/roles/{id}", str(ids_file)]
+                cpu = cpu_secs(srv.pid)
+                r = self.measure(srv, "get.lua", args, 32)
+                # The daemon's own CPU time per request: what the feature
+                # costs, whatever else runs on the machine.
+                r["cpu_us"] = (cpu_secs(srv.pid) - cpu) * 1e6 / max(1, r["requests"])
+                runs[name].append(r)
+                srv.stop()
+            h = self.hello()
+            h.start()
+            try:
+                runs["hello"].append(self.measure(h, "get.lua", args, 32))
+            finally:
+                h.stop()
+
+        def median(rs: list[dict]) -> dict:
+            return sorted(rs, key=lambda r: r["rps"])[len(rs) // 2]
+
+        ceil = median(runs["hello"])
+        def spread(rs: list[dict]) -> str:
+            text = "/".join(f"{r['rps'] / 1000:.1f}k" for r in rs)
+            if "cpu_us" in rs[0]:
+                text += "; daemon CPU per request " + "/".join(f"{r['cpu_us']:.1f}" for r in rs) + " µs"
+            return text
+
+        for name, want, _ in configs:
+            r = median(runs[name])
+            ok = r["rps"] >= 0.7 * ceil["rps"] and r["errors"] == 0
+            self.row(f"GET /user/roles/{{id}} c32, {name} (median of {reps})", r, ceil,
+                     "≥70% of hello", "met" if ok else "MISSED")
+            self.notes.append(f"{name}: req/s per round {spread(runs[name])}")
+        self.notes.append(f"hello (ceiling of these rows): req/s per round {spread(runs['hello'])}")
+        off, on = median(runs["HS256 token"]), median(runs["HS256 token, metrics on"])
+        cpu = lambda n: sorted(r["cpu_us"] for r in runs[n])[len(runs[n]) // 2]
+        self.notes.append(f"daemon CPU per request (medians): HS256 {cpu('HS256 token'):.1f} µs, EdDSA "
+                          f"{cpu('EdDSA token'):.1f} µs, HS256 with metrics {cpu('HS256 token, metrics on'):.1f} µs")
+        if off["rps"]:
+            ratio = on["rps"] / off["rps"]
+            self.notes.append(f"metrics on vs off (GET /user/roles/{{id}} c32, medians): {on['rps']:,.0f} vs "
+                              f"{off['rps']:,.0f} req/s = {ratio:.1%} (target ≥95%: "
+                              f"{'met' if ratio >= 0.95 else 'MISSED'})")
+
     def login_scenario(self, srv, store, label, n_users) -> None:
         # Login flood, users with default-parameter hashes, from 256 clients
         # behind a trusted proxy (X-Forwarded-For), as many connections as
@@ -854,6 +934,8 @@ class Bench:
             self.measure_hash_time(base)
         if self.want("get") or self.want("refresh") or self.want("login"):
             self.api_scenarios(base, "base", base=True)
+        if self.want("alg"):
+            self.alg_and_metrics(base)
         if self.want("flood"):
             self.login_under_flood(base)
         if self.want("flush"):
@@ -987,7 +1069,7 @@ def main() -> None:
     ap.add_argument("--flood-connections", type=int, default=200,
                     help="wrong-login connections from one address in the flood scenario")
     ap.add_argument("--only", help="comma-separated scenario groups to run (while iterating on one fix): "
-                    "get, refresh, flood, flush, login, 10k, startup, arm, binary")
+                    "get, refresh, alg, flood, flush, login, 10k, startup, arm, binary")
     a = ap.parse_args()
     if a.duration is None:
         a.duration = 3 if a.smoke else 15

@@ -32,6 +32,7 @@ fn bench(c: &mut Criterion) {
     let key = KeyRecord {
         kid: "k1".into(),
         secret_hex: "00".repeat(32),
+        alg: Default::default(),
         created_at: now,
         state: KeyState::Active,
         retired_at: None,

@@ -130,6 +130,7 @@ fn seeded(dir: &Path) -> (Store, Vec<Uuid>) {
     let key = KeyRecord {
         kid: "k1".into(),
         secret_hex: "00".repeat(32),
+        alg: Default::default(),
         created_at: now,
         state: KeyState::Active,
         retired_at: None,

@@ -1,21 +1,32 @@
 //! Token signing and verification (`engine_auth::tokens::Tokens`): what every
 //! login/refresh signs (an access + refresh pair) and what every
-//! authenticated request verifies (one access token).
+//! authenticated request verifies (one access token), with an HS256 key
+//! (group `tokens`) and an EdDSA key (group `tokens_eddsa`).
+//! `verify_refresh` is never cached: it is the full cost of verifying one
+//! token (signature, JSON, claims); `verify_access` shows the verified-token
+//! cache every authenticated request hits after the first.
 //!
 //!   cargo bench --bench tokens
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use engine_auth::keys::KeyAlg;
 use engine_auth::tokens::{Issue, RefreshId, Tokens, new_key_record};
 use std::hint::black_box;
 use uuid::Uuid;
 
-fn tokens() -> Tokens {
-    let rec = new_key_record(1).expect("key record");
-    Tokens::new(std::slice::from_ref(&rec), &rec.kid, 600, 60).expect("keyring")
+fn tokens(alg: KeyAlg) -> Tokens {
+    let rec = new_key_record(1, alg).expect("key record");
+    Tokens::new(std::slice::from_ref(&rec), &rec.kid, 600, 60, alg, 300).expect("keyring")
 }
 
 fn bench(c: &mut Criterion) {
-    let t = tokens();
+    for (group, alg) in [("tokens", KeyAlg::HS256), ("tokens_eddsa", KeyAlg::EdDSA)] {
+        bench_alg(c, group, alg);
+    }
+}
+
+fn bench_alg(c: &mut Criterion, group: &str, alg: KeyAlg) {
+    let t = tokens(alg);
     let user = Uuid::new_v4();
     let now = engine_auth::unix_now();
     let rid = RefreshId::new(Uuid::nil()).expect("refresh id");
@@ -29,7 +40,7 @@ fn bench(c: &mut Criterion) {
     };
     let pair = t.issue(&issue).expect("issue");
 
-    let mut g = c.benchmark_group("tokens");
+    let mut g = c.benchmark_group(group);
     g.bench_function("sign_pair (access + refresh, as login/refresh do)", |b| {
         b.iter(|| t.issue(black_box(&issue)).expect("issue"))
     });

@@ -360,6 +360,7 @@ pub struct Trail<'a> {
 /// `trail`'s store (`store::AuditRecord`; a failure to keep it is logged,
 /// the line stands).
 pub fn emit(trail: Trail<'_>, event: Event, origin: &Origin) {
+    crate::metrics::event(&event);
     let suppressed = match origin {
         Origin::Http { peer: Some(ip), .. } if event.repeatable() => {
             match lock().admit(event.name(), *ip, Instant::now()) {

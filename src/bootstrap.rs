@@ -74,7 +74,7 @@ fn seed(
     let hash = hasher.hash_blocking(&password)?;
     let username = Username::parse(ADMIN_USERNAME).map_err(anyhow::Error::msg)?;
     let admin = new_user_record(&username, hash, Roles::ALL, now);
-    let key = tokens::new_key_record(now)?;
+    let key = tokens::new_key_record(now, settings.signing_alg)?;
     // The file is written before the seed commits: a crash in between
     // leaves an empty store, and the next start writes a new file.
     let file = if generated {

@@ -6,6 +6,7 @@ use anyhow::bail;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+use crate::keys::KeyAlg;
 use crate::throttle::ThrottleConfig;
 use crate::tls::TlsSource;
 
@@ -105,6 +106,15 @@ pub struct Settings {
     /// for the order of its sources).
     pub admin_password: Option<Secret>,
     pub admin_password_file: Option<PathBuf>,
+    /// What new signing keys are (a different active key is rotated at
+    /// start).
+    pub signing_alg: KeyAlg,
+    /// How long verifiers may cache the published key set (JWKS
+    /// `Cache-Control: max-age`): a new EdDSA key is published this long
+    /// before it signs, a retired one stays published this much longer.
+    pub jwks_max_age_secs: u64,
+    /// Prometheus metrics on a listener of their own (off when `None`).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -145,6 +155,9 @@ impl Settings {
             plain_listen: None,
             admin_password: None,
             admin_password_file: None,
+            signing_alg: KeyAlg::HS256,
+            jwks_max_age_secs: 300,
+            metrics_listen: None,
         }
     }
 
@@ -175,6 +188,14 @@ impl Settings {
         }
         if self.trusted_proxies.iter().any(|p| p.is_unspecified()) {
             bail!("a trusted proxy must be a real address (not 0.0.0.0 or ::)");
+        }
+        if self
+            .metrics_listen
+            .is_some_and(|m| m == self.listen && m.port() != 0)
+        {
+            bail!(
+                "--metrics-listen must differ from --listen: metrics have a listener of their own"
+            );
         }
         if self.plain_listen.is_some() && self.tls == TlsSource::None {
             bail!("--plain-listen only makes sense with TLS on --listen");

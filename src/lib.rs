@@ -18,6 +18,7 @@ pub mod hex;
 pub mod http;
 pub mod keys;
 pub mod lifecycle;
+pub mod metrics;
 pub mod mfa;
 pub mod password;
 pub mod startup;

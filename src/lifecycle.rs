@@ -6,8 +6,37 @@
 
 use crate::audit::{self, Event, Origin};
 use crate::config::Settings;
+use crate::keys::KeyAlg;
 use crate::store::{KeyState, Store};
 use crate::tokens::{self, Tokens};
+
+/// At start: when the active key is not of the configured algorithm
+/// (`--signing-alg` changed), a routine rotation makes one that is;
+/// tokens signed before stay valid until they expire. Returns the new key
+/// id, if it rotated.
+pub fn align_signing_alg(
+    store: &Store,
+    tokens: &Tokens,
+    now: u64,
+) -> anyhow::Result<Option<String>> {
+    let active = store.active_kid()?;
+    let current = store
+        .keys()?
+        .into_iter()
+        .find(|k| k.kid == active)
+        .map(|k| k.alg);
+    if current == Some(tokens.signing_alg()) {
+        return Ok(None);
+    }
+    let replaced = replace_signing_key(store, Some(tokens), now, PreviousKeys::Retire)?;
+    log::info!(
+        "the signing algorithm is now {} (was {}): rotated to key {}",
+        tokens.signing_alg(),
+        current.map_or("unknown".into(), |a| a.to_string()),
+        replaced.kid
+    );
+    Ok(Some(replaced.kid))
+}
 
 /// What a rotation does with the keys before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +69,21 @@ pub fn replace_signing_key(
     now: u64,
     previous: PreviousKeys,
 ) -> anyhow::Result<Replaced> {
-    let new = tokens::new_key_record(now)?;
+    // The daemon's `--signing-alg`; offline, the active key's algorithm
+    // (the daemon rotates at its next start if it is configured otherwise).
+    let alg = match tokens {
+        Some(t) => t.signing_alg(),
+        None => {
+            let active = store.active_kid()?;
+            store
+                .keys()?
+                .into_iter()
+                .find(|k| k.kid == active)
+                .map(|k| k.alg)
+                .unwrap_or_default()
+        }
+    };
+    let new = tokens::new_key_record(now, alg)?;
     let revoked = match previous {
         PreviousKeys::Retire => {
             store.rotate_key(&new, now)?;
@@ -87,8 +130,17 @@ pub fn housekeeping(
         );
     }
     // A retired key signed its last token at `retired_at`; that token is
-    // accepted until its exp plus the leeway.
-    let cutoff = now.saturating_sub(settings.max_token_life() + settings.leeway_secs);
+    // accepted until its exp plus the leeway. While any key is EdDSA, a
+    // retired key may sign for one JWKS cache lifetime more (until its
+    // successor has been published that long: `Tokens::issue`), and stays
+    // published one more after its last token expires.
+    let published = store.keys()?.iter().any(|k| k.alg == KeyAlg::EdDSA);
+    let extra = if published {
+        2 * settings.jwks_max_age_secs
+    } else {
+        0
+    };
+    let cutoff = now.saturating_sub(settings.max_token_life() + settings.leeway_secs + extra);
     let gone = store.delete_retired_keys(cutoff)?;
     if !gone.is_empty() {
         tokens.reload(&store.keys()?, &store.active_kid()?)?;

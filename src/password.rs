@@ -379,6 +379,7 @@ fn worker(queue: &Mutex<mpsc::Receiver<Job>>, block_count: usize) {
             // page now rather than on each hash.
             memory = vec![Block::default(); block_count];
         }
+        let _timer = crate::metrics::hash_started();
         if catch_unwind(AssertUnwindSafe(|| job(&mut memory))).is_err() {
             log::error!("a password hashing job panicked; its request failed");
         }
@@ -488,6 +489,11 @@ impl Hasher {
     /// [`QUEUED_PER_THREAD`] hashes per thread are already queued or running.
     pub fn reserve(&self) -> Result<Slot, QueueFull> {
         self.pool.reserve()
+    }
+
+    /// Hashes queued or running now (the metrics' gauges).
+    pub fn queued_or_running(&self) -> usize {
+        self.pool.queued.load(Ordering::Acquire)
     }
 
     /// Verifies on a hashing thread (at most `max_concurrent_hashes` at

@@ -21,6 +21,8 @@ use crate::{admin, audit, bootstrap, http, lifecycle, systemd, tls};
 pub struct Application {
     port: u16,
     server: Server,
+    /// `--metrics-listen`'s own server, and its port.
+    metrics: Option<(u16, Server)>,
     state: web::Data<AppState>,
     admin: admin::AdminSocket,
 }
@@ -43,8 +45,20 @@ impl Application {
             &store.active_kid()?,
             settings.access_ttl_secs,
             settings.leeway_secs,
+            settings.signing_alg,
+            settings.jwks_max_age_secs,
         )
         .context("the store's signing keys are unusable")?;
+        if let Some(kid) = lifecycle::align_signing_alg(&store, &tokens, clock.now())? {
+            audit::emit(
+                audit::Trail {
+                    store: &store,
+                    now_ms: clock.now_millis(),
+                },
+                audit::Event::KeyRotated { kid: &kid },
+                &audit::Origin::Daemon,
+            );
+        }
         let tls = tls::load(&settings.tls, &settings.data_dir, settings.listen)?;
         let listener = TcpListener::bind(settings.listen)
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -91,9 +105,14 @@ impl Application {
         });
         let body_limit = state.settings.body_limit_bytes;
         let app_state = state.clone();
+        let metrics_on = state.settings.metrics_listen.is_some();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .wrap(actix_web::middleware::Condition::new(
+                    metrics_on,
+                    actix_web::middleware::from_fn(crate::metrics::track),
+                ))
                 .wrap_fn(http::deadline)
                 .wrap(http::error_handlers())
                 .wrap(http::default_headers())
@@ -117,8 +136,13 @@ impl Application {
         if state.settings.workers > 0 {
             server = server.workers(state.settings.workers);
         }
+        let metrics = match state.settings.metrics_listen {
+            Some(addr) => Some(metrics_server(state.clone(), addr)?),
+            None => None,
+        };
         Ok(Application {
             port,
+            metrics,
             server: server.run(),
             state,
             admin,
@@ -127,6 +151,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port (`--metrics-listen`), if on.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// Stops the server: `handle().stop(true)` lets in-flight requests finish.
@@ -169,8 +198,16 @@ impl Application {
                 }
             }));
         }
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            (handle, actix_web::rt::spawn(server))
+        });
         systemd::notify("READY=1\nSTATUS=serving");
         let served = self.server.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(false).await;
+            let _ = task.await;
+        }
         systemd::notify("STOPPING=1");
         // Release every handle on the store, so the same process can open
         // the data dir again (tests restart servers in-process).
@@ -189,6 +226,34 @@ impl Application {
         );
         Ok(())
     }
+}
+
+/// The metrics listener: `GET /metrics` only, one worker, bound now so a
+/// bad address fails the start (and port 0 works in tests).
+fn metrics_server(
+    state: web::Data<AppState>,
+    addr: std::net::SocketAddr,
+) -> anyhow::Result<(u16, Server)> {
+    let listener =
+        TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr} for metrics"))?;
+    let port = listener.local_addr()?.port();
+    log::info!(
+        "serving Prometheus metrics on http://{}:{port}/metrics",
+        addr.ip()
+    );
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(http::default_headers())
+            .route("/metrics", web::get().to(crate::metrics::serve))
+    })
+    .workers(1)
+    .client_request_timeout(std::time::Duration::from_secs(5))
+    .shutdown_timeout(2)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    Ok((port, server))
 }
 
 /// Housekeeping at start and then every `housekeeping_secs`.

@@ -5,6 +5,13 @@
 //! Access tokens carry `_id`, `roles`, `iat`, `exp`; refresh tokens carry
 //! `_id`, `refreshToken: true`, `iat`, `exp`. Every token names its key in
 //! the `kid` header, so several keys can be valid at once.
+//!
+//! A key signs with HS256 (a shared secret) or EdDSA (Ed25519). The key a
+//! token's `kid` names decides the algorithm, never the token's header: a
+//! header whose `alg` is not its key's is refused, and a key the token
+//! brings along or points to (`jwk`, `jku`, `x5u`, `x5c`) is never used.
+//! The public halves of the EdDSA keys are published as a JWKS
+//! ([`Tokens::jwks`], RFC 7517 and RFC 8037), rendered once per keyring.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -13,7 +20,7 @@ use std::sync::{Arc, RwLock};
 use uuid::Uuid;
 
 use crate::domain::Roles;
-use crate::keys::{KeyRecord, KeyState};
+use crate::keys::{KeyAlg, KeyRecord, KeyState};
 
 /// Why a token was refused. The message is safe to show the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -172,13 +179,52 @@ impl TokenPair {
 }
 
 struct Key {
+    alg: KeyAlg,
+    created_at: u64,
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// EdDSA: the expanded signing key, kept so a signature does not parse
+    /// and expand the PKCS#8 key again (jsonwebtoken's `encode` does, which
+    /// doubles the cost of an Ed25519 signature).
+    ed: Option<ed25519_dalek::SigningKey>,
+}
+
+impl Key {
+    /// A compact JWS of `claims`, as `jsonwebtoken::encode` writes it.
+    fn sign<T: Serialize>(&self, header: &Header, claims: &T) -> anyhow::Result<String> {
+        let Some(ed) = &self.ed else {
+            return Ok(jsonwebtoken::encode(header, claims, &self.encoding)?);
+        };
+        use base64::Engine as _;
+        use ed25519_dalek::Signer as _;
+        let b64 = base64::prelude::BASE64_URL_SAFE_NO_PAD;
+        let message = format!(
+            "{}.{}",
+            b64.encode(serde_json::to_vec(header)?),
+            b64.encode(serde_json::to_vec(claims)?)
+        );
+        let signature = ed.sign(message.as_bytes());
+        Ok(format!("{message}.{}", b64.encode(signature.to_bytes())))
+    }
+}
+
+impl KeyAlg {
+    fn jwt(self) -> Algorithm {
+        match self {
+            KeyAlg::HS256 => Algorithm::HS256,
+            KeyAlg::EdDSA => Algorithm::EdDSA,
+        }
+    }
 }
 
 struct Keyring {
     active: String,
     keys: HashMap<String, Key>,
+    /// Every kid, newest key first (who signs while a new key is unknown
+    /// to verifiers' cached key sets).
+    newest_first: Vec<String>,
+    /// The published key set (the EdDSA keys' public halves), as served.
+    jwks: String,
     /// Access tokens this keyring verified, by their exact text, so a
     /// client presenting the same token again (every request until it
     /// expires) skips the base64, JSON and HMAC work. Only tokens that
@@ -220,37 +266,120 @@ pub fn new_secret_hex() -> anyhow::Result<String> {
     random_hex(32)
 }
 
-/// A new key record for the store; `kid` is 64 random bits in hex.
-pub fn new_key_record(now: u64) -> anyhow::Result<KeyRecord> {
+/// A new key record for the store; `kid` is 64 random bits in hex. Either
+/// algorithm's secret is 32 bytes from the OS (for EdDSA the seed of the
+/// private key, RFC 8032).
+pub fn new_key_record(now: u64, alg: KeyAlg) -> anyhow::Result<KeyRecord> {
     Ok(KeyRecord {
         kid: random_hex(8)?,
         secret_hex: new_secret_hex()?,
+        alg,
         created_at: now,
         state: KeyState::Active,
         retired_at: None,
     })
 }
 
+/// RFC 8410's PKCS#8 v1 wrapping of an Ed25519 private key: this fixed
+/// prefix (SEQUENCE, version 0, AlgorithmIdentifier id-Ed25519, OCTET
+/// STRING of the OCTET STRING of the seed) and the 32-byte seed. What
+/// jsonwebtoken's `EncodingKey::from_ed_der` reads.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// The public key of an Ed25519 seed (RFC 8032 section 5.1.5).
+fn ed25519_public(seed: &[u8; 32]) -> [u8; 32] {
+    ed25519_dalek::SigningKey::from_bytes(seed)
+        .verifying_key()
+        .to_bytes()
+}
+
+/// One published key (RFC 8037 section 2: an OKP key; RFC 7517's `kid`,
+/// `alg`, `use`).
+#[derive(Serialize)]
+struct Jwk<'a> {
+    kty: &'static str,
+    crv: &'static str,
+    x: String,
+    kid: &'a str,
+    alg: &'static str,
+    #[serde(rename = "use")]
+    use_: &'static str,
+}
+
 /// Parses every key once, so requests never parse key material.
 fn build_keyring(records: &[KeyRecord], active: &str) -> anyhow::Result<Keyring> {
+    use base64::Engine as _;
     let mut keys = HashMap::new();
+    let mut published = Vec::new();
     for r in records {
         let secret = parse_secret(&r.secret_hex)
             .ok_or_else(|| anyhow::anyhow!("signing key {} is malformed", r.kid))?;
-        keys.insert(
-            r.kid.clone(),
-            Key {
+        let key = match r.alg {
+            KeyAlg::HS256 => Key {
+                alg: r.alg,
+                created_at: r.created_at,
                 encoding: EncodingKey::from_secret(&secret),
                 decoding: DecodingKey::from_secret(&secret),
+                ed: None,
             },
-        );
+            KeyAlg::EdDSA => {
+                let public = ed25519_public(&secret);
+                let der = [&ED25519_PKCS8_PREFIX[..], &secret].concat();
+                published.push((
+                    r.kid.as_str(),
+                    r.state == KeyState::Active && r.kid == active,
+                    r.created_at,
+                    public,
+                ));
+                Key {
+                    alg: r.alg,
+                    created_at: r.created_at,
+                    encoding: EncodingKey::from_ed_der(&der),
+                    decoding: DecodingKey::from_ed_der(&public),
+                    ed: Some(ed25519_dalek::SigningKey::from_bytes(&secret)),
+                }
+            }
+        };
+        keys.insert(r.kid.clone(), key);
     }
     if !keys.contains_key(active) {
         anyhow::bail!("the active signing key {active} is not among the stored keys");
     }
+    // The active key first, then the newest.
+    published.sort_by_key(|(_, is_active, created, _)| (!is_active, std::cmp::Reverse(*created)));
+    let set: Vec<Jwk> = published
+        .iter()
+        .map(|(kid, _, _, public)| Jwk {
+            kty: "OKP",
+            crv: "Ed25519",
+            x: base64::prelude::BASE64_URL_SAFE_NO_PAD.encode(public),
+            kid,
+            alg: "EdDSA",
+            use_: "sig",
+        })
+        .collect();
+    let jwks = serde_json::to_string(&serde_json::json!({ "keys": set }))?;
+    // Made in the same second (a restart that switched the algorithm, quick
+    // rotations): the later retired is the newer, the active the newest.
+    let mut order: Vec<(u64, u64, String)> = records
+        .iter()
+        .map(|r| {
+            let retired = match r.state {
+                KeyState::Active => u64::MAX,
+                KeyState::Retired => r.retired_at.unwrap_or(0),
+            };
+            (r.created_at, retired, r.kid.clone())
+        })
+        .collect();
+    order.sort_by(|a, b| b.cmp(a));
+    let newest_first: Vec<String> = order.into_iter().map(|(_, _, kid)| kid).collect();
     Ok(Keyring {
         active: active.to_owned(),
         keys,
+        newest_first,
+        jwks,
         verified: RwLock::default(),
     })
 }
@@ -262,7 +391,14 @@ pub struct Tokens {
     keyring: Arc<RwLock<Arc<Keyring>>>,
     access_ttl: u64,
     leeway: u64,
-    validation: Arc<Validation>,
+    /// What new keys sign with (`--signing-alg`).
+    signing_alg: KeyAlg,
+    /// How long verifiers may cache the published key set: a new EdDSA key
+    /// signs only once it has been published this long.
+    jwks_max_age: u64,
+    /// One validation per algorithm, each allowing only its own.
+    hs256: Arc<Validation>,
+    eddsa: Arc<Validation>,
 }
 
 impl Tokens {
@@ -271,18 +407,38 @@ impl Tokens {
         active: &str,
         access_ttl: u64,
         leeway: u64,
+        signing_alg: KeyAlg,
+        jwks_max_age: u64,
     ) -> anyhow::Result<Tokens> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        // Time claims are checked below against the caller's clock, not
-        // the library's, so tests and the clock-jump logic see one clock.
-        validation.validate_exp = false;
-        validation.set_required_spec_claims::<&str>(&[]);
+        let validation = |alg| {
+            let mut v = Validation::new(alg);
+            // Time claims are checked below against the caller's clock, not
+            // the library's, so tests and the clock-jump logic see one clock.
+            v.validate_exp = false;
+            v.set_required_spec_claims::<&str>(&[]);
+            Arc::new(v)
+        };
         Ok(Tokens {
             keyring: Arc::new(RwLock::new(Arc::new(build_keyring(records, active)?))),
             access_ttl,
             leeway,
-            validation: Arc::new(validation),
+            signing_alg,
+            jwks_max_age,
+            hs256: validation(Algorithm::HS256),
+            eddsa: validation(Algorithm::EdDSA),
         })
+    }
+
+    /// The algorithm new keys get (`--signing-alg`).
+    pub fn signing_alg(&self) -> KeyAlg {
+        self.signing_alg
+    }
+
+    /// The published key set: the public keys of the EdDSA keys in the
+    /// keyring, the active one first (an empty set when every key is
+    /// HS256: shared secrets are never published).
+    pub fn jwks(&self) -> String {
+        self.ring().jwks.clone()
     }
 
     /// Replaces the keyring (after a rotation or a retired key's deletion).
@@ -305,12 +461,9 @@ impl Tokens {
     /// Signs a new access + refresh pair.
     pub fn issue(&self, req: &Issue) -> anyhow::Result<TokenPair> {
         let ring = self.ring();
-        let key = ring
-            .keys
-            .get(&ring.active)
-            .ok_or_else(|| anyhow::anyhow!("active key missing from keyring"))?;
-        let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(ring.active.clone());
+        let (kid, key) = self.signer(&ring, req.now)?;
+        let mut header = Header::new(key.alg.jwt());
+        header.kid = Some(kid.to_owned());
         let access = AccessClaims {
             id: req.user_id,
             roles: req.roles.bits(),
@@ -327,12 +480,54 @@ impl Tokens {
             jti: &req.refresh_id.jti,
         };
         Ok(TokenPair {
-            token: jsonwebtoken::encode(&header, &access, &key.encoding)?,
-            refresh_token: jsonwebtoken::encode(&header, &refresh, &key.encoding)?,
+            token: key.sign(&header, &access)?,
+            refresh_token: key.sign(&header, &refresh)?,
             issued_at: req.now,
             access_exp: access.exp,
             refresh_exp: req.refresh_exp,
         })
+    }
+
+    /// The key that signs at `now`: the active key, except that a new
+    /// EdDSA key is published for `jwks_max_age` before it signs (a
+    /// verifier holding the key set it fetched just before the rotation
+    /// must find every new token's key once it fetches again); meanwhile
+    /// the newest key published that long signs, or, when every key is
+    /// younger (rotations in quick succession after a start), the oldest,
+    /// the one published first. A key with no predecessor (the first, or
+    /// after a revocation) signs at once. Either way a retired key signs
+    /// for at most `jwks_max_age` after its retirement, which is when its
+    /// successor was made.
+    fn signer<'r>(&self, ring: &'r Keyring, now: u64) -> anyhow::Result<(&'r str, &'r Key)> {
+        let active = ring
+            .keys
+            .get(&ring.active)
+            .ok_or_else(|| anyhow::anyhow!("active key missing from keyring"))?;
+        // Strictly later: `created_at` is the second the key was made in,
+        // so this waits at least the whole max-age in real time.
+        let settled = |k: &Key| k.created_at.saturating_add(self.jwks_max_age) < now;
+        if active.alg != KeyAlg::EdDSA || settled(active) {
+            return Ok((&ring.active, active));
+        }
+        for kid in &ring.newest_first {
+            if let Some(k) = ring.keys.get(kid)
+                && *kid != ring.active
+                && settled(k)
+            {
+                return Ok((kid, k));
+            }
+        }
+        let oldest = ring
+            .newest_first
+            .last()
+            .and_then(|kid| Some((kid, ring.keys.get(kid)?)));
+        Ok(oldest.map_or((&ring.active, active), |(kid, k)| (kid.as_str(), k)))
+    }
+
+    /// The kid that signs new tokens at `now` (see [`Tokens::issue`]).
+    pub fn signing_kid(&self, now: u64) -> Option<String> {
+        let ring = self.ring();
+        self.signer(&ring, now).ok().map(|(kid, _)| kid.to_owned())
     }
 
     fn verify(&self, token: &str, now: u64) -> Result<AnyClaims, TokenError> {
@@ -346,16 +541,25 @@ impl Tokens {
         check_exp: bool,
     ) -> Result<AnyClaims, TokenError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Invalid)?;
-        if header.alg != Algorithm::HS256 {
-            return Err(TokenError::Invalid);
-        }
+        // Keys come from our keyring only, by `kid`: a key the token brings
+        // along (`jwk`, `x5c`) or points to (`jku`, `x5u`) is never read,
+        // let alone fetched (hardening::tokens).
         let ring = self.ring();
         let key = header
             .kid
             .as_deref()
             .and_then(|kid| ring.keys.get(kid))
             .ok_or(TokenError::Invalid)?;
-        let claims = jsonwebtoken::decode::<AnyClaims>(token, &key.decoding, &self.validation)
+        // The key decides the algorithm: an EdDSA key's public half offered
+        // as an HS256 secret, or `none`, never gets this far.
+        if header.alg != key.alg.jwt() {
+            return Err(TokenError::Invalid);
+        }
+        let validation = match key.alg {
+            KeyAlg::HS256 => &self.hs256,
+            KeyAlg::EdDSA => &self.eddsa,
+        };
+        let claims = jsonwebtoken::decode::<AnyClaims>(token, &key.decoding, validation)
             .map(|d| d.claims)
             .map_err(|_| TokenError::Invalid)?;
         if !json_segments_are_utf8(token) {
@@ -445,8 +649,18 @@ mod tests {
     use super::*;
 
     fn tokens() -> Tokens {
-        let rec = new_key_record(1).unwrap();
-        Tokens::new(std::slice::from_ref(&rec), &rec.kid, 600, 0).unwrap()
+        tokens_with(KeyAlg::HS256)
+    }
+
+    fn tokens_with(alg: KeyAlg) -> Tokens {
+        keyed(alg).0
+    }
+
+    /// A keyring of one new key, and its record (the test knows the secret).
+    fn keyed(alg: KeyAlg) -> (Tokens, KeyRecord) {
+        let rec = new_key_record(1, alg).unwrap();
+        let t = Tokens::new(std::slice::from_ref(&rec), &rec.kid, 600, 0, alg, 300).unwrap();
+        (t, rec)
     }
 
     const SESSION: Uuid = Uuid::from_u128(0x1234);
@@ -594,10 +808,18 @@ mod tests {
 
     #[test]
     fn rotation_keeps_old_tokens_valid_until_their_key_is_dropped() {
-        let first = new_key_record(1).unwrap();
-        let t = Tokens::new(std::slice::from_ref(&first), &first.kid, 600, 0).unwrap();
+        let first = new_key_record(1, KeyAlg::HS256).unwrap();
+        let t = Tokens::new(
+            std::slice::from_ref(&first),
+            &first.kid,
+            600,
+            0,
+            KeyAlg::HS256,
+            300,
+        )
+        .unwrap();
         let before = issue(&t, Uuid::new_v4(), 1000);
-        let second = new_key_record(2).unwrap();
+        let second = new_key_record(2, KeyAlg::EdDSA).unwrap();
         t.reload(&[first.clone(), second.clone()], &second.kid)
             .unwrap();
         assert!(t.verify_access(&before.pair.token, 1000).is_ok());
@@ -617,5 +839,271 @@ mod tests {
         assert_eq!(parse_secret(&a).unwrap().len(), 32);
         assert_ne!(a, new_secret_hex().unwrap());
         assert!(parse_secret("zz").is_none());
+    }
+
+    fn b64(bytes: &[u8]) -> String {
+        use base64::Engine as _;
+        base64::prelude::BASE64_URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    /// A token with this header and an admin's claims, signed by `sign`
+    /// over `header.payload` (an attacker's choice of key and algorithm).
+    fn forged(header: serde_json::Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+        let claims = serde_json::json!({"_id": Uuid::new_v4(), "roles": 159, "iat": 1000, "exp": 1600, "gen": 3});
+        let message = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let sig = sign(message.as_bytes());
+        format!("{message}.{}", b64(&sig))
+    }
+
+    fn hmac(secret: &[u8], message: &[u8]) -> Vec<u8> {
+        let key = EncodingKey::from_secret(secret);
+        let sig = jsonwebtoken::crypto::sign(message, &key, Algorithm::HS256).unwrap();
+        base64::Engine::decode(&base64::prelude::BASE64_URL_SAFE_NO_PAD, sig).unwrap()
+    }
+
+    fn ed_sign(seed: &[u8; 32], message: &[u8]) -> Vec<u8> {
+        use ed25519_dalek::Signer as _;
+        ed25519_dalek::SigningKey::from_bytes(seed)
+            .sign(message)
+            .to_bytes()
+            .to_vec()
+    }
+
+    fn published_x(t: &Tokens) -> (String, String) {
+        let set: serde_json::Value = serde_json::from_str(&t.jwks()).unwrap();
+        let k = &set["keys"][0];
+        (
+            k["kid"].as_str().unwrap().into(),
+            k["x"].as_str().unwrap().into(),
+        )
+    }
+
+    #[test]
+    fn eddsa_tokens_verify_and_their_public_key_is_published() {
+        let t = tokens_with(KeyAlg::EdDSA);
+        let issued = issue(&t, Uuid::new_v4(), 1000);
+        let header = jsonwebtoken::decode_header(&issued.pair.token).unwrap();
+        assert_eq!(header.alg, Algorithm::EdDSA);
+        // Our signing (the expanded key kept) writes exactly what
+        // jsonwebtoken's `encode` does: Ed25519 signatures are deterministic.
+        let ring = t.ring();
+        let key = &ring.keys[&ring.active];
+        let claims = serde_json::json!({"_id": Uuid::nil(), "roles": 1, "iat": 1, "exp": 2});
+        assert_eq!(
+            key.sign(&header, &claims).unwrap(),
+            jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
+        );
+        assert!(t.verify_access(&issued.pair.token, 1000).is_ok());
+        assert!(t.verify_refresh(&issued.pair.refresh_token, 1000).is_ok());
+        let set: serde_json::Value = serde_json::from_str(&t.jwks()).unwrap();
+        let keys = set["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1);
+        let k = &keys[0];
+        assert_eq!(k["kid"], header.kid.unwrap().as_str());
+        assert_eq!(
+            (&k["kty"], &k["crv"], &k["alg"], &k["use"]),
+            (
+                &serde_json::json!("OKP"),
+                &serde_json::json!("Ed25519"),
+                &serde_json::json!("EdDSA"),
+                &serde_json::json!("sig")
+            )
+        );
+        // Only kty, crv, x, kid, alg and use: never the private half (`d`).
+        assert_eq!(k.as_object().unwrap().len(), 6, "{k}");
+        // The published key is the one that verifies (jsonwebtoken's own
+        // JWK path, independent of the keyring).
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(k.clone()).unwrap();
+        let key = DecodingKey::from_jwk(&jwk).unwrap();
+        let mut v = Validation::new(Algorithm::EdDSA);
+        v.validate_exp = false;
+        v.set_required_spec_claims::<&str>(&[]);
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&issued.pair.token, &key, &v).is_ok());
+    }
+
+    #[test]
+    fn hs256_keys_are_never_published() {
+        let t = tokens();
+        assert_eq!(t.jwks(), r#"{"keys":[]}"#);
+        // Mixed: only the EdDSA one.
+        let hs = new_key_record(1, KeyAlg::HS256).unwrap();
+        let ed = new_key_record(2, KeyAlg::EdDSA).unwrap();
+        t.reload(&[hs.clone(), ed.clone()], &ed.kid).unwrap();
+        let set: serde_json::Value = serde_json::from_str(&t.jwks()).unwrap();
+        let kids: Vec<_> = set["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].clone())
+            .collect();
+        assert_eq!(kids, [serde_json::json!(ed.kid)]);
+        assert!(!t.jwks().contains(&hs.secret_hex) && !t.jwks().contains(&ed.secret_hex));
+    }
+
+    #[test]
+    fn algorithm_confusion_and_foreign_keys_are_refused() {
+        let (t, rec) = keyed(KeyAlg::EdDSA);
+        let (kid, x) = published_x(&t);
+        let public = base64::Engine::decode(&base64::prelude::BASE64_URL_SAFE_NO_PAD, &x).unwrap();
+        // The attacker's own Ed25519 key.
+        let seed: [u8; 32] = parse_secret(&new_secret_hex().unwrap()).unwrap();
+        // 1. The public key (raw, and as published) used as an HS256 secret.
+        for secret in [
+            public.clone(),
+            x.clone().into_bytes(),
+            t.jwks().into_bytes(),
+        ] {
+            let token = forged(
+                serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": kid}),
+                |m| hmac(&secret, m),
+            );
+            assert_eq!(
+                t.verify_access(&token, 1000).unwrap_err(),
+                TokenError::Invalid
+            );
+        }
+        // 2. alg none (and its spellings), with or without a signature.
+        for alg in ["none", "None", "NONE", ""] {
+            let token = forged(serde_json::json!({"alg": alg, "kid": kid}), |_| Vec::new());
+            assert_eq!(
+                t.verify_access(&token, 1000).unwrap_err(),
+                TokenError::Invalid
+            );
+            let token = token.trim_end_matches('.').to_string();
+            assert_eq!(
+                t.verify_access(&token, 1000).unwrap_err(),
+                TokenError::Invalid
+            );
+        }
+        // 3. A forged kid: our kid on another key's signature, another kid,
+        // none at all.
+        for header in [
+            serde_json::json!({"alg": "EdDSA", "kid": kid}),
+            serde_json::json!({"alg": "EdDSA", "kid": "0000000000000000"}),
+            serde_json::json!({"alg": "EdDSA"}),
+        ] {
+            let token = forged(header, |m| ed_sign(&seed, m));
+            assert_eq!(
+                t.verify_access(&token, 1000).unwrap_err(),
+                TokenError::Invalid
+            );
+        }
+        // 4. A key of the token's own: embedded (`jwk`) or at an address
+        // (`jku`, `x5u`), signed by that key...
+        let own = b64(&ed25519_public(&seed));
+        let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": own, "kid": kid});
+        for header in [
+            serde_json::json!({"alg": "EdDSA", "kid": kid, "jwk": jwk}),
+            serde_json::json!({"alg": "EdDSA", "kid": kid, "jku": "http://127.0.0.1:1/jwks.json"}),
+            serde_json::json!({"alg": "EdDSA", "kid": kid, "x5u": "http://127.0.0.1:1/cert.pem"}),
+        ] {
+            let token = forged(header, |m| ed_sign(&seed, m));
+            assert_eq!(
+                t.verify_access(&token, 1000).unwrap_err(),
+                TokenError::Invalid
+            );
+        }
+        // ...while with our own key's signature such a header changes
+        // nothing: the key is always the keyring's.
+        let ours = parse_secret(&rec.secret_hex).unwrap();
+        let genuine = forged(serde_json::json!({"alg": "EdDSA", "kid": kid}), |m| {
+            ed_sign(&ours, m)
+        });
+        assert!(t.verify_access(&genuine, 1000).is_ok());
+        let with_jku = forged(
+            serde_json::json!({"alg": "EdDSA", "kid": kid, "jku": "http://127.0.0.1:1/jwks.json"}),
+            |m| ed_sign(&ours, m),
+        );
+        assert!(t.verify_access(&with_jku, 1000).is_ok());
+        // 5. An HS256 key's token relabelled EdDSA (and the reverse) is refused.
+        let (hs, hs_rec) = keyed(KeyAlg::HS256);
+        let hs_kid = hs_rec.kid.clone();
+        let hs_secret = parse_secret(&hs_rec.secret_hex).unwrap();
+        let relabelled = forged(serde_json::json!({"alg": "EdDSA", "kid": hs_kid}), |m| {
+            hmac(&hs_secret, m)
+        });
+        assert_eq!(
+            hs.verify_access(&relabelled, 1000).unwrap_err(),
+            TokenError::Invalid
+        );
+        let as_hs = forged(serde_json::json!({"alg": "HS256", "kid": kid}), |m| {
+            ed_sign(&ours, m)
+        });
+        assert_eq!(
+            t.verify_access(&as_hs, 1000).unwrap_err(),
+            TokenError::Invalid
+        );
+    }
+
+    #[test]
+    fn a_new_eddsa_key_signs_only_once_published_for_the_cache_lifetime() {
+        let first = new_key_record(1000, KeyAlg::EdDSA).unwrap();
+        let t = Tokens::new(
+            std::slice::from_ref(&first),
+            &first.kid,
+            600,
+            0,
+            KeyAlg::EdDSA,
+            300,
+        )
+        .unwrap();
+        // The only key signs at once (nobody can have an older set).
+        assert_eq!(t.signing_kid(1000).unwrap(), first.kid);
+        let second = new_key_record(5000, KeyAlg::EdDSA).unwrap();
+        t.reload(&[first.clone(), second.clone()], &second.kid)
+            .unwrap();
+        // Published at once, signing only 300 s later.
+        assert!(t.jwks().contains(&second.kid) && t.jwks().contains(&first.kid));
+        assert_eq!(t.signing_kid(5000).unwrap(), first.kid);
+        assert_eq!(t.signing_kid(5300).unwrap(), first.kid);
+        assert_eq!(t.signing_kid(5301).unwrap(), second.kid);
+        let during = issue(&t, Uuid::new_v4(), 5100);
+        assert_eq!(
+            jsonwebtoken::decode_header(&during.pair.token)
+                .unwrap()
+                .kid
+                .unwrap(),
+            first.kid
+        );
+        assert!(t.verify_access(&during.pair.token, 5100).is_ok());
+        // Two rotations close together: the newest key published long
+        // enough signs, never one a verifier may not have yet.
+        let third = new_key_record(5100, KeyAlg::EdDSA).unwrap();
+        t.reload(&[first.clone(), second.clone(), third.clone()], &third.kid)
+            .unwrap();
+        assert_eq!(t.signing_kid(5200).unwrap(), first.kid);
+        assert_eq!(t.signing_kid(5350).unwrap(), second.kid);
+        assert_eq!(t.signing_kid(5401).unwrap(), third.kid);
+        // After a revocation the new key is all there is: it signs at once.
+        let fourth = new_key_record(6000, KeyAlg::EdDSA).unwrap();
+        t.reload(std::slice::from_ref(&fourth), &fourth.kid)
+            .unwrap();
+        assert_eq!(t.signing_kid(6000).unwrap(), fourth.kid);
+        // A rotation while every key is young: the one published first signs.
+        let fifth = new_key_record(6001, KeyAlg::EdDSA).unwrap();
+        t.reload(&[fourth.clone(), fifth.clone()], &fifth.kid)
+            .unwrap();
+        assert_eq!(t.signing_kid(6002).unwrap(), fourth.kid);
+        assert_eq!(t.signing_kid(6301).unwrap(), fourth.kid);
+        assert_eq!(t.signing_kid(6302).unwrap(), fifth.kid);
+        // Made in the same second (a restart that switched the algorithm):
+        // the retired one is the older, and signs meanwhile.
+        for _ in 0..8 {
+            let mut old = new_key_record(8000, KeyAlg::HS256).unwrap();
+            old.state = KeyState::Retired;
+            old.retired_at = Some(8000);
+            let new = new_key_record(8000, KeyAlg::EdDSA).unwrap();
+            t.reload(&[new.clone(), old.clone()], &new.kid).unwrap();
+            assert_eq!(t.signing_kid(8000).unwrap(), old.kid);
+            assert_eq!(t.signing_kid(8301).unwrap(), new.kid);
+        }
+        // HS256 keys are never published, so never wait.
+        let hs = new_key_record(7000, KeyAlg::HS256).unwrap();
+        t.reload(&[fourth.clone(), hs.clone()], &hs.kid).unwrap();
+        assert_eq!(t.signing_kid(7000).unwrap(), hs.kid);
     }
 }

@@ -24,6 +24,7 @@ pub fn tokens() -> &'static Tokens {
         let retired = KeyRecord {
             kid: "retired000000000".into(),
             secret_hex: "ff".repeat(32),
+            alg: Default::default(),
             created_at: NOW - 100,
             state: KeyState::Retired,
             retired_at: Some(NOW - 10),
@@ -31,10 +32,19 @@ pub fn tokens() -> &'static Tokens {
         let active = KeyRecord {
             kid: KID.into(),
             secret_hex: SECRET_HEX.into(),
+            alg: Default::default(),
             created_at: NOW - 10,
             state: KeyState::Active,
             retired_at: None,
         };
-        Tokens::new(&[retired, active], KID, 600, LEEWAY).unwrap()
+        Tokens::new(
+            &[retired, active],
+            KID,
+            600,
+            LEEWAY,
+            Default::default(),
+            300,
+        )
+        .unwrap()
     })
 }

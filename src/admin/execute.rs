@@ -154,6 +154,7 @@ pub async fn execute(accounts: Accounts<'_>, req: Request) -> Result<Output, Acc
                 .map(|k| KeySummary {
                     kid: k.kid,
                     state: format!("{:?}", k.state),
+                    alg: k.alg.to_string(),
                     created_at: k.created_at,
                     retired_at: k.retired_at,
                 })

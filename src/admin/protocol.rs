@@ -142,6 +142,9 @@ pub struct ApiKeySummary {
 pub struct KeySummary {
     pub kid: String,
     pub state: String,
+    /// `HS256` or `EdDSA` (absent from an older daemon's answer).
+    #[serde(default)]
+    pub alg: String,
     pub created_at: u64,
     pub retired_at: Option<u64>,
 }
@@ -161,13 +164,14 @@ impl fmt::Display for Output {
                 Ok(())
             }
             Output::Keys { now, keys } => {
-                f.write_str("kid\tstate\tage_secs\tretired_secs_ago")?;
+                f.write_str("kid\tstate\talg\tage_secs\tretired_secs_ago")?;
                 for k in keys {
                     write!(
                         f,
-                        "\n{}\t{}\t{}\t{}",
+                        "\n{}\t{}\t{}\t{}\t{}",
                         k.kid,
                         k.state,
+                        if k.alg.is_empty() { "-" } else { &k.alg },
                         now.saturating_sub(k.created_at),
                         k.retired_at
                             .map_or("-".into(), |t| now.saturating_sub(t).to_string())

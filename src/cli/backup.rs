@@ -114,7 +114,7 @@ pub(super) fn restore(common: &CommonArgs, file: &Path) -> anyhow::Result<ExitCo
             .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     let clock = Clock::system();
-    let key = crate::tokens::new_key_record(clock.now())?;
+    let key = crate::tokens::new_key_record(clock.now(), settings.signing_alg)?;
     let stamp = crate::clock::utc_stamp(clock.now_millis());
     let done = match restore_store(dir, &backup, &key, &stamp, settings.cache_capacity_bytes) {
         Err(StoreError::InUse(_)) => return daemon_running(),

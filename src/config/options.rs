@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::{Argon2Params, DEFAULT_CONFIG, Settings, default_data_dir};
+use crate::keys::KeyAlg;
 use crate::tls::TlsSource;
 
 /// One layer of settings over another: the command line (flag or
@@ -248,6 +249,21 @@ pub struct Options {
     /// $CREDENTIALS_DIRECTORY/admin-password is used when neither is set.
     #[arg(long, env = "ENGINE_AUTH_ADMIN_PASSWORD_FILE")]
     pub admin_password_file: Option<PathBuf>,
+    /// Algorithm of new signing keys: HS256 (a shared secret) or EdDSA
+    /// (Ed25519; the public keys are published at /.well-known/jwks.json).
+    /// A change takes effect at start as a key rotation: tokens signed
+    /// before stay valid until they expire [default: HS256]
+    #[arg(long, value_name = "ALG", env = "ENGINE_AUTH_SIGNING_ALG", value_parser = KeyAlg::parse)]
+    pub signing_alg: Option<KeyAlg>,
+    /// How long other services may cache the published keys (JWKS
+    /// Cache-Control max-age), seconds: a new EdDSA key is published this
+    /// long before it signs [default: 300]
+    #[arg(long, env = "ENGINE_AUTH_JWKS_MAX_AGE_SECS")]
+    pub jwks_max_age_secs: Option<u64>,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, a
+    /// listener of its own (e.g. 127.0.0.1:9464) [default: off]
+    #[arg(long, value_name = "ADDR", env = "ENGINE_AUTH_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Layer for Options {
@@ -259,7 +275,8 @@ impl Layer for Options {
             tls_cert, tls_key,
             tls_self_signed, tls_san, plain_listen, throttle_after, throttle_address_after,
             throttle_prefix_after, throttle_window_secs, throttle_max_delay_secs, trusted_proxy,
-            mqtt_backend_client, admin_password_file,
+            mqtt_backend_client, admin_password_file, signing_alg, jwks_max_age_secs,
+            metrics_listen,
         })
     }
 }
@@ -315,6 +332,9 @@ impl Options {
             trusted_proxy,
             mqtt_backend_client,
             admin_password_file,
+            signing_alg,
+            jwks_max_age_secs,
+            metrics_listen,
         } = self;
         let mut s = Settings::new(data_dir.unwrap_or_else(default_data_dir));
         /// `target = value` for every option that is set.
@@ -349,6 +369,7 @@ impl Options {
             max_sessions_per_user => s.max_sessions_per_user,
             key_max_age_secs => s.key_max_age_secs,
             housekeeping_secs => s.housekeeping_secs,
+            jwks_max_age_secs => s.jwks_max_age_secs,
             throttle_after => s.throttle.per_user,
             throttle_address_after => s.throttle.per_address,
             throttle_prefix_after => s.throttle.per_prefix,
@@ -369,6 +390,10 @@ impl Options {
             s.mqtt_backend_clients = mqtt_backend_client;
         }
         s.admin_password_file = admin_password_file;
+        if let Some(alg) = signing_alg {
+            s.signing_alg = alg;
+        }
+        s.metrics_listen = metrics_listen;
         s.validate()?;
         Ok(s)
     }
@@ -587,6 +612,33 @@ mod tests {
             .into_settings()
             .unwrap();
         assert_eq!(s.mqtt_backend_clients, [ip("10.0.0.6")]);
+    }
+
+    #[test]
+    fn signing_alg_and_metrics_listen_from_flag_env_name_and_file() {
+        let s = flags(&[
+            "--signing-alg",
+            "eddsa",
+            "--metrics-listen",
+            "127.0.0.1:9464",
+        ])
+        .into_settings()
+        .unwrap();
+        assert_eq!(s.signing_alg, KeyAlg::EdDSA);
+        assert_eq!(s.metrics_listen, Some("127.0.0.1:9464".parse().unwrap()));
+        let d = Options::default().into_settings().unwrap();
+        assert_eq!((d.signing_alg, d.metrics_listen), (KeyAlg::HS256, None));
+        let f = file("signing_alg = \"EdDSA\"\nmetrics_listen = \"[::1]:9464\"\n");
+        let s = flags(&[]).over(f.clone()).into_settings().unwrap();
+        assert_eq!(s.signing_alg, KeyAlg::EdDSA);
+        let s = flags(&["--signing-alg", "HS256"])
+            .over(f)
+            .into_settings()
+            .unwrap();
+        assert_eq!(s.signing_alg, KeyAlg::HS256);
+        let mut argv = vec!["engine-auth", "--signing-alg", "none"];
+        assert!(Flags::try_parse_from(argv.drain(..)).is_err());
+        assert!(toml::from_str::<Options>("signing_alg = \"RS256\"").is_err());
     }
 
     /// The `[default: N]` notes in `--help` say what `Settings::new` does:

@@ -41,7 +41,8 @@ pub fn configure(body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
             }
         }
         for pattern in patterns {
-            let mut resource = web::resource(pattern);
+            // The route template, for the metrics' labels (no second routing pass).
+            let mut resource = web::resource(pattern).app_data(crate::metrics::Route(pattern));
             let mut allow = Vec::new();
             for r in routes.iter().filter(|r| r.pattern == pattern) {
                 if r.any_method {

@@ -36,6 +36,8 @@ use crate::domain::Roles;
         handlers::logout_user,
         handlers::delete_user,
         handlers::rotate_key,
+        handlers::jwks,
+        handlers::jwks_well_known,
         handlers::verify,
         handlers::mfa_generate,
         handlers::mfa_enable,
@@ -59,7 +61,7 @@ use crate::domain::Roles;
         PasswordBody, IdBody, ResultBody, HealthBody, RotateKeyBody, RotatedKeyBody,
         MfaGenerateBody, MfaCodeBody, MfaSecretBody, RecoveryCodesBody, MeBody,
         MqttUserParams, MqttSuperuserParams, MqttAclParams, MqttAllowed, ApiKeyBody,
-        NewApiKeyBody, ApiKeyInfo, AccountInfo, SessionInfo, SigningKeyInfo, AuditEventInfo
+        NewApiKeyBody, ApiKeyInfo, AccountInfo, SessionInfo, SigningKeyInfo, AuditEventInfo, JwksBody, JwkBody
     )),
     modifiers(&BearerScheme, &DecidedSchemas)
 )]
@@ -221,6 +223,18 @@ pub fn routes() -> Vec<RouteSpec> {
             "/api/v1/auth/keys/rotate",
             "/api/v1/auth/keys/rotate",
             || to(rotate_key),
+        ),
+        r(
+            Method::GET,
+            "/api/v1/auth/jwks.json",
+            "/api/v1/auth/jwks.json",
+            || to(jwks),
+        ),
+        r(
+            Method::GET,
+            "/.well-known/jwks.json",
+            "/.well-known/jwks.json",
+            || to(jwks_well_known),
         ),
         r(
             Method::POST,

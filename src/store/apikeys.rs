@@ -113,6 +113,11 @@ impl Store {
             .transpose()
     }
 
+    /// How many API keys are stored.
+    pub fn api_key_count(&self) -> Result<usize> {
+        Ok(usize::try_from(self.api_key_ids.len()?).unwrap_or(usize::MAX))
+    }
+
     pub fn api_key_by_id(&self, id: Uuid) -> Result<Option<ApiKeyRecord>> {
         let Some(hash) = self.api_key_ids.get(id.as_bytes())? else {
             return Ok(None);

@@ -74,7 +74,9 @@ impl GroupCommit {
             let target = st.requested;
             st.last_batch = target - st.completed;
             drop(st);
+            let started = std::time::Instant::now();
             let result = db.flush();
+            crate::metrics::fsync_done(started.elapsed());
             self.flushes.fetch_add(1, Ordering::Relaxed);
             st = lock();
             st.in_progress = false;

@@ -17,6 +17,7 @@ pub fn key() -> KeyRecord {
     KeyRecord {
         kid: "k1".into(),
         secret_hex: "00".repeat(32),
+        alg: Default::default(),
         created_at: 1,
         state: KeyState::Active,
         retired_at: None,

@@ -15,6 +15,10 @@
 //!   reverse proxies (Debian's nginx and caddy, on loopback).
 //! - `browser`: the admin console in headless Chromium through WebDriver
 //!   (needs Debian's chromium and chromium-driver).
+//! - `jwks`: EdDSA tokens verified by other services from the published
+//!   key set (PyJWT and the `jose` npm package, installed from their pins
+//!   in `tests/jwks/`), the attacks on that, and the Prometheus metrics
+//!   (checked with Debian's `promtool`).
 //! - `powercut`: power cuts under mixed load, on a FUSE filesystem that
 //!   keeps only what was synced (needs root and `/dev/fuse`).
 
@@ -24,5 +28,6 @@ mod compat;
 mod frontdoor;
 mod hardening;
 mod harness;
+mod jwks;
 mod lifecycle;
 mod powercut;

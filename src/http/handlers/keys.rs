@@ -56,3 +56,60 @@ pub async fn rotate_key(
         revoked: replaced.revoked,
     }))
 }
+
+/// The published key set (RFC 7517): the public keys of the EdDSA signing
+/// keys, as the document describes them (the body is rendered by
+/// `tokens::Tokens::jwks`).
+#[derive(Serialize, ToSchema)]
+pub struct JwksBody {
+    /// The active key first, then retired keys whose tokens may still be
+    /// valid. Empty while every key is HS256 (shared secrets are never
+    /// published).
+    keys: Vec<JwkBody>,
+}
+
+/// One Ed25519 public key (RFC 8037).
+#[derive(Serialize, ToSchema)]
+pub struct JwkBody {
+    #[schema(example = "OKP")]
+    kty: String,
+    #[schema(example = "Ed25519")]
+    crv: String,
+    /// The public key, base64url without padding.
+    #[schema(example = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")]
+    x: String,
+    /// The `kid` header of the tokens this key signs.
+    #[schema(example = "3f9c2a7d41e08b56")]
+    kid: String,
+    #[schema(example = "EdDSA")]
+    alg: String,
+    #[serde(rename = "use")]
+    #[schema(example = "sig")]
+    use_: String,
+}
+
+fn jwks_response(state: &State) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((
+            actix_web::http::header::CACHE_CONTROL,
+            format!("public, max-age={}", state.settings.jwks_max_age_secs),
+        ))
+        .body(state.tokens.jwks())
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/jwks.json", tag = "auth",
+    responses((status = 200, description = "The public keys that verify this daemon's tokens (`--signing-alg EdDSA`), for other services: the active key and every retired key whose tokens may still be valid. Cacheable for 5 minutes; a verifier meeting an unknown `kid` fetches the set again", body = JwksBody,
+        headers(("Cache-Control" = String, description = "public, max-age=300")))))]
+/// The published signing keys (JWKS).
+pub async fn jwks(state: State) -> HttpResponse {
+    jwks_response(&state)
+}
+
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "auth",
+    responses((status = 200, description = "The same key set as /api/v1/auth/jwks.json, at the well-known address", body = JwksBody,
+        headers(("Cache-Control" = String, description = "public, max-age=300")))))]
+/// The published signing keys (JWKS), at the well-known address.
+pub async fn jwks_well_known(state: State) -> HttpResponse {
+    jwks_response(&state)
+}

@@ -133,6 +133,44 @@ impl TestApp {
             .collect()
     }
 
+    /// Every stored key's algorithm (`HS256`, `EdDSA`), by kid.
+    pub fn key_algs(&self) -> BTreeMap<String, String> {
+        self.state
+            .store
+            .keys()
+            .expect("keys")
+            .into_iter()
+            .map(|k| (k.kid, k.alg.to_string()))
+            .collect()
+    }
+
+    /// Every stored key's secret (hex: an HMAC secret or an Ed25519
+    /// seed), for tests that check it is never shown.
+    pub fn key_secrets(&self) -> Vec<String> {
+        self.state
+            .store
+            .keys()
+            .expect("keys")
+            .into_iter()
+            .map(|k| k.secret_hex)
+            .collect()
+    }
+
+    /// Rotates the signing key as `keys rotate --revoke-previous` does:
+    /// every earlier key is deleted. Returns the new kid.
+    pub async fn revoke_previous_keys(&self) -> String {
+        self.state
+            .accounts()
+            .replace_signing_key(
+                engine_auth::accounts::Actor::Operator,
+                &engine_auth::audit::Origin::Daemon,
+                engine_auth::lifecycle::PreviousKeys::Revoke,
+            )
+            .await
+            .expect("rotation")
+            .kid
+    }
+
     /// Rotates the signing key as SIGHUP does; returns the new kid.
     pub async fn rotate_key(&self) -> String {
         self.state

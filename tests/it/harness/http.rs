@@ -97,7 +97,9 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`.
+    /// `X-Content-Type-Options: nosniff` and `Cache-Control: no-store`;
+    /// the published key set (a 200 from a `jwks.json`) is the one response
+    /// meant to be cached, `public, max-age=N`.
     pub fn assert_security_headers(&self) {
         assert_eq!(
             self.header("x-content-type-options"),
@@ -106,6 +108,15 @@ impl Reply {
             self.what,
             self.status
         );
+        if self.status == 200 && self.what.contains("/jwks.json") {
+            let cache = self.header("cache-control").unwrap_or_default();
+            assert!(
+                cache.starts_with("public, max-age="),
+                "{}: Cache-Control {cache:?} on the key set",
+                self.what
+            );
+            return;
+        }
         assert_eq!(
             self.header("cache-control"),
             Some("no-store"),

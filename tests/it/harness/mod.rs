@@ -26,6 +26,7 @@ mod jwt;
 mod npm;
 pub mod store;
 mod tls;
+mod verifiers;
 
 pub use api::Api;
 pub use app::{TestApp, self_signed_tls, tls_fingerprint};
@@ -39,6 +40,7 @@ pub use jwt::{
 };
 pub use npm::npm_ci;
 pub use tls::https;
+pub use verifiers::{Verifier, VerifierKind};
 
 use engine_auth::config::{Argon2Params, Settings};
 use reqwest::Client;
@@ -87,6 +89,18 @@ fn test_settings(dir: &std::path::Path) -> Settings {
     s.max_concurrent_hashes = 2;
     s.admin_password = Some(ADMIN_PASSWORD.into());
     s
+}
+
+/// Settings adjustment: new keys are EdDSA (published in the JWKS), and
+/// verifiers may cache the set for `jwks_max_age` seconds.
+pub fn eddsa(s: &mut Settings, jwks_max_age: u64) {
+    s.signing_alg = engine_auth::keys::KeyAlg::EdDSA;
+    s.jwks_max_age_secs = jwks_max_age;
+}
+
+/// Settings adjustment: Prometheus metrics on 127.0.0.1:`port`.
+pub fn metrics_on(s: &mut Settings, port: u16) {
+    s.metrics_listen = Some(format!("127.0.0.1:{port}").parse().expect("addr"));
 }
 
 /// A port nothing listens on right now (bind port 0, read it, release it).

@@ -40,6 +40,7 @@ pub fn write_malformed_active_key(data_dir: &Path, kid: &str) {
     let bad = KeyRecord {
         kid: kid.into(),
         secret_hex: "not a 256-bit hex secret".into(),
+        alg: Default::default(),
         created_at: now,
         state: KeyState::Active,
         retired_at: None,
@@ -47,6 +48,16 @@ pub fn write_malformed_active_key(data_dir: &Path, kid: &str) {
     open_released(data_dir)
         .rotate_key(&bad, now)
         .expect("write the key record");
+}
+
+/// Every stored key's secret (hex) in a stopped daemon's store.
+pub fn key_secrets(data_dir: &Path) -> Vec<String> {
+    open_released(data_dir)
+        .keys()
+        .expect("keys")
+        .into_iter()
+        .map(|k| k.secret_hex)
+        .collect()
 }
 
 /// (active kid, number of keys, number of users).
