@@ -41,7 +41,10 @@ const COMMIT_DELAY: Duration = Duration::from_micros(200);
 
 impl GroupCommit {
     /// Returns once everything written before the call is on disk.
-    pub(super) fn flush(&self, db: &Db) -> KvResult<()> {
+    /// The leader runs `first` (other writes for the same commit) before
+    /// the durable commit.
+    pub(super) fn flush(&self, db: &Db, first: impl FnOnce() -> KvResult<()>) -> KvResult<()> {
+        let mut first = Some(first);
         let lock = || self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut st = lock();
         st.requested += 1;
@@ -75,7 +78,7 @@ impl GroupCommit {
             st.last_batch = target - st.completed;
             drop(st);
             let started = std::time::Instant::now();
-            let result = db.flush();
+            let result = first.take().map_or(Ok(()), |f| f()).and_then(|()| db.flush());
             crate::metrics::fsync_done(started.elapsed());
             self.flushes.fetch_add(1, Ordering::Relaxed);
             st = lock();

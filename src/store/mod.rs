@@ -192,8 +192,10 @@ pub struct Store {
     api_keys: kv::Tree,
     api_key_ids: kv::Tree,
     user_api_keys: kv::Tree,
-    /// The recent security events and each user's last login (see `audit`).
+    /// The recent security events and each user's last login (see `audit`),
+    /// and the events recorded but not yet written there.
     audit: kv::Tree,
+    pending_audit: Arc<audit::Pending>,
     flusher: Arc<commit::GroupCommit>,
     cache: Arc<cache::Cache>,
     health: Arc<Health>,
@@ -218,9 +220,16 @@ impl Store {
 
     /// Forces everything written so far onto the disk.
     pub fn flush(&self) -> Result<()> {
+        // The leader of a flush writes the queued audit events first, so
+        // the same durable commit carries them.
         let flushed = self
             .flusher
-            .flush(&self.db)
+            .flush(&self.db, || {
+                self.write_pending_events().map_err(|e| match e {
+                    StoreError::Storage(e) => e,
+                    other => redb::Error::Corrupted(other.to_string()),
+                })
+            })
             .map_err(|source| StoreError::Flush {
                 path: self.path.clone(),
                 source,

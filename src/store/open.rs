@@ -97,6 +97,7 @@ impl Store {
             path,
             db,
             flusher: Arc::new(GroupCommit::default()),
+            pending_audit: Arc::default(),
             cache: Arc::default(),
             health: Arc::default(),
             export_gate: Arc::default(),
