@@ -78,7 +78,10 @@ impl GroupCommit {
             st.last_batch = target - st.completed;
             drop(st);
             let started = std::time::Instant::now();
-            let result = first.take().map_or(Ok(()), |f| f()).and_then(|()| db.flush());
+            let result = first
+                .take()
+                .map_or(Ok(()), |f| f())
+                .and_then(|()| db.flush());
             crate::metrics::fsync_done(started.elapsed());
             self.flushes.fetch_add(1, Ordering::Relaxed);
             st = lock();
