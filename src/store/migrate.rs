@@ -101,11 +101,13 @@ pub(super) fn finish_or_migrate(data_dir: &Path, cache_bytes: u64) -> Result<Opt
 }
 
 fn migrate(data_dir: &Path, live: &Path, staging: &Path, cache_bytes: u64) -> Result<Migrated> {
+    remove_torn_snapshots(live)?;
+    // sled's lock first: a process migrating meanwhile makes this one
+    // refuse ("in use") before it touches that one's copy.
+    let sled = open_sled(live, cache_bytes)?;
     if std::fs::symlink_metadata(staging).is_ok() {
         remove(data_dir, staging)?;
     }
-    remove_torn_snapshots(live)?;
-    let sled = open_sled(live, cache_bytes)?;
     let failed = |e: sled::Error| StoreError::Invalid {
         path: live.to_path_buf(),
         why: format!("the sled store cannot be read for its move to redb ({e})"),
