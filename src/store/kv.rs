@@ -87,6 +87,17 @@ impl Db {
         Ok(())
     }
 
+    /// Every record of every tree, tree by tree in name order.
+    pub fn records(&self) -> KvResult<Records> {
+        self.tree_names()?
+            .into_iter()
+            .map(|name| {
+                let records = self.open_tree(&name)?.iter().collect::<KvResult<_>>()?;
+                Ok((name, records))
+            })
+            .collect()
+    }
+
     /// SHA-256 over every tree's name and every key and value in order: two
     /// databases with the same digest hold the same data.
     pub fn digest(&self) -> KvResult<[u8; 32]> {

@@ -81,15 +81,7 @@ pub fn dumped(n: usize) -> (tempfile::TempDir, super::kv::Records, Vec<UserRecor
 
 /// Every record of the (closed) store in `dir`, tree by tree.
 pub fn records(dir: &Path) -> super::kv::Records {
-    let db = raw(dir);
-    db.tree_names()
-        .unwrap()
-        .into_iter()
-        .map(|name| {
-            let tree = db.open_tree(&name).unwrap();
-            (name, tree.iter().map(Result::unwrap).collect())
-        })
-        .collect()
+    raw(dir).records().unwrap()
 }
 
 /// The user whose record start-up never reads (it reads the first).

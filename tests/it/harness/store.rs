@@ -95,18 +95,7 @@ pub fn compact_copy_path(data_dir: &Path) -> PathBuf {
 /// same records: what a build before the move to redb left, for the next
 /// open to migrate. Durable when it returns.
 pub fn downgrade_to_sled(data_dir: &Path) {
-    let trees = {
-        let raw = Raw::open(data_dir);
-        let names = raw.0.tree_names().expect("tree names");
-        names
-            .into_iter()
-            .map(|name| {
-                let tree = raw.0.open_tree(&name).expect("tree");
-                let records = tree.iter().map(|r| r.expect("record")).collect();
-                (name, records)
-            })
-            .collect()
-    };
+    let trees = Raw::open(data_dir).0.records().expect("every record");
     std::fs::remove_dir_all(store_path(data_dir)).expect("remove the redb store");
     engine_auth::store::write_sled_store(data_dir, &trees).expect("write the sled store");
 }
