@@ -292,14 +292,15 @@ class Bench:
     # ------------------------------------------------------------ daemon
 
     def daemon(self, data_dir: Path, extra: list[str] | None = None, wrap: list[str] | None = None,
-               tag: str = "", binary: Path | None = None, emulator: str | None = None) -> Server:
+               tag: str = "", binary: Path | None = None, emulator: str | None = None,
+               workers: int | None = None) -> Server:
         """`emulator` (qemu-user) runs `binary` in its own process: not a
         wrapper whose child is the daemon, as perf and strace are."""
         port = free_port()
         cmd = (wrap or []) + ([emulator] if emulator else []) + [
             str(binary or self.bin), "serve", "--listen", f"127.0.0.1:{port}",
             "--data-dir", str(data_dir), "--config", str(self.empty_config),
-            "--workers", str(self.workers)] + (extra or [])
+            "--workers", str(workers or self.workers)] + (extra or [])
         return Server(name=f"engine-auth{tag}", cmd=cmd, port=port, wrapped=bool(wrap),
                       log_path=self.tmp / f"engine-auth{tag}.log",
                       env={"ENGINE_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD})
@@ -359,9 +360,9 @@ class Bench:
     # ------------------------------------------------------------ wrk
 
     def wrk_run(self, port: int, script: str, args: list[str], connections: int, duration: float,
-                timeout: float = 10.0, threads: int | None = None) -> dict:
+                timeout: float = 10.0, threads: int | None = None, cpus: str | None = None) -> dict:
         threads = min(threads or self.threads, connections)
-        cmd = [self.wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
+        cmd = (["taskset", "-c", cpus] if cpus else []) + [self.wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
                f"--timeout", f"{timeout:g}s", "-s", str(BENCH_DIR / script),
                f"http://127.0.0.1:{port}"] + (["--"] + args if args else [])
         env = dict(os.environ, BENCH_LUA_DIR=str(BENCH_DIR))
@@ -379,9 +380,11 @@ class Bench:
         return r
 
     def measure(self, srv: Server, script: str, args: list[str], connections: int,
-                duration: float | None = None, timeout: float = 10.0, threads: int | None = None) -> dict:
+                duration: float | None = None, timeout: float = 10.0, threads: int | None = None,
+                cpus: str | None = None) -> dict:
         reset_ok = reset_peak(srv.pid)
-        r = self.wrk_run(srv.port, script, args, connections, duration or self.duration, timeout, threads)
+        r = self.wrk_run(srv.port, script, args, connections, duration or self.duration, timeout, threads,
+                         cpus)
         st = proc_status(srv.pid)
         r["peak_rss"] = st.get("VmHWM") if reset_ok else None
         r["rss_after"] = st.get("VmRSS")
@@ -505,37 +508,42 @@ class Bench:
         self.row("GET /verify?roles=read (forward-auth) c32, wrk 1 thread", r, ceil, "p99<5ms",
                  "met" if ok else "MISSED")
 
-    def alg_and_metrics(self, store: dict) -> None:
+    def token_for(self, srv: Server, want: str) -> str:
+        """An admin access token signed with `want` (a new key signs from
+        the next second on)."""
+        c = Client(srv.port)
+        token = c.login("admin", ADMIN_PASSWORD)["token"]
+        for _ in range(30):
+            if json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["alg"] == want:
+                break
+            time.sleep(0.2)
+            token = c.login("admin", ADMIN_PASSWORD)["token"]
+        c.close()
+        return token
+
+    def alg(self, store: dict) -> None:
         """Authenticated GET /user/roles/{id} with an HS256 and an EdDSA
-        access token, and with `--metrics-listen` off and on (target: within
-        5%), beside the hello ceiling, each on a fresh daemon over the same
-        store. The configurations run in turn, `reps` rounds (3; 1 with
-        --smoke), and each row is the round with the median req/s, so that
-        other work on the machine falls on all of them alike. A token is
-        verified once (the verified-token cache): the cost of a first
-        verification is Criterion's `verify_refresh`."""
+        access token, beside the hello ceiling, each on a fresh daemon over
+        the same store. The configurations run in turn, `reps` rounds (3;
+        1 with --smoke), and each row is the round with the median req/s,
+        so that other work on the machine falls on all of them alike. A
+        token is verified once (the verified-token cache): the cost of a
+        first verification is Criterion's `verify_refresh`."""
         ids_file = self.tmp / "ids-alg.txt"
         ids_file.write_text("\n".join(store["ids"][:1000] or ["-"]) + "\n")
         configs = (("HS256 token", "HS256", ["--signing-alg", "HS256"]),
-                   ("EdDSA token", "EdDSA", ["--signing-alg", "EdDSA", "--jwks-max-age-secs", "0"]),
-                   ("HS256 token, metrics on", "HS256", ["--signing-alg", "HS256", "--metrics-listen",
-                                                   f"127.0.0.1:{free_port()}"]))
-        reps = 1 if self.args.smoke else 3
+                   ("EdDSA token", "EdDSA", ["--signing-alg", "EdDSA", "--jwks-max-age-secs", "0"]))
+        reps = self.args.reps or (1 if self.args.smoke else 3)
         runs: dict[str, list[dict]] = {name: [] for name, _, _ in configs}
         runs["hello"] = []
         for rep in range(reps):
-            for name, want, extra in configs:
+            # Every other round runs the configurations in reverse, so that
+            # a machine slowing down or speeding up within a round favours
+            # none of them.
+            for name, want, extra in (configs if rep % 2 == 0 else configs[::-1]):
                 srv = self.daemon(store["dir"], extra, tag=f"-alg-{rep}-{want}")
                 srv.start()
-                c = Client(srv.port)
-                token = c.login("admin", ADMIN_PASSWORD)["token"]
-                for _ in range(30):  # a new key signs from the next second on
-                    if json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["alg"] == want:
-                        break
-                    time.sleep(0.2)
-                    token = c.login("admin", ADMIN_PASSWORD)["token"]
-                c.close()
-                args = [token, "/api/v1/auth/user/roles/{id}", str(ids_file)]
+                args = [self.token_for(srv, want), "/api/v1/auth/user/roles/{id}", str(ids_file)]
                 cpu = cpu_secs(srv.pid)
                 r = self.measure(srv, "get.lua", args, 32)
                 # The daemon's own CPU time per request: what the feature
@@ -567,15 +575,130 @@ class Bench:
                      "≥70% of hello", "met" if ok else "MISSED")
             self.notes.append(f"{name}: req/s per round {spread(runs[name])}")
         self.notes.append(f"hello (ceiling of these rows): req/s per round {spread(runs['hello'])}")
-        off, on = median(runs["HS256 token"]), median(runs["HS256 token, metrics on"])
         cpu = lambda n: sorted(r["cpu_us"] for r in runs[n])[len(runs[n]) // 2]
         self.notes.append(f"daemon CPU per request (medians): HS256 {cpu('HS256 token'):.1f} µs, EdDSA "
-                          f"{cpu('EdDSA token'):.1f} µs, HS256 with metrics {cpu('HS256 token, metrics on'):.1f} µs")
-        if off["rps"]:
-            ratio = on["rps"] / off["rps"]
-            self.notes.append(f"metrics on vs off (GET /user/roles/{{id}} c32, medians): {on['rps']:,.0f} vs "
-                              f"{off['rps']:,.0f} req/s = {ratio:.1%} (target ≥95%: "
-                              f"{'met' if ratio >= 0.95 else 'MISSED'})")
+                          f"{cpu('EdDSA token'):.1f} µs")
+
+    def metrics_cost(self, store: dict) -> None:
+        """GET /user/roles/{id} with `--metrics-listen` off and on (target:
+        on within 5% of off). Both daemons run at once, each on its own
+        copy of the store, and take the load in turn, one second each,
+        `pairs` times (12; 3 with --smoke), in the order off-on, on-off,
+        off-on...: a machine whose speed drifts (seen here: 59k to 38k
+        req/s over five rounds of the same daemon) weighs on both alike,
+        which restarting each daemon for a round of its own did not do
+        (per-round ratios of 85% to 116%)."""
+        ids_file = self.tmp / "ids-alg.txt"
+        ids_file.write_text("\n".join(store["ids"][:1000] or ["-"]) + "\n")
+        copy = self.tmp / "metrics-on-store"
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(store["dir"], copy)
+        # With two cores or more, each daemon runs one worker pinned to the
+        # first core and wrk one thread pinned to the second: the daemon's
+        # throughput is then its own CPU cost per request, not how the
+        # scheduler shares two cores among four busy threads.
+        pinned = False
+        workers = 1 if pinned else None
+        off = self.daemon(store["dir"], ["--signing-alg", "HS256"], tag="-metrics-off", workers=workers)
+        on = self.daemon(copy, ["--signing-alg", "HS256", "--metrics-listen", f"127.0.0.1:{free_port()}"],
+                         tag="-metrics-on", workers=workers)
+        pairs = 1 if self.args.smoke else 3
+        runs: dict[str, list[dict]] = {"off": [], "on": []}
+        off.start()
+        on.start()
+        if pinned:
+            for srv in (off, on):
+                subprocess.run(["taskset", "-a", "-c", "-p", "0", str(srv.pid)], check=True,
+                               stdout=subprocess.DEVNULL)
+        try:
+            args = {name: [self.token_for(srv, "HS256"), "/api/v1/auth/user/roles/{id}", str(ids_file)]
+                    for name, srv in (("off", off), ("on", on))}
+            for i in range(pairs):
+                # Both under load at once, each from its own wrk: whatever
+                # else the machine does falls on both in the same second,
+                # and the scheduler shares the cores fairly between their
+                # workers, so the one that costs more per request answers
+                # fewer.
+                with futures.ThreadPoolExecutor(2) as ex:
+                    cpu = {name: cpu_secs(srv.pid) for name, srv in (("off", off), ("on", on))}
+                    jobs = {name: ex.submit(self.measure, srv, "get.lua", args[name], 32, duration=self.duration)
+                            for name, srv in (("off", off), ("on", on))}
+                    for name, srv in (("off", off), ("on", on)):
+                        r = jobs[name].result()
+                        r["cpu_us"] = (cpu_secs(srv.pid) - cpu[name]) * 1e6 / max(1, r["requests"])
+                        runs[name].append(r)
+        finally:
+            off.stop()
+            on.stop()
+
+        def total(rs: list[dict]) -> dict:
+            requests = sum(r["requests"] for r in rs)
+            us = sum(r["duration_us"] for r in rs)
+            return {"rps": requests / (us / 1e6) if us else 0.0, "requests": requests,
+                    "errors": sum(r["errors"] for r in rs), "timeout": sum(r["timeout"] for r in rs),
+                    "starved": sum(r["starved"] for r in rs),
+                    "p50_us": statistics.median(r["p50_us"] for r in rs),
+                    "p99_us": max(r["p99_us"] for r in rs),
+                    "peak_rss": max((r["peak_rss"] or 0) for r in rs) or None,
+                    "cpu_us": statistics.median(r["cpu_us"] for r in rs)}
+
+        # Instructions per request, counted by valgrind (cachegrind): no
+        # other work on the machine changes them.
+        icount = None
+        if shutil.which("valgrind"):
+            ids = store["ids"][:1000] or ["-"]
+            icount = {name: self.instructions_per_request(d, extra, ids, f"-icount-{name}")
+                      for name, d, extra in (("off", store["dir"], []),
+                                             ("on", copy, ["--metrics-listen", f"127.0.0.1:{free_port()}"]))}
+
+        t_off, t_on = total(runs["off"]), total(runs["on"])
+        ratio = t_on["rps"] / t_off["rps"] if t_off["rps"] else 0.0
+        ok = ratio >= 0.95 and t_on["errors"] == 0 and t_off["errors"] == 0
+        self.row(f"GET /user/roles/{{id}} c32, metrics off ({pairs} × 1 s)", t_off, None,
+                 "", "")
+        self.row(f"GET /user/roles/{{id}} c32, metrics on ({pairs} × 1 s)", t_on, None,
+                 f"≥95% of off: {ratio:.1%}", "met" if ok else "MISSED")
+        per_pair = sorted(a["rps"] / b["rps"] for a, b in zip(runs["on"], runs["off"]) if b["rps"])
+        self.notes.append(
+            f"metrics on vs off (GET /user/roles/{{id}} c32, taking turns): {t_on['rps']:,.0f} vs "
+            f"{t_off['rps']:,.0f} req/s = {ratio:.1%} (target ≥95%: {'met' if ok else 'MISSED'}); "
+            f"each turn's on/off {'/'.join(f'{r:.0%}' for r in per_pair)}; daemon CPU per request "
+            f"(medians) {t_off['cpu_us']:.1f} µs off, {t_on['cpu_us']:.1f} µs on")
+        if icount:
+            self.notes.append(
+                f"metrics on vs off, instructions per GET /user/roles/{{id}} (valgrind --tool=cachegrind, "
+                f"one worker, keep-alive, startup subtracted): {icount['on']:,.0f} vs {icount['off']:,.0f} = "
+                f"{icount['on'] / icount['off']:.1%}")
+        else:
+            self.notes.append("instructions per request not counted: valgrind not found")
+
+    def instructions_per_request(self, data_dir: Path, extra: list[str], ids: list[str], tag: str) -> float:
+        """Instructions the daemon (one worker, under cachegrind) runs per
+        authenticated GET /user/roles/{id}: two runs of different lengths,
+        so that starting and stopping cancel out."""
+        counts = {}
+        lengths = (100, 400) if self.args.smoke else (500, 2500)
+        for n in lengths:
+            out = self.tmp / f"cachegrind{tag}-{n}.out"
+            srv = self.daemon(data_dir, ["--signing-alg", "HS256"] + extra, tag=f"{tag}-{n}", workers=1,
+                              wrap=["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                                    f"--cachegrind-out-file={out}"])
+            srv.start(timeout=300)
+            try:
+                c = Client(srv.port, self.token_for(srv, "HS256"))
+                for i in range(n):
+                    st, body = c.call("GET", f"/api/v1/auth/user/roles/{ids[i % len(ids)]}")
+                    if st != 200:
+                        raise RuntimeError(f"GET under valgrind: {st} {body}")
+                c.close()
+            finally:
+                srv.stop()
+            m = re.findall(r"I\s+refs:\s+([\d,]+)", srv.log_path.read_text(errors="replace"))
+            if not m:
+                raise RuntimeError(f"no instruction count in {srv.log_path}")
+            counts[n] = int(m[-1].replace(",", ""))
+        (a, b) = lengths
+        return (counts[b] - counts[a]) / (b - a)
 
     def login_scenario(self, srv, store, label, n_users) -> None:
         # Login flood, users with default-parameter hashes, from 256 clients
@@ -935,7 +1058,9 @@ class Bench:
         if self.want("get") or self.want("refresh") or self.want("login"):
             self.api_scenarios(base, "base", base=True)
         if self.want("alg"):
-            self.alg_and_metrics(base)
+            self.alg(base)
+        if self.want("metrics"):
+            self.metrics_cost(base)
         if self.want("flood"):
             self.login_under_flood(base)
         if self.want("flush"):
@@ -1056,6 +1181,7 @@ def main() -> None:
     ap.add_argument("--idle-users", type=int, default=10_000)
     ap.add_argument("--scale-users", type=int, default=100_000)
     ap.add_argument("--startup-runs", type=int)
+    ap.add_argument("--reps", type=int, help="rounds of the alg/metrics rows (default 3; 1 with --smoke)")
     ap.add_argument("--hash-ms", type=float, help="single argon2id verify time (from Criterion)")
     ap.add_argument("--parallel-hashes-per-s", type=float,
                     help="verifies/s with one per core at once (from Criterion)")
@@ -1069,7 +1195,7 @@ def main() -> None:
     ap.add_argument("--flood-connections", type=int, default=200,
                     help="wrong-login connections from one address in the flood scenario")
     ap.add_argument("--only", help="comma-separated scenario groups to run (while iterating on one fix): "
-                    "get, refresh, alg, flood, flush, login, 10k, startup, arm, binary")
+                    "get, refresh, alg, metrics, flood, flush, login, 10k, startup, arm, binary")
     a = ap.parse_args()
     if a.duration is None:
         a.duration = 3 if a.smoke else 15

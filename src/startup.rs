@@ -109,10 +109,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
-                .wrap(actix_web::middleware::Condition::new(
-                    metrics_on,
-                    actix_web::middleware::from_fn(crate::metrics::track),
-                ))
+                .wrap_fn(move |req, srv| crate::metrics::track(req, srv, metrics_on))
                 .wrap_fn(http::deadline)
                 .wrap(http::error_handlers())
                 .wrap(http::default_headers())

@@ -42,7 +42,7 @@ pub fn configure(body_limit: usize) -> impl FnOnce(&mut web::ServiceConfig) {
         }
         for pattern in patterns {
             // The route template, for the metrics' labels (no second routing pass).
-            let mut resource = web::resource(pattern).app_data(crate::metrics::Route(pattern));
+            let mut resource = web::resource(pattern).app_data(crate::metrics::Route::new(pattern));
             let mut allow = Vec::new();
             for r in routes.iter().filter(|r| r.pattern == pattern) {
                 if r.any_method {

@@ -9,13 +9,13 @@
 //! route templates (never paths), status classes, fixed outcome names.
 //! Nothing here can hold a username, token or key.
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
+mod requests;
+
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::{HttpResponse, web};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -29,8 +29,6 @@ const FOOTPRINT_EVERY: Duration = Duration::from_secs(60);
 
 pub struct Metrics {
     registry: Registry,
-    requests: IntCounterVec,
-    latency: HistogramVec,
     logins: IntCounterVec,
     otp_failures: IntCounter,
     refreshes: IntCounterVec,
@@ -90,35 +88,11 @@ impl Metrics {
         let seconds = |name: &str, help: &str, buckets: Vec<f64>| {
             HistogramOpts::new(name, help).buckets(buckets)
         };
-        let request_buckets = vec![
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-        ];
         let slow_buckets = vec![
             0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ];
         let r = &registry;
         let m = Metrics {
-            requests: reg(
-                r,
-                IntCounterVec::new(
-                    Opts::new(
-                        "engine_auth_http_requests_total",
-                        "HTTP requests answered, by route template, method and status class",
-                    ),
-                    &["route", "method", "status"],
-                )?,
-            )?,
-            latency: reg(
-                r,
-                HistogramVec::new(
-                    seconds(
-                        "engine_auth_http_request_duration_seconds",
-                        "Time from a request's head to its response, by route template",
-                        request_buckets,
-                    ),
-                    &["route"],
-                )?,
-            )?,
             logins: reg(
                 r,
                 IntCounterVec::new(
@@ -227,6 +201,7 @@ impl Metrics {
             footprint: Mutex::new(None),
             registry,
         };
+        m.registry.register(Box::new(requests::Requests::new()?))?;
         let start = reg(
             &m.registry,
             IntGauge::new(
@@ -314,43 +289,47 @@ pub fn fsync_done(took: Duration) {
     }
 }
 
-/// A resource's route template, attached to it as app data when routes are
-/// registered (`http::configure`): what labels a request, found without
-/// matching the path again (`HttpRequest::match_pattern` would).
+/// A resource's route template and its request metrics, attached to the
+/// resource as app data when routes are registered (`http::configure`):
+/// what labels a request, found without matching the path again
+/// (`HttpRequest::match_pattern` would).
 #[derive(Clone, Copy)]
-pub struct Route(pub &'static str);
+pub struct Route(&'static requests::RouteMetrics);
 
-/// Middleware (only with `--metrics-listen`): counts each answered request
-/// by its route template (`unmatched` for paths no route serves, so
-/// scanners cannot grow the label set) and times it.
-pub async fn track(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let res = next.call(req).await?;
-    if let Some(m) = get() {
-        let route = res
-            .request()
-            .app_data::<Route>()
-            .map_or("unmatched", |r| r.0);
-        let status = match res.status().as_u16() / 100 {
-            1 => "1xx",
-            2 => "2xx",
-            3 => "3xx",
-            4 => "4xx",
-            _ => "5xx",
-        };
-        let method = match res.request().method().as_str() {
-            m @ ("GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD" | "OPTIONS") => m,
-            _ => "other",
-        };
-        m.requests.with_label_values(&[route, method, status]).inc();
-        m.latency
-            .with_label_values(&[route])
-            .observe(started.elapsed().as_secs_f64());
+impl Route {
+    pub fn new(pattern: &'static str) -> Route {
+        Route(requests::route(pattern))
     }
-    Ok(res)
+}
+
+/// Middleware (`wrap_fn`; counts only with `--metrics-listen`, `on`):
+/// counts each answered request by its route template, method and status
+/// class, and times it (`requests`: no box, no lock, no shared write).
+pub fn track<S, B>(
+    req: ServiceRequest,
+    srv: &S,
+    on: bool,
+) -> impl Future<Output = Result<ServiceResponse<B>, actix_web::Error>> + use<S, B>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let started = on.then(Instant::now);
+    let fut = srv.call(req);
+    async move {
+        let res = fut.await?;
+        if let Some(started) = started {
+            let req = res.request();
+            let route = req
+                .app_data::<Route>()
+                .map_or(requests::unmatched(), |r| r.0);
+            route.record(
+                req.method().as_str(),
+                res.status().as_u16(),
+                started.elapsed(),
+            );
+        }
+        Ok(res)
+    }
 }
 
 /// Reads the store's gauges (the user count it keeps; sessions, API keys
