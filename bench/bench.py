@@ -360,9 +360,9 @@ class Bench:
     # ------------------------------------------------------------ wrk
 
     def wrk_run(self, port: int, script: str, args: list[str], connections: int, duration: float,
-                timeout: float = 10.0, threads: int | None = None, cpus: str | None = None) -> dict:
+                timeout: float = 10.0, threads: int | None = None) -> dict:
         threads = min(threads or self.threads, connections)
-        cmd = (["taskset", "-c", cpus] if cpus else []) + [self.wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
+        cmd = [self.wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
                f"--timeout", f"{timeout:g}s", "-s", str(BENCH_DIR / script),
                f"http://127.0.0.1:{port}"] + (["--"] + args if args else [])
         env = dict(os.environ, BENCH_LUA_DIR=str(BENCH_DIR))
@@ -380,11 +380,9 @@ class Bench:
         return r
 
     def measure(self, srv: Server, script: str, args: list[str], connections: int,
-                duration: float | None = None, timeout: float = 10.0, threads: int | None = None,
-                cpus: str | None = None) -> dict:
+                duration: float | None = None, timeout: float = 10.0, threads: int | None = None) -> dict:
         reset_ok = reset_peak(srv.pid)
-        r = self.wrk_run(srv.port, script, args, connections, duration or self.duration, timeout, threads,
-                         cpus)
+        r = self.wrk_run(srv.port, script, args, connections, duration or self.duration, timeout, threads)
         st = proc_status(srv.pid)
         r["peak_rss"] = st.get("VmHWM") if reset_ok else None
         r["rss_after"] = st.get("VmRSS")
@@ -581,55 +579,46 @@ class Bench:
 
     def metrics_cost(self, store: dict) -> None:
         """GET /user/roles/{id} with `--metrics-listen` off and on (target:
-        on within 5% of off). Both daemons run at once, each on its own
-        copy of the store, and take the load in turn, one second each,
-        `pairs` times (12; 3 with --smoke), in the order off-on, on-off,
-        off-on...: a machine whose speed drifts (seen here: 59k to 38k
-        req/s over five rounds of the same daemon) weighs on both alike,
-        which restarting each daemon for a round of its own did not do
-        (per-round ratios of 85% to 116%)."""
+        on within 5% of off), three ways:
+        - throughput: both daemons, each on its own copy of the store, under
+          load at once from a wrk each, `rounds` times (3; 1 with --smoke).
+          Whatever else the machine does falls on both in the same second,
+          and the scheduler shares the cores between their workers, so the
+          one that costs more per request answers fewer. (Each daemon alone
+          in turn, on this 2-core VM, gave per-round ratios from 85% to
+          116%: its speed drifts by a third within a minute.)
+        - the daemons' CPU time per request in those same runs;
+        - instructions per request under valgrind (`instructions_per_request`),
+          which nothing else on the machine changes, though it cannot see
+          two cores contending for a cache line (Criterion's
+          `metrics_record` group measures that)."""
         ids_file = self.tmp / "ids-alg.txt"
         ids_file.write_text("\n".join(store["ids"][:1000] or ["-"]) + "\n")
         copy = self.tmp / "metrics-on-store"
         shutil.rmtree(copy, ignore_errors=True)
         shutil.copytree(store["dir"], copy)
-        # With two cores or more, each daemon runs one worker pinned to the
-        # first core and wrk one thread pinned to the second: the daemon's
-        # throughput is then its own CPU cost per request, not how the
-        # scheduler shares two cores among four busy threads.
-        pinned = False
-        workers = 1 if pinned else None
-        off = self.daemon(store["dir"], ["--signing-alg", "HS256"], tag="-metrics-off", workers=workers)
-        on = self.daemon(copy, ["--signing-alg", "HS256", "--metrics-listen", f"127.0.0.1:{free_port()}"],
-                         tag="-metrics-on", workers=workers)
-        pairs = 1 if self.args.smoke else 3
+        daemons = {"off": self.daemon(store["dir"], ["--signing-alg", "HS256"], tag="-metrics-off"),
+                   "on": self.daemon(copy, ["--signing-alg", "HS256", "--metrics-listen",
+                                            f"127.0.0.1:{free_port()}"], tag="-metrics-on")}
+        rounds = 1 if self.args.smoke else 3
         runs: dict[str, list[dict]] = {"off": [], "on": []}
-        off.start()
-        on.start()
-        if pinned:
-            for srv in (off, on):
-                subprocess.run(["taskset", "-a", "-c", "-p", "0", str(srv.pid)], check=True,
-                               stdout=subprocess.DEVNULL)
         try:
+            for srv in daemons.values():
+                srv.start()
             args = {name: [self.token_for(srv, "HS256"), "/api/v1/auth/user/roles/{id}", str(ids_file)]
-                    for name, srv in (("off", off), ("on", on))}
-            for i in range(pairs):
-                # Both under load at once, each from its own wrk: whatever
-                # else the machine does falls on both in the same second,
-                # and the scheduler shares the cores fairly between their
-                # workers, so the one that costs more per request answers
-                # fewer.
+                    for name, srv in daemons.items()}
+            for _ in range(rounds):
+                cpu = {name: cpu_secs(srv.pid) for name, srv in daemons.items()}
                 with futures.ThreadPoolExecutor(2) as ex:
-                    cpu = {name: cpu_secs(srv.pid) for name, srv in (("off", off), ("on", on))}
-                    jobs = {name: ex.submit(self.measure, srv, "get.lua", args[name], 32, duration=self.duration)
-                            for name, srv in (("off", off), ("on", on))}
-                    for name, srv in (("off", off), ("on", on)):
+                    jobs = {name: ex.submit(self.measure, srv, "get.lua", args[name], 32)
+                            for name, srv in daemons.items()}
+                    for name, srv in daemons.items():
                         r = jobs[name].result()
                         r["cpu_us"] = (cpu_secs(srv.pid) - cpu[name]) * 1e6 / max(1, r["requests"])
                         runs[name].append(r)
         finally:
-            off.stop()
-            on.stop()
+            for srv in daemons.values():
+                srv.stop()
 
         def total(rs: list[dict]) -> dict:
             requests = sum(r["requests"] for r in rs)
@@ -654,17 +643,21 @@ class Bench:
         t_off, t_on = total(runs["off"]), total(runs["on"])
         ratio = t_on["rps"] / t_off["rps"] if t_off["rps"] else 0.0
         ok = ratio >= 0.95 and t_on["errors"] == 0 and t_off["errors"] == 0
-        self.row(f"GET /user/roles/{{id}} c32, metrics off ({pairs} × 1 s)", t_off, None,
-                 "", "")
-        self.row(f"GET /user/roles/{{id}} c32, metrics on ({pairs} × 1 s)", t_on, None,
+        label = f"{rounds} × {self.duration:g} s, both at once"
+        self.row(f"GET /user/roles/{{id}} c32, metrics off ({label})", t_off)
+        self.row(f"GET /user/roles/{{id}} c32, metrics on ({label})", t_on, None,
                  f"≥95% of off: {ratio:.1%}", "met" if ok else "MISSED")
-        per_pair = sorted(a["rps"] / b["rps"] for a, b in zip(runs["on"], runs["off"]) if b["rps"])
+        per_round = "/".join(f"{a['rps'] / b['rps']:.1%}" for a, b in zip(runs["on"], runs["off"]) if b["rps"])
         self.notes.append(
-            f"metrics on vs off (GET /user/roles/{{id}} c32, taking turns): {t_on['rps']:,.0f} vs "
-            f"{t_off['rps']:,.0f} req/s = {ratio:.1%} (target ≥95%: {'met' if ok else 'MISSED'}); "
-            f"each turn's on/off {'/'.join(f'{r:.0%}' for r in per_pair)}; daemon CPU per request "
-            f"(medians) {t_off['cpu_us']:.1f} µs off, {t_on['cpu_us']:.1f} µs on")
-        if icount:
+            f"metrics on vs off (GET /user/roles/{{id}} c32, both under load at once): {t_on['rps']:,.0f} vs "
+            f"{t_off['rps']:,.0f} req/s = {ratio:.1%} (target ≥95%: {'met' if ok else 'MISSED'}); per round "
+            f"{per_round}; daemon CPU per request (medians) {t_off['cpu_us']:.1f} µs off, "
+            f"{t_on['cpu_us']:.1f} µs on")
+        if shutil.which("valgrind"):
+            ids = store["ids"][:1000] or ["-"]
+            icount = {name: self.instructions_per_request(d, extra, ids, f"-icount-{name}")
+                      for name, d, extra in (("off", store["dir"], []),
+                                             ("on", copy, ["--metrics-listen", f"127.0.0.1:{free_port()}"]))}
             self.notes.append(
                 f"metrics on vs off, instructions per GET /user/roles/{{id}} (valgrind --tool=cachegrind, "
                 f"one worker, keep-alive, startup subtracted): {icount['on']:,.0f} vs {icount['off']:,.0f} = "

@@ -52,10 +52,10 @@ build_done=$SECONDS
 
 hash_ms=()
 if [ "$mode" != smoke ]; then
-  say "Criterion micro-benchmarks (tokens, password, store)"
+  say "Criterion micro-benchmarks (tokens, password, store, metrics)"
   crit_log=$(mktemp)
   trap 'rm -f "$crit_log"' EXIT
-  cargo bench --locked --bench tokens --bench password --bench store 2>&1 | tee "$crit_log" \
+  cargo bench --locked --bench tokens --bench password --bench store --bench metrics 2>&1 | tee "$crit_log" \
     | grep -E '^[a-z_0-9]+/|time:|thrpt:' >&2 || true
   mapfile -t hash_ms < <(python3 bench/criterion_figures.py "$crit_log")
   hash_ms+=(--criterion-log "$crit_log")
