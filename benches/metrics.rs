@@ -24,7 +24,7 @@ const ROUTE: &str = "/api/v1/auth/user/roles/{id}";
 /// together; the time until the last one is done, divided by `iters`.
 fn on_threads(threads: usize, iters: u64, record: &(dyn Fn(u64) + Sync)) -> Duration {
     let barrier = Barrier::new(threads);
-    let took = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
@@ -42,8 +42,7 @@ fn on_threads(threads: usize, iters: u64, record: &(dyn Fn(u64) + Sync)) -> Dura
             .map(|h| h.join().expect("thread"))
             .max()
             .unwrap_or_default()
-    });
-    took
+    })
 }
 
 fn bench(c: &mut Criterion) {
