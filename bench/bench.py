@@ -581,7 +581,8 @@ class Bench:
         """GET /user/roles/{id} with `--metrics-listen` off and on (target:
         on within 5% of off), three ways:
         - throughput: both daemons, each on its own copy of the store, under
-          load at once from a wrk each, `rounds` times (3; 1 with --smoke).
+          load at once from a wrk each, `rounds` times (4; 2 with --smoke),
+          each round's load starting on the other one first.
           Whatever else the machine does falls on both in the same second,
           and the scheduler shares the cores between their workers, so the
           one that costs more per request answers fewer. (Each daemon alone
@@ -594,24 +595,28 @@ class Bench:
           `metrics_record` group measures that)."""
         ids_file = self.tmp / "ids-alg.txt"
         ids_file.write_text("\n".join(store["ids"][:1000] or ["-"]) + "\n")
-        copy = self.tmp / "metrics-on-store"
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.copytree(store["dir"], copy)
-        daemons = {"off": self.daemon(store["dir"], ["--signing-alg", "HS256"], tag="-metrics-off"),
-                   "on": self.daemon(copy, ["--signing-alg", "HS256", "--metrics-listen",
-                                            f"127.0.0.1:{free_port()}"], tag="-metrics-on")}
-        rounds = 1 if self.args.smoke else 3
+        copies = {}
+        for name in ("off", "on"):  # alike: both fresh copies
+            copies[name] = self.tmp / f"metrics-{name}-store"
+            shutil.rmtree(copies[name], ignore_errors=True)
+            shutil.copytree(store["dir"], copies[name])
+        daemons = {"off": self.daemon(copies["off"], ["--signing-alg", "HS256"], tag="-metrics-off"),
+                   "on": self.daemon(copies["on"], ["--signing-alg", "HS256", "--metrics-listen",
+                                                    f"127.0.0.1:{free_port()}"], tag="-metrics-on")}
+        rounds = 2 if self.args.smoke else 4
         runs: dict[str, list[dict]] = {"off": [], "on": []}
         try:
             for srv in daemons.values():
                 srv.start()
             args = {name: [self.token_for(srv, "HS256"), "/api/v1/auth/user/roles/{id}", str(ids_file)]
                     for name, srv in daemons.items()}
-            for _ in range(rounds):
-                cpu = {name: cpu_secs(srv.pid) for name, srv in daemons.items()}
+            for i in range(rounds):
+                # Each round's load starts on the other daemon first.
+                order = list(daemons.items())[::1 if i % 2 == 0 else -1]
+                cpu = {name: cpu_secs(srv.pid) for name, srv in order}
                 with futures.ThreadPoolExecutor(2) as ex:
                     jobs = {name: ex.submit(self.measure, srv, "get.lua", args[name], 32)
-                            for name, srv in daemons.items()}
+                            for name, srv in order}
                     for name, srv in daemons.items():
                         r = jobs[name].result()
                         r["cpu_us"] = (cpu_secs(srv.pid) - cpu[name]) * 1e6 / max(1, r["requests"])
@@ -636,9 +641,9 @@ class Bench:
         icount = None
         if shutil.which("valgrind"):
             ids = store["ids"][:1000] or ["-"]
-            icount = {name: self.instructions_per_request(d, extra, ids, f"-icount-{name}")
-                      for name, d, extra in (("off", store["dir"], []),
-                                             ("on", copy, ["--metrics-listen", f"127.0.0.1:{free_port()}"]))}
+            icount = {name: self.instructions_per_request(copies[name], extra, ids, f"-icount-{name}")
+                      for name, extra in (("off", []),
+                                          ("on", ["--metrics-listen", f"127.0.0.1:{free_port()}"]))}
 
         t_off, t_on = total(runs["off"]), total(runs["on"])
         ratio = t_on["rps"] / t_off["rps"] if t_off["rps"] else 0.0
@@ -655,9 +660,9 @@ class Bench:
             f"{t_on['cpu_us']:.1f} µs on")
         if shutil.which("valgrind"):
             ids = store["ids"][:1000] or ["-"]
-            icount = {name: self.instructions_per_request(d, extra, ids, f"-icount-{name}")
-                      for name, d, extra in (("off", store["dir"], []),
-                                             ("on", copy, ["--metrics-listen", f"127.0.0.1:{free_port()}"]))}
+            icount = {name: self.instructions_per_request(copies[name], extra, ids, f"-icount-{name}")
+                      for name, extra in (("off", []),
+                                          ("on", ["--metrics-listen", f"127.0.0.1:{free_port()}"]))}
             self.notes.append(
                 f"metrics on vs off, instructions per GET /user/roles/{{id}} (valgrind --tool=cachegrind, "
                 f"one worker, keep-alive, startup subtracted): {icount['on']:,.0f} vs {icount['off']:,.0f} = "
