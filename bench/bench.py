@@ -520,8 +520,8 @@ class Bench:
         return token
 
     def alg(self, store: dict) -> None:
-        """Authenticated GET /user/roles/{id} with an HS256 and an EdDSA
-        access token, beside the hello ceiling, each on a fresh daemon over
+        """Authenticated GET /user/roles/{id} with an HS256, an EdDSA and an
+        ES256 access token, beside the hello ceiling, each on a fresh daemon over
         the same store. The configurations run in turn, `reps` rounds (3;
         1 with --smoke), and each row is the round with the median req/s,
         so that other work on the machine falls on all of them alike. A
@@ -530,7 +530,8 @@ class Bench:
         ids_file = self.tmp / "ids-alg.txt"
         ids_file.write_text("\n".join(store["ids"][:1000] or ["-"]) + "\n")
         configs = (("HS256 token", "HS256", ["--signing-alg", "HS256"]),
-                   ("EdDSA token", "EdDSA", ["--signing-alg", "EdDSA", "--jwks-max-age-secs", "0"]))
+                   ("EdDSA token", "EdDSA", ["--signing-alg", "EdDSA", "--jwks-max-age-secs", "0"]),
+                   ("ES256 token", "ES256", ["--signing-alg", "ES256", "--jwks-max-age-secs", "0"]))
         reps = self.args.reps or (1 if self.args.smoke else 3)
         runs: dict[str, list[dict]] = {name: [] for name, _, _ in configs}
         runs["hello"] = []
@@ -575,7 +576,7 @@ class Bench:
         self.notes.append(f"hello (ceiling of these rows): req/s per round {spread(runs['hello'])}")
         cpu = lambda n: sorted(r["cpu_us"] for r in runs[n])[len(runs[n]) // 2]
         self.notes.append(f"daemon CPU per request (medians): HS256 {cpu('HS256 token'):.1f} µs, EdDSA "
-                          f"{cpu('EdDSA token'):.1f} µs")
+                          f"{cpu('EdDSA token'):.1f} µs, ES256 {cpu('ES256 token'):.1f} µs")
 
     def metrics_cost(self, store: dict) -> None:
         """GET /user/roles/{id} with `--metrics-listen` off and on (target:

@@ -1,7 +1,8 @@
 //! Token signing and verification (`engine_auth::tokens::Tokens`): what every
 //! login/refresh signs (an access + refresh pair) and what every
 //! authenticated request verifies (one access token), with an HS256 key
-//! (group `tokens`) and an EdDSA key (group `tokens_eddsa`).
+//! (group `tokens`), an EdDSA key (group `tokens_eddsa`) and an ES256 key
+//! (group `tokens_es256`).
 //! `verify_refresh` is never cached: it is the full cost of verifying one
 //! token (signature, JSON, claims); `verify_access` shows the verified-token
 //! cache every authenticated request hits after the first.
@@ -20,7 +21,11 @@ fn tokens(alg: KeyAlg) -> Tokens {
 }
 
 fn bench(c: &mut Criterion) {
-    for (group, alg) in [("tokens", KeyAlg::HS256), ("tokens_eddsa", KeyAlg::EdDSA)] {
+    for (group, alg) in [
+        ("tokens", KeyAlg::HS256),
+        ("tokens_eddsa", KeyAlg::EdDSA),
+        ("tokens_es256", KeyAlg::ES256),
+    ] {
         bench_alg(c, group, alg);
     }
 }

@@ -110,7 +110,7 @@ pub struct Settings {
     /// start).
     pub signing_alg: KeyAlg,
     /// How long verifiers may cache the published key set (JWKS
-    /// `Cache-Control: max-age`): a new EdDSA key is published this long
+    /// `Cache-Control: max-age`): a new EdDSA or ES256 key is published this long
     /// before it signs, a retired one stays published this much longer.
     pub jwks_max_age_secs: u64,
     /// Prometheus metrics on a listener of their own (off when `None`).

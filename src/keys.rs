@@ -2,9 +2,10 @@
 //! loads it. Neither owns it, so neither depends on the other for it. Its
 //! `Debug` omits the secret.
 //!
-//! A key is HS256 (a shared secret) or EdDSA (Ed25519; the secret is the
-//! private key's 32-byte seed, and only the public half is ever published,
-//! by the JWKS). Records written before EdDSA existed have no `alg` and
+//! A key is HS256 (a shared secret), EdDSA (Ed25519; the secret is the
+//! private key's 32-byte seed) or ES256 (ECDSA on P-256; the secret is the
+//! private scalar); only the public half of the last two is ever
+//! published, by the JWKS. Records written before EdDSA existed have no `alg` and
 //! are HS256; HS256 records are still written without it, byte for byte
 //! as before.
 
@@ -26,6 +27,9 @@ pub enum KeyAlg {
     HS256,
     /// Ed25519: other services verify with the published public key.
     EdDSA,
+    /// ECDSA with P-256 and SHA-256: published too, for verifiers without
+    /// Ed25519.
+    ES256,
 }
 
 impl KeyAlg {
@@ -33,22 +37,31 @@ impl KeyAlg {
         match self {
             KeyAlg::HS256 => "HS256",
             KeyAlg::EdDSA => "EdDSA",
+            KeyAlg::ES256 => "ES256",
         }
     }
 
-    /// The `--signing-alg` values, as typed: `HS256`, `EdDSA` (any case).
+    /// The `--signing-alg` values, as typed: `HS256`, `EdDSA`, `ES256`
+    /// (any case).
     pub fn parse(s: &str) -> Result<KeyAlg, String> {
         match s.to_ascii_lowercase().as_str() {
             "hs256" => Ok(KeyAlg::HS256),
             "eddsa" | "ed25519" => Ok(KeyAlg::EdDSA),
+            "es256" => Ok(KeyAlg::ES256),
             _ => Err(format!(
-                "unknown signing algorithm {s:?}: expected HS256 or EdDSA"
+                "unknown signing algorithm {s:?}: expected HS256, EdDSA or ES256"
             )),
         }
     }
 
     fn is_hs256(&self) -> bool {
         *self == KeyAlg::HS256
+    }
+
+    /// Whether its public key is published (the JWKS): every algorithm but
+    /// the shared secret's.
+    pub fn is_published(self) -> bool {
+        self != KeyAlg::HS256
     }
 }
 
@@ -62,8 +75,8 @@ impl fmt::Display for KeyAlg {
 #[derive(Clone, Serialize, Deserialize)]
 pub struct KeyRecord {
     pub kid: String,
-    /// 32 bytes from the OS, hex-encoded: the HMAC secret, or the Ed25519
-    /// private key's seed.
+    /// 32 bytes from the OS, hex-encoded: the HMAC secret, the Ed25519
+    /// private key's seed, or the P-256 private scalar.
     pub secret_hex: String,
     /// Absent (HS256) in records written before EdDSA.
     #[serde(default, skip_serializing_if = "KeyAlg::is_hs256")]
@@ -121,6 +134,7 @@ mod tests {
         let back: KeyRecord = serde_json::from_str(&text).unwrap();
         assert_eq!(back.alg, KeyAlg::EdDSA);
         assert_eq!(KeyAlg::parse("eddsa"), Ok(KeyAlg::EdDSA));
+        assert_eq!(KeyAlg::parse("es256"), Ok(KeyAlg::ES256));
         assert_eq!(KeyAlg::parse("HS256"), Ok(KeyAlg::HS256));
         assert!(KeyAlg::parse("none").is_err());
     }

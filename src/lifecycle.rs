@@ -6,7 +6,6 @@
 
 use crate::audit::{self, Event, Origin};
 use crate::config::Settings;
-use crate::keys::KeyAlg;
 use crate::store::{KeyState, Store};
 use crate::tokens::{self, Tokens};
 
@@ -130,11 +129,11 @@ pub fn housekeeping(
         );
     }
     // A retired key signed its last token at `retired_at`; that token is
-    // accepted until its exp plus the leeway. While any key is EdDSA, a
+    // accepted until its exp plus the leeway. While any key is published, a
     // retired key may sign for one JWKS cache lifetime more (until its
     // successor has been published that long: `Tokens::issue`), and stays
     // published one more after its last token expires.
-    let published = store.keys()?.iter().any(|k| k.alg == KeyAlg::EdDSA);
+    let published = store.keys()?.iter().any(|k| k.alg.is_published());
     let extra = if published {
         2 * settings.jwks_max_age_secs
     } else {

@@ -6,12 +6,13 @@
 //! `_id`, `refreshToken: true`, `iat`, `exp`. Every token names its key in
 //! the `kid` header, so several keys can be valid at once.
 //!
-//! A key signs with HS256 (a shared secret) or EdDSA (Ed25519). The key a
-//! token's `kid` names decides the algorithm, never the token's header: a
-//! header whose `alg` is not its key's is refused, and a key the token
-//! brings along or points to (`jwk`, `jku`, `x5u`, `x5c`) is never used.
-//! The public halves of the EdDSA keys are published as a JWKS
-//! ([`Tokens::jwks`], RFC 7517 and RFC 8037), rendered once per keyring.
+//! A key signs with HS256 (a shared secret), EdDSA (Ed25519) or ES256
+//! (ECDSA P-256). The key a token's `kid` names decides the algorithm,
+//! never the token's header: a header whose `alg` is not its key's is
+//! refused, and a key the token brings along or points to (`jwk`, `jku`,
+//! `x5u`, `x5c`) is never used. The public halves of the EdDSA and ES256
+//! keys are published as a JWKS ([`Tokens::jwks`], RFC 7517, 7518 and
+//! 8037), rendered once per keyring.
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -181,30 +182,49 @@ impl TokenPair {
 struct Key {
     alg: KeyAlg,
     created_at: u64,
-    encoding: EncodingKey,
+    signer: Signer,
     decoding: DecodingKey,
-    /// EdDSA: the expanded signing key, kept so a signature does not parse
-    /// and expand the PKCS#8 key again (jsonwebtoken's `encode` does, which
-    /// doubles the cost of an Ed25519 signature).
-    ed: Option<ed25519_dalek::SigningKey>,
+}
+
+/// A key's private half, parsed once. The asymmetric keys are kept
+/// expanded and signed with directly: jsonwebtoken's `encode` parses and
+/// expands a PKCS#8 key at every signature, which doubles the cost of an
+/// Ed25519 one.
+enum Signer {
+    Hmac(EncodingKey),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
+    P256(Box<p256::ecdsa::SigningKey>),
 }
 
 impl Key {
     /// A compact JWS of `claims`, as `jsonwebtoken::encode` writes it.
     fn sign<T: Serialize>(&self, header: &Header, claims: &T) -> anyhow::Result<String> {
-        let Some(ed) = &self.ed else {
-            return Ok(jsonwebtoken::encode(header, claims, &self.encoding)?);
-        };
         use base64::Engine as _;
-        use ed25519_dalek::Signer as _;
         let b64 = base64::prelude::BASE64_URL_SAFE_NO_PAD;
-        let message = format!(
-            "{}.{}",
-            b64.encode(serde_json::to_vec(header)?),
-            b64.encode(serde_json::to_vec(claims)?)
-        );
-        let signature = ed.sign(message.as_bytes());
-        Ok(format!("{message}.{}", b64.encode(signature.to_bytes())))
+        let message = |header: &Header| -> anyhow::Result<String> {
+            Ok(format!(
+                "{}.{}",
+                b64.encode(serde_json::to_vec(header)?),
+                b64.encode(serde_json::to_vec(claims)?)
+            ))
+        };
+        let (message, signature) = match &self.signer {
+            Signer::Hmac(encoding) => return Ok(jsonwebtoken::encode(header, claims, encoding)?),
+            Signer::Ed25519(key) => {
+                use ed25519_dalek::Signer as _;
+                let message = message(header)?;
+                let signature = key.sign(message.as_bytes()).to_bytes();
+                (message, signature)
+            }
+            Signer::P256(key) => {
+                use p256::ecdsa::signature::Signer as _;
+                let message = message(header)?;
+                // RFC 7518 section 3.4: R and S, 32 bytes each, not DER.
+                let signature: p256::ecdsa::Signature = key.sign(message.as_bytes());
+                (message, signature.to_bytes().into())
+            }
+        };
+        Ok(format!("{message}.{}", b64.encode(signature)))
     }
 }
 
@@ -213,6 +233,7 @@ impl KeyAlg {
         match self {
             KeyAlg::HS256 => Algorithm::HS256,
             KeyAlg::EdDSA => Algorithm::EdDSA,
+            KeyAlg::ES256 => Algorithm::ES256,
         }
     }
 }
@@ -223,7 +244,7 @@ struct Keyring {
     /// Every kid, newest key first (who signs while a new key is unknown
     /// to verifiers' cached key sets).
     newest_first: Vec<String>,
-    /// The published key set (the EdDSA keys' public halves), as served.
+    /// The published key set (the EdDSA and ES256 keys' public halves), as served.
     jwks: String,
     /// Access tokens this keyring verified, by their exact text, so a
     /// client presenting the same token again (every request until it
@@ -266,13 +287,18 @@ pub fn new_secret_hex() -> anyhow::Result<String> {
     random_hex(32)
 }
 
-/// A new key record for the store; `kid` is 64 random bits in hex. Either
-/// algorithm's secret is 32 bytes from the OS (for EdDSA the seed of the
-/// private key, RFC 8032).
+/// A new key record for the store; `kid` is 64 random bits in hex. Every
+/// algorithm's secret is 32 bytes from the OS: for EdDSA the seed of the
+/// private key (RFC 8032), for ES256 the private scalar, drawn again in
+/// the rare case (2^-32) that it is not below the curve's order.
 pub fn new_key_record(now: u64, alg: KeyAlg) -> anyhow::Result<KeyRecord> {
+    let mut secret_hex = new_secret_hex()?;
+    while alg == KeyAlg::ES256 && p256_key(&secret_hex).is_none() {
+        secret_hex = new_secret_hex()?;
+    }
     Ok(KeyRecord {
         kid: random_hex(8)?,
-        secret_hex: new_secret_hex()?,
+        secret_hex,
         alg,
         created_at: now,
         state: KeyState::Active,
@@ -280,13 +306,12 @@ pub fn new_key_record(now: u64, alg: KeyAlg) -> anyhow::Result<KeyRecord> {
     })
 }
 
-/// RFC 8410's PKCS#8 v1 wrapping of an Ed25519 private key: this fixed
-/// prefix (SEQUENCE, version 0, AlgorithmIdentifier id-Ed25519, OCTET
-/// STRING of the OCTET STRING of the seed) and the 32-byte seed. What
-/// jsonwebtoken's `EncodingKey::from_ed_der` reads.
-const ED25519_PKCS8_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
+/// The P-256 private key whose scalar is `hex`, if it is one (not zero,
+/// below the order).
+fn p256_key(hex: &str) -> Option<p256::ecdsa::SigningKey> {
+    let secret = parse_secret(hex)?;
+    p256::ecdsa::SigningKey::from_bytes(&secret.into()).ok()
+}
 
 /// The public key of an Ed25519 seed (RFC 8032 section 5.1.5).
 fn ed25519_public(seed: &[u8; 32]) -> [u8; 32] {
@@ -295,13 +320,15 @@ fn ed25519_public(seed: &[u8; 32]) -> [u8; 32] {
         .to_bytes()
 }
 
-/// One published key (RFC 8037 section 2: an OKP key; RFC 7517's `kid`,
-/// `alg`, `use`).
+/// One published key: an OKP key (RFC 8037 section 2) or an EC key (RFC
+/// 7518 section 6.2), with RFC 7517's `kid`, `alg`, `use`.
 #[derive(Serialize)]
 struct Jwk<'a> {
     kty: &'static str,
     crv: &'static str,
     x: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    y: Option<String>,
     kid: &'a str,
     alg: &'static str,
     #[serde(rename = "use")]
@@ -311,36 +338,59 @@ struct Jwk<'a> {
 /// Parses every key once, so requests never parse key material.
 fn build_keyring(records: &[KeyRecord], active: &str) -> anyhow::Result<Keyring> {
     use base64::Engine as _;
+    let b64 = |bytes: &[u8]| base64::prelude::BASE64_URL_SAFE_NO_PAD.encode(bytes);
     let mut keys = HashMap::new();
-    let mut published = Vec::new();
+    // (is active, created at, the key as published)
+    let mut published: Vec<(bool, u64, Jwk)> = Vec::new();
     for r in records {
-        let secret = parse_secret(&r.secret_hex)
-            .ok_or_else(|| anyhow::anyhow!("signing key {} is malformed", r.kid))?;
-        let key = match r.alg {
-            KeyAlg::HS256 => Key {
-                alg: r.alg,
-                created_at: r.created_at,
-                encoding: EncodingKey::from_secret(&secret),
-                decoding: DecodingKey::from_secret(&secret),
-                ed: None,
-            },
+        let malformed = || anyhow::anyhow!("signing key {} is malformed", r.kid);
+        let secret = parse_secret(&r.secret_hex).ok_or_else(malformed)?;
+        let jwk = |kty, crv, x, y| Jwk {
+            kty,
+            crv,
+            x,
+            y,
+            kid: r.kid.as_str(),
+            alg: r.alg.as_str(),
+            use_: "sig",
+        };
+        let (signer, decoding, public) = match r.alg {
+            KeyAlg::HS256 => (
+                Signer::Hmac(EncodingKey::from_secret(&secret)),
+                DecodingKey::from_secret(&secret),
+                None,
+            ),
             KeyAlg::EdDSA => {
                 let public = ed25519_public(&secret);
-                let der = [&ED25519_PKCS8_PREFIX[..], &secret].concat();
-                published.push((
-                    r.kid.as_str(),
-                    r.state == KeyState::Active && r.kid == active,
-                    r.created_at,
-                    public,
-                ));
-                Key {
-                    alg: r.alg,
-                    created_at: r.created_at,
-                    encoding: EncodingKey::from_ed_der(&der),
-                    decoding: DecodingKey::from_ed_der(&public),
-                    ed: Some(ed25519_dalek::SigningKey::from_bytes(&secret)),
-                }
+                (
+                    Signer::Ed25519(Box::new(ed25519_dalek::SigningKey::from_bytes(&secret))),
+                    DecodingKey::from_ed_der(&public),
+                    Some(jwk("OKP", "Ed25519", b64(&public), None)),
+                )
             }
+            KeyAlg::ES256 => {
+                let key = p256_key(&r.secret_hex).ok_or_else(malformed)?;
+                let point = key.verifying_key().to_encoded_point(false);
+                let (x, y) = (
+                    b64(point.x().ok_or_else(malformed)?),
+                    b64(point.y().ok_or_else(malformed)?),
+                );
+                (
+                    Signer::P256(Box::new(key)),
+                    DecodingKey::from_ec_components(&x, &y)?,
+                    Some(jwk("EC", "P-256", x, Some(y))),
+                )
+            }
+        };
+        if let Some(jwk) = public {
+            let is_active = r.state == KeyState::Active && r.kid == active;
+            published.push((is_active, r.created_at, jwk));
+        }
+        let key = Key {
+            alg: r.alg,
+            created_at: r.created_at,
+            signer,
+            decoding,
         };
         keys.insert(r.kid.clone(), key);
     }
@@ -348,18 +398,8 @@ fn build_keyring(records: &[KeyRecord], active: &str) -> anyhow::Result<Keyring>
         anyhow::bail!("the active signing key {active} is not among the stored keys");
     }
     // The active key first, then the newest.
-    published.sort_by_key(|(_, is_active, created, _)| (!is_active, std::cmp::Reverse(*created)));
-    let set: Vec<Jwk> = published
-        .iter()
-        .map(|(kid, _, _, public)| Jwk {
-            kty: "OKP",
-            crv: "Ed25519",
-            x: base64::prelude::BASE64_URL_SAFE_NO_PAD.encode(public),
-            kid,
-            alg: "EdDSA",
-            use_: "sig",
-        })
-        .collect();
+    published.sort_by_key(|(is_active, created, _)| (!is_active, std::cmp::Reverse(*created)));
+    let set: Vec<&Jwk> = published.iter().map(|(_, _, jwk)| jwk).collect();
     let jwks = serde_json::to_string(&serde_json::json!({ "keys": set }))?;
     // Made in the same second (a restart that switched the algorithm, quick
     // rotations): the later retired is the newer, the active the newest.
@@ -399,6 +439,7 @@ pub struct Tokens {
     /// One validation per algorithm, each allowing only its own.
     hs256: Arc<Validation>,
     eddsa: Arc<Validation>,
+    es256: Arc<Validation>,
 }
 
 impl Tokens {
@@ -426,6 +467,7 @@ impl Tokens {
             jwks_max_age,
             hs256: validation(Algorithm::HS256),
             eddsa: validation(Algorithm::EdDSA),
+            es256: validation(Algorithm::ES256),
         })
     }
 
@@ -506,7 +548,7 @@ impl Tokens {
         // Strictly later: `created_at` is the second the key was made in,
         // so this waits at least the whole max-age in real time.
         let settled = |k: &Key| k.created_at.saturating_add(self.jwks_max_age) < now;
-        if active.alg != KeyAlg::EdDSA || settled(active) {
+        if !active.alg.is_published() || settled(active) {
             return Ok((&ring.active, active));
         }
         for kid in &ring.newest_first {
@@ -558,6 +600,7 @@ impl Tokens {
         let validation = match key.alg {
             KeyAlg::HS256 => &self.hs256,
             KeyAlg::EdDSA => &self.eddsa,
+            KeyAlg::ES256 => &self.es256,
         };
         let claims = jsonwebtoken::decode::<AnyClaims>(token, &key.decoding, validation)
             .map(|d| d.claims)
@@ -770,8 +813,11 @@ mod tests {
         let message = format!("{}.{}", b64.encode(header), b64.encode(payload));
         let ring = t.ring();
         let key = &ring.keys[&ring.active];
-        let sig = jsonwebtoken::crypto::sign(message.as_bytes(), &key.encoding, Algorithm::HS256)
-            .unwrap();
+        let Signer::Hmac(encoding) = &key.signer else {
+            panic!("sign_raw signs with an HS256 key")
+        };
+        let sig =
+            jsonwebtoken::crypto::sign(message.as_bytes(), encoding, Algorithm::HS256).unwrap();
         format!("{message}.{sig}")
     }
 
@@ -884,18 +930,25 @@ mod tests {
 
     #[test]
     fn eddsa_tokens_verify_and_their_public_key_is_published() {
-        let t = tokens_with(KeyAlg::EdDSA);
+        let (t, rec) = keyed(KeyAlg::EdDSA);
         let issued = issue(&t, Uuid::new_v4(), 1000);
         let header = jsonwebtoken::decode_header(&issued.pair.token).unwrap();
         assert_eq!(header.alg, Algorithm::EdDSA);
         // Our signing (the expanded key kept) writes exactly what
-        // jsonwebtoken's `encode` does: Ed25519 signatures are deterministic.
+        // jsonwebtoken's `encode` does with the PKCS#8 key (RFC 8410: this
+        // fixed prefix, then the seed): Ed25519 signatures are deterministic.
+        const ED25519_PKCS8_PREFIX: [u8; 16] = [
+            0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22,
+            0x04, 0x20,
+        ];
         let ring = t.ring();
         let key = &ring.keys[&ring.active];
+        let seed = parse_secret(&rec.secret_hex).unwrap();
+        let der = [&ED25519_PKCS8_PREFIX[..], &seed].concat();
         let claims = serde_json::json!({"_id": Uuid::nil(), "roles": 1, "iat": 1, "exp": 2});
         assert_eq!(
             key.sign(&header, &claims).unwrap(),
-            jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap()
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&der)).unwrap()
         );
         assert!(t.verify_access(&issued.pair.token, 1000).is_ok());
         assert!(t.verify_refresh(&issued.pair.refresh_token, 1000).is_ok());
@@ -923,6 +976,124 @@ mod tests {
         v.validate_exp = false;
         v.set_required_spec_claims::<&str>(&[]);
         assert!(jsonwebtoken::decode::<serde_json::Value>(&issued.pair.token, &key, &v).is_ok());
+    }
+
+    #[test]
+    fn es256_tokens_verify_and_their_public_key_is_published() {
+        let (t, rec) = keyed(KeyAlg::ES256);
+        let issued = issue(&t, Uuid::new_v4(), 1000);
+        let header = jsonwebtoken::decode_header(&issued.pair.token).unwrap();
+        assert_eq!(header.alg, Algorithm::ES256);
+        assert!(t.verify_access(&issued.pair.token, 1000).is_ok());
+        assert!(t.verify_refresh(&issued.pair.refresh_token, 1000).is_ok());
+        // RFC 7518 section 3.4: the signature is R and S, 64 bytes, not DER.
+        let sig = issued.pair.token.rsplit('.').next().unwrap();
+        let sig = base64::Engine::decode(&base64::prelude::BASE64_URL_SAFE_NO_PAD, sig).unwrap();
+        assert_eq!(sig.len(), 64);
+        let set: serde_json::Value = serde_json::from_str(&t.jwks()).unwrap();
+        let keys = set["keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1);
+        let k = &keys[0];
+        assert_eq!(k["kid"], header.kid.unwrap().as_str());
+        assert_eq!(
+            (&k["kty"], &k["crv"], &k["alg"], &k["use"]),
+            (
+                &serde_json::json!("EC"),
+                &serde_json::json!("P-256"),
+                &serde_json::json!("ES256"),
+                &serde_json::json!("sig")
+            )
+        );
+        // Only kty, crv, x, y, kid, alg and use: never the private scalar (`d`).
+        assert_eq!(k.as_object().unwrap().len(), 7, "{k}");
+        assert!(!t.jwks().contains(&rec.secret_hex));
+        for coordinate in [&k["x"], &k["y"]] {
+            let bytes = base64::Engine::decode(
+                &base64::prelude::BASE64_URL_SAFE_NO_PAD,
+                coordinate.as_str().unwrap(),
+            )
+            .unwrap();
+            assert_eq!(bytes.len(), 32);
+        }
+        // The published key is the one that verifies (jsonwebtoken's own
+        // JWK path, independent of the keyring).
+        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(k.clone()).unwrap();
+        let key = DecodingKey::from_jwk(&jwk).unwrap();
+        let mut v = Validation::new(Algorithm::ES256);
+        v.validate_exp = false;
+        v.set_required_spec_claims::<&str>(&[]);
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&issued.pair.token, &key, &v).is_ok());
+    }
+
+    #[test]
+    fn es256_confusion_and_foreign_keys_are_refused() {
+        use p256::ecdsa::signature::Signer as _;
+        let (t, rec) = keyed(KeyAlg::ES256);
+        let set: serde_json::Value = serde_json::from_str(&t.jwks()).unwrap();
+        let k = &set["keys"][0];
+        let kid = k["kid"].as_str().unwrap();
+        let p256_sign = |hex: &str, m: &[u8]| {
+            let sig: p256::ecdsa::Signature = p256_key(hex).unwrap().sign(m);
+            sig.to_bytes().to_vec()
+        };
+        // The public key's coordinates, or the whole set, as an HS256 secret.
+        for secret in [
+            k["x"].as_str().unwrap().as_bytes().to_vec(),
+            k["y"].as_str().unwrap().as_bytes().to_vec(),
+            t.jwks().into_bytes(),
+        ] {
+            let token = forged(serde_json::json!({"alg": "HS256", "kid": kid}), |m| {
+                hmac(&secret, m)
+            });
+            assert_eq!(
+                t.verify_access(&token, 1000).unwrap_err(),
+                TokenError::Invalid
+            );
+        }
+        // Another P-256 key's signature under our kid, or with that key
+        // embedded; our key's signature relabelled EdDSA or HS256.
+        let theirs = new_key_record(1, KeyAlg::ES256).unwrap();
+        let their_point = p256_key(&theirs.secret_hex)
+            .unwrap()
+            .verifying_key()
+            .to_encoded_point(false);
+        let jwk = serde_json::json!({"kty": "EC", "crv": "P-256", "kid": kid,
+            "x": b64(their_point.x().unwrap()), "y": b64(their_point.y().unwrap())});
+        for (header, signer) in [
+            (
+                serde_json::json!({"alg": "ES256", "kid": kid}),
+                &theirs.secret_hex,
+            ),
+            (
+                serde_json::json!({"alg": "ES256", "kid": kid, "jwk": jwk}),
+                &theirs.secret_hex,
+            ),
+            (
+                serde_json::json!({"alg": "EdDSA", "kid": kid}),
+                &rec.secret_hex,
+            ),
+            (
+                serde_json::json!({"alg": "HS256", "kid": kid}),
+                &rec.secret_hex,
+            ),
+            (
+                serde_json::json!({"alg": "ES384", "kid": kid}),
+                &rec.secret_hex,
+            ),
+        ] {
+            let token = forged(header.clone(), |m| p256_sign(signer, m));
+            assert_eq!(
+                t.verify_access(&token, 1000).unwrap_err(),
+                TokenError::Invalid,
+                "{header}"
+            );
+        }
+        // Our own key's signature with a plain header passes (the forger
+        // above is sound).
+        let genuine = forged(serde_json::json!({"alg": "ES256", "kid": kid}), |m| {
+            p256_sign(&rec.secret_hex, m)
+        });
+        assert!(t.verify_access(&genuine, 1000).is_ok());
     }
 
     #[test]

@@ -142,7 +142,7 @@ pub struct ApiKeySummary {
 pub struct KeySummary {
     pub kid: String,
     pub state: String,
-    /// `HS256` or `EdDSA` (absent from an older daemon's answer).
+    /// `HS256`, `EdDSA` or `ES256` (absent from an older daemon's answer).
     #[serde(default)]
     pub alg: String,
     pub created_at: u64,

@@ -249,14 +249,15 @@ pub struct Options {
     /// $CREDENTIALS_DIRECTORY/admin-password is used when neither is set.
     #[arg(long, env = "ENGINE_AUTH_ADMIN_PASSWORD_FILE")]
     pub admin_password_file: Option<PathBuf>,
-    /// Algorithm of new signing keys: HS256 (a shared secret) or EdDSA
-    /// (Ed25519; the public keys are published at /.well-known/jwks.json).
+    /// Algorithm of new signing keys: HS256 (a shared secret), EdDSA
+    /// (Ed25519) or ES256 (ECDSA P-256); the public keys of the last two
+    /// are published at /.well-known/jwks.json.
     /// A change takes effect at start as a key rotation: tokens signed
     /// before stay valid until they expire [default: HS256]
     #[arg(long, value_name = "ALG", env = "ENGINE_AUTH_SIGNING_ALG", value_parser = KeyAlg::parse)]
     pub signing_alg: Option<KeyAlg>,
     /// How long other services may cache the published keys (JWKS
-    /// Cache-Control max-age), seconds: a new EdDSA key is published this
+    /// Cache-Control max-age), seconds: a new EdDSA or ES256 key is published this
     /// long before it signs [default: 300]
     #[arg(long, env = "ENGINE_AUTH_JWKS_MAX_AGE_SECS")]
     pub jwks_max_age_secs: Option<u64>,

@@ -223,8 +223,10 @@ impl Metrics {
         for (state, alg) in [
             ("active", "HS256"),
             ("active", "EdDSA"),
+            ("active", "ES256"),
             ("retired", "HS256"),
             ("retired", "EdDSA"),
+            ("retired", "ES256"),
         ] {
             m.signing_keys.with_label_values(&[state, alg]).set(0);
         }
@@ -358,7 +360,7 @@ pub fn render(state: &AppState) -> anyhow::Result<String> {
         *counts.entry((state, k.alg.as_str())).or_insert(0i64) += 1;
     }
     for state in ["active", "retired"] {
-        for alg in ["HS256", "EdDSA"] {
+        for alg in ["HS256", "EdDSA", "ES256"] {
             let n = counts.get(&(state, alg)).copied().unwrap_or(0);
             m.signing_keys.with_label_values(&[state, alg]).set(n);
         }

@@ -5,14 +5,15 @@
 // cacheMaxAge): it succeeds only if the daemon published the key before it
 // signed with it.
 //
-// Usage: node jose_verifier.mjs JWKS_URL MAX_AGE. Commands on stdin, one a
+// Usage: node jose_verifier.mjs JWKS_URL MAX_AGE ALG (the one algorithm it
+// accepts: EdDSA or ES256, as a service is configured). Commands on stdin, one a
 // line, each answered with one line:
 //   verify TOKEN  ->  ok <_id claim>  |  refused <error code>
 //   fresh         ->  fresh   (a new key set, as a restarted service has)
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import readline from 'node:readline';
 
-const [url, maxAge] = process.argv.slice(2);
+const [url, maxAge, alg] = process.argv.slice(2);
 const ms = Number(maxAge) * 1000;
 const make = () => createRemoteJWKSet(new URL(url), { cacheMaxAge: ms, cooldownDuration: ms });
 let jwks = make();
@@ -26,7 +27,7 @@ for await (const line of rl) {
     continue;
   }
   try {
-    const { payload } = await jwtVerify(arg, jwks, { algorithms: ['EdDSA'], requiredClaims: ['exp', 'iat'] });
+    const { payload } = await jwtVerify(arg, jwks, { algorithms: [alg], requiredClaims: ['exp', 'iat'] });
     console.log('ok', payload._id);
   } catch (e) {
     console.log('refused', e.code || e.name);

@@ -2,7 +2,8 @@
 shows: PyJWKClient fetches the JWKS (kept for MAX_AGE seconds) and picks the
 key by the token's kid; jwt.decode checks the signature and exp.
 
-Usage: pyjwt_verifier.py JWKS_URL MAX_AGE. Reads commands on stdin, one a
+Usage: pyjwt_verifier.py JWKS_URL MAX_AGE ALG (the one algorithm it
+accepts: EdDSA or ES256, as a service is configured). Reads commands on stdin, one a
 line, and answers each with one line:
   verify TOKEN  ->  ok <_id claim>  |  refused <exception name>
   fresh         ->  fresh   (a new client, as a restarted service has)
@@ -12,7 +13,7 @@ import sys
 
 import jwt
 
-URL, MAX_AGE = sys.argv[1], int(sys.argv[2])
+URL, MAX_AGE, ALG = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 
 def client():
@@ -29,7 +30,7 @@ for line in sys.stdin:
         continue
     try:
         key = verifier.get_signing_key_from_jwt(arg)
-        claims = jwt.decode(arg, key.key, algorithms=["EdDSA"], options={"require": ["exp", "iat"]})
+        claims = jwt.decode(arg, key.key, algorithms=[ALG], options={"require": ["exp", "iat"]})
         print("ok", claims["_id"], flush=True)
     except Exception as e:  # every refusal is an answer
         print("refused", type(e).__name__, flush=True)

@@ -57,8 +57,8 @@ pub async fn rotate_key(
     }))
 }
 
-/// The published key set (RFC 7517): the public keys of the EdDSA signing
-/// keys, as the document describes them (the body is rendered by
+/// The published key set (RFC 7517): the public keys of the EdDSA and
+/// ES256 signing keys, as the document describes them (the body is rendered by
 /// `tokens::Tokens::jwks`).
 #[derive(Serialize, ToSchema)]
 pub struct JwksBody {
@@ -68,19 +68,26 @@ pub struct JwksBody {
     keys: Vec<JwkBody>,
 }
 
-/// One Ed25519 public key (RFC 8037).
+/// One public key: Ed25519 (`OKP`, RFC 8037) or P-256 (`EC`, RFC 7518
+/// section 6.2).
 #[derive(Serialize, ToSchema)]
 pub struct JwkBody {
+    /// `OKP` (EdDSA) or `EC` (ES256).
     #[schema(example = "OKP")]
     kty: String,
+    /// `Ed25519` or `P-256`.
     #[schema(example = "Ed25519")]
     crv: String,
-    /// The public key, base64url without padding.
+    /// The public key (an EC key's x coordinate), base64url without padding.
     #[schema(example = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")]
     x: String,
+    /// An EC key's y coordinate, base64url without padding (absent for OKP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    y: Option<String>,
     /// The `kid` header of the tokens this key signs.
     #[schema(example = "3f9c2a7d41e08b56")]
     kid: String,
+    /// `EdDSA` or `ES256`.
     #[schema(example = "EdDSA")]
     alg: String,
     #[serde(rename = "use")]
@@ -99,7 +106,7 @@ fn jwks_response(state: &State) -> HttpResponse {
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/jwks.json", tag = "auth",
-    responses((status = 200, description = "The public keys that verify this daemon's tokens (`--signing-alg EdDSA`), for other services: the active key and every retired key whose tokens may still be valid. Cacheable for 5 minutes; a verifier meeting an unknown `kid` fetches the set again", body = JwksBody,
+    responses((status = 200, description = "The public keys that verify this daemon's tokens (`--signing-alg EdDSA` or `ES256`), for other services: the active key and every retired key whose tokens may still be valid. Cacheable for 5 minutes; a verifier meeting an unknown `kid` fetches the set again", body = JwksBody,
         headers(("Cache-Control" = String, description = "public, max-age=300")))))]
 /// The published signing keys (JWKS).
 pub async fn jwks(state: State) -> HttpResponse {

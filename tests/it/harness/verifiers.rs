@@ -101,7 +101,9 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    pub fn start(kind: VerifierKind, jwks_url: &str, max_age: u64) -> Verifier {
+    /// A verifier of `alg` tokens (`EdDSA`, `ES256`: the only algorithm it
+    /// accepts, as a service is configured).
+    pub fn start(kind: VerifierKind, jwks_url: &str, max_age: u64, alg: &str) -> Verifier {
         let mut cmd = match kind {
             VerifierKind::PyJwt => {
                 let mut c = Command::new(pyjwt_python());
@@ -118,6 +120,7 @@ impl Verifier {
         let mut child = cmd
             .arg(jwks_url)
             .arg(max_age.to_string())
+            .arg(alg)
             .current_dir(jwks_dir())
             .env_remove("HTTP_PROXY")
             .env_remove("http_proxy")

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{jwks, kids};
 use crate::harness::{TestApp, b64, decode_jwt, eddsa, kid_of, send};
+use engine_auth::keys::KeyAlg;
 
 #[actix_web::test]
 async fn hs256_secrets_are_never_published_and_the_set_is_cacheable_for_its_max_age() {
@@ -156,4 +157,57 @@ async fn switching_to_eddsa_is_a_rotation_whose_key_is_published_before_it_signs
     let revoked = app.revoke_previous_keys().await;
     assert_eq!(kids(&jwks(&app).await), [revoked.as_str()]);
     assert_eq!(kid_of(&app.admin_tokens().await.token), revoked);
+}
+
+#[actix_web::test]
+async fn switching_from_eddsa_to_es256_publishes_both_kinds_of_key_and_keeps_old_tokens_valid() {
+    let app = TestApp::spawn_with(|s| eddsa(s, 300)).await;
+    let ed = app.admin_tokens().await;
+    let ed_kid = kid_of(&ed.token);
+    let clock = app.clock.clone();
+    let dir = app.stop().await;
+
+    let app = TestApp::spawn_in(dir, clock, |s| {
+        eddsa(s, 300);
+        s.signing_alg = KeyAlg::ES256;
+    })
+    .await;
+    let ec_kid = app.active_kid();
+    assert_eq!(app.key_algs()[&ec_kid], "ES256");
+    // Both published, the new (active) one first: an EC key and an OKP key.
+    let set = jwks(&app).await;
+    assert_eq!(kids(&set), [ec_kid.as_str(), ed_kid.as_str()]);
+    let ec = &set["keys"][0];
+    assert_eq!(
+        (&ec["kty"], &ec["crv"], &ec["alg"], &ec["use"]),
+        (
+            &json!("EC"),
+            &json!("P-256"),
+            &json!("ES256"),
+            &json!("sig")
+        )
+    );
+    assert!(ec.get("d").is_none(), "never the private scalar: {ec}");
+    assert_eq!(set["keys"][1]["kty"], "OKP");
+    // The EdDSA key signs for one more cache lifetime, then the ES256 one.
+    assert_eq!(kid_of(&app.admin_tokens().await.token), ed_kid);
+    app.clock.advance(301);
+    let after = app.admin_tokens().await;
+    assert_eq!(kid_of(&after.token), ec_kid);
+    assert_eq!(decode_jwt(&after.token).0["alg"], "ES256");
+    // Each token verifies with its published key (jsonwebtoken's JWK
+    // path), and the daemon accepts both kinds.
+    for (token, k, alg) in [
+        (&after.token, &set["keys"][0], Algorithm::ES256),
+        (&ed.token, &set["keys"][1], Algorithm::EdDSA),
+    ] {
+        let jwk: Jwk = serde_json::from_value(k.clone()).expect("a JWK");
+        let mut v = Validation::new(alg);
+        v.validate_exp = false;
+        v.set_required_spec_claims::<&str>(&[]);
+        let key = DecodingKey::from_jwk(&jwk).expect("its key");
+        jsonwebtoken::decode::<serde_json::Value>(token, &key, &v).expect("verifies");
+        app.list_users(token).await.ok_json();
+    }
+    app.refresh_ok(&ed.refresh_token).await;
 }

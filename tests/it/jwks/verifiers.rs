@@ -20,17 +20,17 @@ fn wait_past(since: Instant, secs: u64) {
     }
 }
 
-async fn follows_rotation_and_refuses_deleted_keys(kind: VerifierKind) {
+async fn follows_rotation_and_refuses_deleted_keys(kind: VerifierKind, alg: &str) {
     let sb = Sandbox::new();
     let max_age = MAX_AGE.to_string();
     let mut daemon = sb
         .daemon()
-        .args(&["--signing-alg", "EdDSA", "--jwks-max-age-secs", &max_age])
+        .args(&["--signing-alg", alg, "--jwks-max-age-secs", &max_age])
         .start();
     let rows = sb.cli_ok(&["keys", "list"], &[]);
     assert!(rows.lines().next().unwrap().contains("alg"), "{rows}");
     assert!(
-        rows.contains("\tEdDSA\t"),
+        rows.contains(&format!("\t{alg}\t")),
         "keys list shows the algorithm: {rows}"
     );
 
@@ -38,7 +38,12 @@ async fn follows_rotation_and_refuses_deleted_keys(kind: VerifierKind) {
     let admin_id = claims_of(&first.token)["_id"].as_str().unwrap().to_string();
     let k1 = kid_of(&first.token);
     let url = daemon.url("/.well-known/jwks.json");
-    let mut v = Verifier::start(kind, &url, MAX_AGE);
+    let mut v = Verifier::start(kind, &url, MAX_AGE, alg);
+    assert_eq!(
+        crate::harness::decode_jwt(&first.token).0["alg"],
+        alg,
+        "signed with {alg}"
+    );
     let fetched = Instant::now();
     assert_eq!(v.verify(&first.token), Ok(admin_id.clone()));
     // A control: the verifier does check (a changed payload is refused).
@@ -111,10 +116,20 @@ async fn follows_rotation_and_refuses_deleted_keys(kind: VerifierKind) {
 
 #[actix_web::test]
 async fn pyjwt_verifies_across_a_rotation_and_refuses_a_deleted_key() {
-    follows_rotation_and_refuses_deleted_keys(VerifierKind::PyJwt).await;
+    follows_rotation_and_refuses_deleted_keys(VerifierKind::PyJwt, "EdDSA").await;
 }
 
 #[actix_web::test]
 async fn jose_verifies_across_a_rotation_and_refuses_a_deleted_key() {
-    follows_rotation_and_refuses_deleted_keys(VerifierKind::Jose).await;
+    follows_rotation_and_refuses_deleted_keys(VerifierKind::Jose, "EdDSA").await;
+}
+
+#[actix_web::test]
+async fn pyjwt_verifies_es256_across_a_rotation_and_refuses_a_deleted_key() {
+    follows_rotation_and_refuses_deleted_keys(VerifierKind::PyJwt, "ES256").await;
+}
+
+#[actix_web::test]
+async fn jose_verifies_es256_across_a_rotation_and_refuses_a_deleted_key() {
+    follows_rotation_and_refuses_deleted_keys(VerifierKind::Jose, "ES256").await;
 }
