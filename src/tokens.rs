@@ -950,6 +950,23 @@ mod tests {
             key.sign(&header, &claims).unwrap(),
             jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(&der)).unwrap()
         );
+        // Only kty, crv, x, kid, alg and use: never the private half (`d`).
+        published_alone(&t, &issued, "OKP", "Ed25519", 6);
+    }
+
+    /// Checks that `issued` verifies, that the key set holds only its key,
+    /// of this kind and with `fields` fields (none of them the private
+    /// half), and that the published key verifies the token through
+    /// jsonwebtoken's own JWK path, independent of the keyring. Returns
+    /// the published key.
+    fn published_alone(
+        t: &Tokens,
+        issued: &Issued,
+        kty: &str,
+        crv: &str,
+        fields: usize,
+    ) -> serde_json::Value {
+        let header = jsonwebtoken::decode_header(&issued.pair.token).unwrap();
         assert!(t.verify_access(&issued.pair.token, 1000).is_ok());
         assert!(t.verify_refresh(&issued.pair.refresh_token, 1000).is_ok());
         let set: serde_json::Value = serde_json::from_str(&t.jwks()).unwrap();
@@ -957,25 +974,24 @@ mod tests {
         assert_eq!(keys.len(), 1);
         let k = &keys[0];
         assert_eq!(k["kid"], header.kid.unwrap().as_str());
+        let alg = serde_json::to_value(header.alg).unwrap();
         assert_eq!(
             (&k["kty"], &k["crv"], &k["alg"], &k["use"]),
             (
-                &serde_json::json!("OKP"),
-                &serde_json::json!("Ed25519"),
-                &serde_json::json!("EdDSA"),
+                &serde_json::json!(kty),
+                &serde_json::json!(crv),
+                &alg,
                 &serde_json::json!("sig")
             )
         );
-        // Only kty, crv, x, kid, alg and use: never the private half (`d`).
-        assert_eq!(k.as_object().unwrap().len(), 6, "{k}");
-        // The published key is the one that verifies (jsonwebtoken's own
-        // JWK path, independent of the keyring).
+        assert_eq!(k.as_object().unwrap().len(), fields, "{k}");
         let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(k.clone()).unwrap();
         let key = DecodingKey::from_jwk(&jwk).unwrap();
-        let mut v = Validation::new(Algorithm::EdDSA);
+        let mut v = Validation::new(header.alg);
         v.validate_exp = false;
         v.set_required_spec_claims::<&str>(&[]);
         assert!(jsonwebtoken::decode::<serde_json::Value>(&issued.pair.token, &key, &v).is_ok());
+        k.clone()
     }
 
     #[test]
@@ -984,28 +1000,12 @@ mod tests {
         let issued = issue(&t, Uuid::new_v4(), 1000);
         let header = jsonwebtoken::decode_header(&issued.pair.token).unwrap();
         assert_eq!(header.alg, Algorithm::ES256);
-        assert!(t.verify_access(&issued.pair.token, 1000).is_ok());
-        assert!(t.verify_refresh(&issued.pair.refresh_token, 1000).is_ok());
         // RFC 7518 section 3.4: the signature is R and S, 64 bytes, not DER.
         let sig = issued.pair.token.rsplit('.').next().unwrap();
         let sig = base64::Engine::decode(&base64::prelude::BASE64_URL_SAFE_NO_PAD, sig).unwrap();
         assert_eq!(sig.len(), 64);
-        let set: serde_json::Value = serde_json::from_str(&t.jwks()).unwrap();
-        let keys = set["keys"].as_array().unwrap();
-        assert_eq!(keys.len(), 1);
-        let k = &keys[0];
-        assert_eq!(k["kid"], header.kid.unwrap().as_str());
-        assert_eq!(
-            (&k["kty"], &k["crv"], &k["alg"], &k["use"]),
-            (
-                &serde_json::json!("EC"),
-                &serde_json::json!("P-256"),
-                &serde_json::json!("ES256"),
-                &serde_json::json!("sig")
-            )
-        );
         // Only kty, crv, x, y, kid, alg and use: never the private scalar (`d`).
-        assert_eq!(k.as_object().unwrap().len(), 7, "{k}");
+        let k = published_alone(&t, &issued, "EC", "P-256", 7);
         assert!(!t.jwks().contains(&rec.secret_hex));
         for coordinate in [&k["x"], &k["y"]] {
             let bytes = base64::Engine::decode(
@@ -1015,14 +1015,6 @@ mod tests {
             .unwrap();
             assert_eq!(bytes.len(), 32);
         }
-        // The published key is the one that verifies (jsonwebtoken's own
-        // JWK path, independent of the keyring).
-        let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(k.clone()).unwrap();
-        let key = DecodingKey::from_jwk(&jwk).unwrap();
-        let mut v = Validation::new(Algorithm::ES256);
-        v.validate_exp = false;
-        v.set_required_spec_claims::<&str>(&[]);
-        assert!(jsonwebtoken::decode::<serde_json::Value>(&issued.pair.token, &key, &v).is_ok());
     }
 
     #[test]
