@@ -161,7 +161,7 @@ impl Metrics {
                 r,
                 Histogram::with_opts(seconds(
                     "engine_auth_store_fsync_duration_seconds",
-                    "Time one durable store flush took (sled flush and fdatasync)",
+                    "Time one durable store flush took (a durable redb commit: its commit slot and fdatasync)",
                     slow_buckets,
                 ))?,
             )?,
