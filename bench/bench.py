@@ -519,6 +519,12 @@ class Bench:
         c.close()
         return token
 
+    def alg_ids_file(self, store: dict) -> Path:
+        """The user ids the alg and metrics rows GET, cycled by get.lua."""
+        ids_file = self.tmp / "ids-alg.txt"
+        ids_file.write_text("\n".join(store["ids"][:1000] or ["-"]) + "\n")
+        return ids_file
+
     def alg(self, store: dict) -> None:
         """Authenticated GET /user/roles/{id} with an HS256, an EdDSA and an
         ES256 access token, beside the hello ceiling, each on a fresh daemon over
@@ -527,8 +533,7 @@ class Bench:
         so that other work on the machine falls on all of them alike. A
         token is verified once (the verified-token cache): the cost of a
         first verification is Criterion's `verify_refresh`."""
-        ids_file = self.tmp / "ids-alg.txt"
-        ids_file.write_text("\n".join(store["ids"][:1000] or ["-"]) + "\n")
+        ids_file = self.alg_ids_file(store)
         configs = (("HS256 token", "HS256", ["--signing-alg", "HS256"]),
                    ("EdDSA token", "EdDSA", ["--signing-alg", "EdDSA", "--jwks-max-age-secs", "0"]),
                    ("ES256 token", "ES256", ["--signing-alg", "ES256", "--jwks-max-age-secs", "0"]))
@@ -594,8 +599,7 @@ class Bench:
           which nothing else on the machine changes, though it cannot see
           two cores contending for a cache line (Criterion's
           `metrics_record` group measures that)."""
-        ids_file = self.tmp / "ids-alg.txt"
-        ids_file.write_text("\n".join(store["ids"][:1000] or ["-"]) + "\n")
+        ids_file = self.alg_ids_file(store)
         copies = {}
         for name in ("off", "on"):  # alike: both fresh copies
             copies[name] = self.tmp / f"metrics-{name}-store"

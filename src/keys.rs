@@ -33,6 +33,9 @@ pub enum KeyAlg {
 }
 
 impl KeyAlg {
+    /// Every algorithm, as the metrics list them.
+    pub const ALL: [KeyAlg; 3] = [KeyAlg::HS256, KeyAlg::EdDSA, KeyAlg::ES256];
+
     pub fn as_str(self) -> &'static str {
         match self {
             KeyAlg::HS256 => "HS256",

@@ -201,7 +201,7 @@ impl Key {
     fn sign<T: Serialize>(&self, header: &Header, claims: &T) -> anyhow::Result<String> {
         use base64::Engine as _;
         let b64 = base64::prelude::BASE64_URL_SAFE_NO_PAD;
-        let message = |header: &Header| -> anyhow::Result<String> {
+        let message = || -> anyhow::Result<String> {
             Ok(format!(
                 "{}.{}",
                 b64.encode(serde_json::to_vec(header)?),
@@ -212,13 +212,13 @@ impl Key {
             Signer::Hmac(encoding) => return Ok(jsonwebtoken::encode(header, claims, encoding)?),
             Signer::Ed25519(key) => {
                 use ed25519_dalek::Signer as _;
-                let message = message(header)?;
+                let message = message()?;
                 let signature = key.sign(message.as_bytes()).to_bytes();
                 (message, signature)
             }
             Signer::P256(key) => {
                 use p256::ecdsa::signature::Signer as _;
-                let message = message(header)?;
+                let message = message()?;
                 // RFC 7518 section 3.4: R and S, 32 bytes each, not DER.
                 let signature: p256::ecdsa::Signature = key.sign(message.as_bytes());
                 (message, signature.to_bytes().into())

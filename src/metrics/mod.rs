@@ -21,8 +21,13 @@ use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::audit::Event;
+use crate::keys::{KeyAlg, KeyState};
 use crate::state::AppState;
 use crate::store::maintenance::Footprint;
+
+/// The `state` labels of `engine_auth_signing_keys`, for `KeyState::Active`
+/// and `KeyState::Retired`.
+const KEY_STATES: [&str; 2] = ["active", "retired"];
 
 /// How often the store's size (a pass over every entry) is measured again.
 const FOOTPRINT_EVERY: Duration = Duration::from_secs(60);
@@ -220,15 +225,12 @@ impl Metrics {
         build
             .with_label_values(&[env!("CARGO_PKG_VERSION"), target().as_str()])
             .set(1);
-        for (state, alg) in [
-            ("active", "HS256"),
-            ("active", "EdDSA"),
-            ("active", "ES256"),
-            ("retired", "HS256"),
-            ("retired", "EdDSA"),
-            ("retired", "ES256"),
-        ] {
-            m.signing_keys.with_label_values(&[state, alg]).set(0);
+        for state in KEY_STATES {
+            for alg in KeyAlg::ALL {
+                m.signing_keys
+                    .with_label_values(&[state, alg.as_str()])
+                    .set(0);
+            }
         }
         for outcome in ["ok", "failed", "throttled"] {
             m.logins.with_label_values(&[outcome]);
@@ -351,18 +353,19 @@ pub fn render(state: &AppState) -> anyhow::Result<String> {
     m.users.set(gauge(store.user_count()));
     m.sessions.set(gauge(store.session_counts()?.sessions));
     m.api_keys.set(gauge(store.api_key_count()?));
-    let mut counts = std::collections::BTreeMap::new();
-    for k in store.keys()? {
-        let state = match k.state {
-            crate::keys::KeyState::Active => "active",
-            crate::keys::KeyState::Retired => "retired",
-        };
-        *counts.entry((state, k.alg.as_str())).or_insert(0i64) += 1;
-    }
-    for state in ["active", "retired"] {
-        for alg in ["HS256", "EdDSA", "ES256"] {
-            let n = counts.get(&(state, alg)).copied().unwrap_or(0);
-            m.signing_keys.with_label_values(&[state, alg]).set(n);
+    let keys = store.keys()?;
+    for (state, label) in [KeyState::Active, KeyState::Retired]
+        .into_iter()
+        .zip(KEY_STATES)
+    {
+        for alg in KeyAlg::ALL {
+            let n = keys
+                .iter()
+                .filter(|k| k.state == state && k.alg == alg)
+                .count();
+            m.signing_keys
+                .with_label_values(&[label, alg.as_str()])
+                .set(gauge(n));
         }
     }
     let running = m.hashes_running.get();
